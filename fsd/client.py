@@ -1,0 +1,151 @@
+"""The Python client: typed reads as numpy/Arrow, chunked Arrow publishes, registry calls."""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import grpc
+import numpy as np
+import pyarrow as pa
+
+from fsd.domain import GroupSpec, ValueStatus
+from fsd.serving import convert
+from fsd.v1 import registry_pb2, registry_pb2_grpc, serving_pb2, serving_pb2_grpc
+
+DEFAULT_TARGET = "127.0.0.1:50051"
+DEFAULT_CHUNK_ROWS = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureValues:
+    """One served column: values are placeholders (0, "", b"") wherever is_null or status is not PRESENT/STALE."""
+
+    ref: str
+    group: str
+    feature: str
+    version: int
+    values: object
+    is_null: np.ndarray
+    statuses: np.ndarray
+    event_time_micros: np.ndarray
+
+    def status_names(self) -> list[str]:
+        return [ValueStatus(int(s)).name if s else "UNSPECIFIED" for s in self.statuses]
+
+
+@dataclass(frozen=True, slots=True)
+class OnlineFeatures:
+    entity_count: int
+    served_at_micros: int
+    features: dict[str, FeatureValues]
+
+    def __getitem__(self, ref: str) -> FeatureValues:
+        return self.features[ref]
+
+    def to_arrow(self) -> pa.Table:
+        """One value column per ref (null unless a value is PRESENT or STALE and not null), plus ref + ':status'."""
+        columns: dict[str, pa.Array] = {}
+        for ref, f in self.features.items():
+            has_value = ((f.statuses == ValueStatus.PRESENT) | (f.statuses == ValueStatus.STALE)) & ~f.is_null
+            mask = ~has_value
+            if isinstance(f.values, np.ndarray) and f.values.ndim == 2:
+                items = [None if m else row.tolist() for row, m in zip(f.values, mask)]
+                columns[ref] = pa.array(items, type=pa.list_(pa.float32()))
+            elif isinstance(f.values, np.ndarray):
+                columns[ref] = pa.array(f.values, mask=mask)
+            else:
+                columns[ref] = pa.array([None if m else v for v, m in zip(f.values, mask)])  # type: ignore[call-overload]
+            columns[f"{ref}:status"] = pa.array(f.status_names(), type=pa.string())
+        return pa.table(columns)
+
+
+def table_to_ipc(table: pa.Table | pa.RecordBatch) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write(table)
+    return sink.getvalue().to_pybytes()
+
+
+class Client:
+    """A connection to one fsd daemon. Errors surface as grpc.RpcError with the daemon's status and message."""
+
+    def __init__(self, target: str = DEFAULT_TARGET, *, timeout: float = 30.0, max_message_bytes: int = 64 * 1024 * 1024) -> None:
+        self._channel = grpc.insecure_channel(
+            target,
+            options=[("grpc.max_receive_message_length", max_message_bytes), ("grpc.max_send_message_length", max_message_bytes)],
+        )
+        self._serving = serving_pb2_grpc.FeatureStoreStub(self._channel)
+        self._registry = registry_pb2_grpc.RegistryStub(self._channel)
+        self.timeout = timeout
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def wait_ready(self, timeout: float = 10.0) -> None:
+        grpc.channel_ready_future(self._channel).result(timeout=timeout)
+
+    # --- serving ---
+
+    def get_features(self, features: Sequence[str], entities: Mapping[str, Sequence[object] | np.ndarray]) -> OnlineFeatures:
+        """entities: {key column: values}, e.g. {"customer_id": [1, 2, 3]}; features: "group:feature[@N]"."""
+        request = serving_pb2.GetFeaturesRequest(entities=convert.entities_to_proto(dict(entities)), features=list(features))
+        response = self._serving.GetFeatures(request, timeout=self.timeout)
+        return _online_features(response)
+
+    def publish(
+        self,
+        group: str,
+        table: pa.Table,
+        *,
+        publish_id: str | None = None,
+        chunk_rows: int = DEFAULT_CHUNK_ROWS,
+        first_sequence: int = 0,
+        on_chunk: Callable[[int], None] | None = None,
+    ) -> serving_pb2.PublishResponse:
+        """Stream table in chunks; a retry with the same publish_id skips chunks that are already durable."""
+        pid = publish_id or uuid.uuid4().hex
+
+        def chunks() -> Iterator[serving_pb2.PublishChunk]:
+            batches = table.to_batches(max_chunksize=chunk_rows) or [pa.RecordBatch.from_pylist([], schema=table.schema)]
+            for offset, batch in enumerate(batches):
+                sequence = first_sequence + offset
+                yield serving_pb2.PublishChunk(publish_id=pid, group=group, sequence=sequence, arrow_ipc=table_to_ipc(batch))
+                if on_chunk is not None:
+                    on_chunk(batch.num_rows)
+
+        return self._serving.Publish(chunks(), timeout=self.timeout * 20)
+
+    # --- registry ---
+
+    def apply(self, groups: Sequence[GroupSpec], *, applied_by: str = "", reason: str = "") -> registry_pb2.ApplyResponse:
+        request = registry_pb2.ApplyRequest(groups=[convert.group_to_proto(g) for g in groups], applied_by=applied_by, reason=reason)
+        return self._registry.Apply(request, timeout=self.timeout)
+
+    def list_groups(self) -> registry_pb2.ListGroupsResponse:
+        return self._registry.ListGroups(registry_pb2.ListGroupsRequest(), timeout=self.timeout)
+
+    def get_group(self, name: str) -> registry_pb2.GroupInfo:
+        return self._registry.GetGroup(registry_pb2.GetGroupRequest(name=name), timeout=self.timeout)
+
+
+def _online_features(response: serving_pb2.GetFeaturesResponse) -> OnlineFeatures:
+    features = {}
+    for column in response.features:
+        features[column.ref] = FeatureValues(
+            ref=column.ref,
+            group=column.group,
+            feature=column.feature,
+            version=column.version,
+            values=convert.column_from_proto(column.values),
+            is_null=np.asarray(column.is_null, dtype=np.bool_),
+            statuses=np.asarray(column.statuses, dtype=np.uint8),
+            event_time_micros=np.asarray(column.event_time_micros, dtype=np.int64),
+        )
+    return OnlineFeatures(response.entity_count, response.served_at_micros, features)

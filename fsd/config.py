@@ -1,0 +1,101 @@
+"""One strict settings object: defaults < TOML file < FSD_* environment < command-line flags; unknown keys are errors."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fsd.errors import InvalidArgument
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 50051
+    max_workers: int = 16
+    max_concurrent_rpcs: int = 64
+    max_message_bytes: int = 64 * 1024 * 1024
+    grace_seconds: float = 10.0
+    reflection: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    data_dir: str = "./fsd-data"
+    block_cache_mb: int = 256
+    bloom_bits_per_key: int = 10
+    sync_writes: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class LimitSettings:
+    max_entities: int = 10_000
+    max_features: int = 1_000
+    max_values: int = 1_000_000
+    max_future_skew_seconds: int = 300
+    max_chunk_rows: int = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
+
+
+_SECTIONS = {"server": ServerSettings, "store": StoreSettings, "limits": LimitSettings}
+
+
+def _coerce(section: str, key: str, raw: object, target: type) -> object:
+    where = f"{section}.{key}"
+    if target is bool:
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and raw.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            return raw.lower() in ("1", "true", "yes", "on")
+        raise InvalidArgument(f"setting {where}: expected true/false, got {raw!r}", field=where)
+    try:
+        value = target(raw)  # type: ignore[operator]
+    except (TypeError, ValueError):
+        raise InvalidArgument(f"setting {where}: expected {target.__name__}, got {raw!r}", field=where) from None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+        raise InvalidArgument(f"setting {where}: must not be negative", field=where)
+    return value
+
+
+def load_settings(
+    file: str | None = None, env: dict[str, str] | None = None, overrides: dict[str, dict[str, object]] | None = None
+) -> Settings:
+    """Validate everything at start-up, so a typo fails loudly instead of silently using a default."""
+    merged: dict[str, dict[str, object]] = {name: {} for name in _SECTIONS}
+    if file:
+        try:
+            data = tomllib.loads(Path(file).read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise InvalidArgument(f"config file {file}: {exc}") from None
+        for section, values in data.items():
+            if section not in _SECTIONS or not isinstance(values, dict):
+                raise InvalidArgument(f"config file {file}: unknown section [{section}] (known: {', '.join(_SECTIONS)})")
+            merged[section].update(values)
+    environ = os.environ if env is None else env
+    for name, raw in environ.items():
+        if not name.startswith("FSD_") or name in ("FSD_NO_EXTENSIONS", "FSD_CONFIG"):
+            continue
+        section, _, key = name[4:].lower().partition("_")
+        if section not in _SECTIONS:
+            raise InvalidArgument(f"environment {name}: unknown section {section!r} (FSD_<SECTION>_<KEY>)")
+        merged[section][key] = raw
+    for section, values in (overrides or {}).items():
+        merged[section].update({k: v for k, v in values.items() if v is not None})
+    built = {}
+    for section, cls in _SECTIONS.items():
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        kwargs = {}
+        for key, raw in merged[section].items():
+            if key not in fields:
+                raise InvalidArgument(f"unknown setting {section}.{key} (known: {', '.join(fields)})", field=f"{section}.{key}")
+            kwargs[key] = _coerce(section, key, raw, type(getattr(cls(), key)))
+        built[section] = cls(**kwargs)
+    return Settings(**built)

@@ -1,0 +1,137 @@
+"""The read path: resolve refs against a registry snapshot, encode keys, one batched read, decode, freshness."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from fsd import codec
+from fsd.domain import Clock, KeyType, ResolvedFeature, ValueStatus
+from fsd.errors import InvalidArgument, ResourceExhausted
+from fsd.online.base import OnlineStore
+from fsd.registry.registry import RegistrySnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class LookupLimits:
+    max_entities: int = 10_000
+    max_features: int = 1_000
+    max_values: int = 1_000_000  # entities × features
+
+
+@dataclass(frozen=True, slots=True)
+class EntityColumn:
+    name: str
+    type: KeyType
+    values: object  # np.ndarray[int64] or list[str]
+
+    def __len__(self) -> int:
+        return len(self.values)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureResult:
+    ref: str
+    feature: ResolvedFeature
+    values: object  # ndarray for fixed types and vectors (2-D), list for string/bytes
+    is_null: np.ndarray
+    statuses: np.ndarray  # uint8, ValueStatus values
+    event_times: np.ndarray  # int64 µs
+
+
+@dataclass(frozen=True, slots=True)
+class LookupResult:
+    entity_count: int
+    features: list[FeatureResult]
+    served_at_micros: int
+
+
+def _check_entities(entities: Sequence[EntityColumn], limits: LookupLimits) -> tuple[dict[str, EntityColumn], int]:
+    if not entities:
+        raise InvalidArgument("entities: at least one entity-key column is required", field="entities")
+    by_name: dict[str, EntityColumn] = {}
+    for column in entities:
+        if not column.name:
+            raise InvalidArgument("entities: an entity column has no name", field="entities")
+        if column.name in by_name:
+            raise InvalidArgument(f"entities: column {column.name!r} appears more than once", field=f"entities.{column.name}")
+        by_name[column.name] = column
+    counts = {len(c) for c in entities}
+    if len(counts) != 1:
+        raise InvalidArgument(
+            "entities: columns differ in length (" + ", ".join(f"{c.name}={len(c)}" for c in entities) + ")", field="entities"
+        )
+    count = counts.pop()
+    if count == 0:
+        raise InvalidArgument("entities: no entity rows given", field="entities")
+    if count > limits.max_entities:
+        raise ResourceExhausted(f"entities: {count} rows exceed the limit of {limits.max_entities} per request", field="entities")
+    return by_name, count
+
+
+def lookup(
+    store: OnlineStore,
+    snapshot: RegistrySnapshot,
+    entities: Sequence[EntityColumn],
+    refs: Sequence[str],
+    clock: Clock,
+    limits: LookupLimits,
+) -> LookupResult:
+    """Serve the requested feature versions for all entity rows; never raises for a missing value (NOT_FOUND)."""
+    by_name, count = _check_entities(entities, limits)
+    if not refs:
+        raise InvalidArgument("features: at least one feature reference is required", field="features")
+    if len(refs) > limits.max_features:
+        raise ResourceExhausted(f"features: {len(refs)} references exceed the limit of {limits.max_features}", field="features")
+    if count * len(refs) > limits.max_values:
+        raise ResourceExhausted(
+            f"request asks for {count * len(refs)} values, over the limit of {limits.max_values}; split it", field="entities"
+        )
+    resolved = [snapshot.resolve(ref) for ref in refs]
+
+    # One key block per group: entity-major, features adjacent, as stored.
+    groups: dict[str, list[int]] = {}
+    for index, feature in enumerate(resolved):
+        groups.setdefault(feature.group, []).append(index)
+    keys: list[bytes] = []
+    layout: dict[int, tuple[int, int, int]] = {}  # feature index -> (block start, slot position, slots in block)
+    for group_name, indices in groups.items():
+        group = snapshot.group(group_name)
+        columns = []
+        is_string = []
+        for key in group.spec.entity_keys:
+            column = by_name.get(key.name)
+            if column is None:
+                raise InvalidArgument(
+                    f"entities: group {group_name} needs entity key column {key.name!r}", field=f"entities.{key.name}"
+                )
+            if column.type != key.type:
+                raise InvalidArgument(
+                    f"entities: column {key.name!r} is {column.type.name.lower()}, group {group_name} keys it by {key.type.name.lower()}",
+                    field=f"entities.{key.name}",
+                )
+            columns.append(column.values)
+            is_string.append(key.type == KeyType.STRING)
+        try:
+            encoded = codec.encode_entities(columns, is_string)
+        except (ValueError, TypeError) as exc:
+            raise InvalidArgument(f"entities: {exc}", field="entities") from None
+        slots = sorted({resolved[i].slot for i in indices})
+        start = len(keys)
+        keys.extend(codec.build_keys(group.group_id, encoded, slots))
+        for i in indices:
+            layout[i] = (start, slots.index(resolved[i].slot), len(slots))
+
+    raw = store.get_many(keys)
+    now = clock.now_micros()
+    results = []
+    for index, feature in enumerate(resolved):
+        start, position, stride = layout[index]
+        values, is_null, found, event_times = codec.decode_column(raw, start + position, stride, count, int(feature.dtype), feature.vector_dim)
+        if feature.blocked:
+            statuses = np.full(count, int(ValueStatus.BLOCKED), dtype=np.uint8)
+        else:
+            statuses = codec.freshness_status(found, event_times, now, feature.max_age_micros)
+        results.append(FeatureResult(refs[index], feature, values, is_null, statuses, event_times))
+    return LookupResult(count, results, now)

@@ -1,0 +1,265 @@
+"""Applies definitions under the version rules and publishes immutable snapshots that serving resolves against."""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from fsd.domain import Clock, FeatureRef, FeatureSpec, GroupSpec, ResolvedFeature, SystemClock, VersionState
+from fsd.errors import FailedPrecondition, InvalidArgument, NotFound
+from fsd.registry import serialization, versioning
+from fsd.registry.definitions import validate_group
+from fsd.registry.storage import HistoryRow, RegistryStorage
+
+logger = logging.getLogger(__name__)
+
+MAX_FEATURES_PER_GROUP = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class VersionInfo:
+    slot: int
+    version: int
+    state: VersionState
+    spec: FeatureSpec
+    behaviour_hash: str
+    created_micros: int
+
+
+@dataclass(frozen=True, slots=True)
+class GroupInfo:
+    group_id: int
+    spec: GroupSpec
+    versions: dict[str, tuple[VersionInfo, ...]]  # feature -> versions, ascending
+
+    def serving_version(self, feature: str) -> VersionInfo | None:
+        for info in self.versions.get(feature, ()):
+            if info.state == VersionState.SERVING:
+                return info
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    group: str
+    feature: str  # "" for the group itself
+    action: str   # create | unchanged | metadata_update | compatible_expansion | new_version
+    version: int
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    revision: int
+    changes: tuple[Change, ...]
+
+
+@dataclass(slots=True)
+class RegistrySnapshot:
+    """What serving reads: immutable after construction except for the memo of resolved refs."""
+
+    revision: int
+    groups: dict[str, GroupInfo]
+    _resolved: dict[str, ResolvedFeature] = field(default_factory=dict)
+
+    def group(self, name: str) -> GroupInfo:
+        info = self.groups.get(name)
+        if info is None:
+            raise NotFound(f"unknown feature group {name!r}", field="group")
+        return info
+
+    def resolve(self, text: str) -> ResolvedFeature:
+        """The feature version a reference serves; memoised, so the hot path pays this once per revision."""
+        cached = self._resolved.get(text)
+        if cached is not None:
+            return cached
+        ref = FeatureRef.parse(text)
+        group = self.groups.get(ref.group)
+        if group is None:
+            raise NotFound(f"feature {text!r}: unknown feature group {ref.group!r}", field="features")
+        versions = group.versions.get(ref.feature)
+        if not versions:
+            raise NotFound(f"feature {text!r}: group {ref.group!r} has no feature {ref.feature!r}", field="features")
+        if ref.version is None:
+            chosen = group.serving_version(ref.feature)
+            if chosen is None:
+                raise FailedPrecondition(f"feature {text!r} has no SERVING version; pin one with @N", field="features")
+        else:
+            chosen = next((v for v in versions if v.version == ref.version), None)
+            if chosen is None:
+                known = ", ".join(str(v.version) for v in versions)
+                raise NotFound(f"feature {text!r}: no version {ref.version} (versions: {known})", field="features")
+            if chosen.state == VersionState.RETIRED:
+                raise FailedPrecondition(f"feature {text!r}: version {ref.version} is RETIRED", field="features")
+        max_age = chosen.spec.max_age_seconds or group.spec.max_age_seconds
+        resolved = ResolvedFeature(
+            group=ref.group,
+            group_id=group.group_id,
+            feature=ref.feature,
+            version=chosen.version,
+            slot=chosen.slot,
+            dtype=chosen.spec.dtype,
+            vector_dim=chosen.spec.vector_dim,
+            max_age_micros=max_age * 1_000_000,
+        )
+        self._resolved[text] = resolved
+        return resolved
+
+
+class Registry:
+    """The only writer of definitions and of which version serves. Thread-safe; readers take `snapshot()`."""
+
+    def __init__(self, path: str, clock: Clock | None = None) -> None:
+        self._storage = RegistryStorage(path)
+        self._clock = clock or SystemClock()
+        self._write_lock = threading.Lock()
+        self._snapshot = self._load()
+
+    def snapshot(self) -> RegistrySnapshot:
+        return self._snapshot
+
+    def _load(self) -> RegistrySnapshot:
+        versions: dict[str, dict[str, list[VersionInfo]]] = {}
+        for row in self._storage.versions():
+            spec = serialization.feature_from_dict(json.loads(row.spec_json))
+            info = VersionInfo(row.slot, row.version, row.state, spec, row.behaviour_hash, row.created_micros)
+            versions.setdefault(row.group_name, {}).setdefault(row.feature, []).append(info)
+        groups = {}
+        for row in self._storage.groups():
+            per_feature = {name: tuple(infos) for name, infos in versions.get(row.name, {}).items()}
+            groups[row.name] = GroupInfo(row.group_id, serialization.group_from_json(row.spec_json), per_feature)
+        return RegistrySnapshot(self._storage.counter("revision"), groups)
+
+    def history(self, group: str, feature: str | None = None) -> list[HistoryRow]:
+        self._snapshot.group(group)
+        return self._storage.history(group, feature)
+
+    def plan(self, groups: list[GroupSpec]) -> list[Change]:
+        """What `apply` would do, without changing anything."""
+        return self._decide(groups, self._snapshot)
+
+    def apply(self, groups: list[GroupSpec], actor: str = "", reason: str = "", expected_revision: int | None = None) -> ApplyResult:
+        """Apply all groups atomically (all or nothing) under the version rules."""
+        with self._write_lock:
+            current = self._snapshot
+            if expected_revision is not None and expected_revision != current.revision:
+                raise FailedPrecondition(
+                    f"registry revision is {current.revision}, apply expected {expected_revision}: re-run plan", field="expected_revision"
+                )
+            changes = self._decide(groups, current)
+            if all(c.action == "unchanged" for c in changes):
+                return ApplyResult(current.revision, tuple(changes))
+            now = self._clock.now_micros()
+            by_name = {g.name: g for g in groups}
+            with self._storage.transaction() as conn:
+                revision = RegistryStorage.next_counter(conn, "revision")
+                for change in changes:
+                    spec = by_name[change.group]
+                    if change.feature == "":
+                        self._write_group(conn, spec, current, now, change)
+                    else:
+                        self._write_feature(conn, spec, change, now)
+                    if change.action != "unchanged":
+                        conn.execute(
+                            "INSERT INTO history (at_micros, revision, group_name, feature, version, action, detail, actor, reason) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            (now, revision, change.group, change.feature, change.version, change.action, change.detail, actor, reason),
+                        )
+            self._snapshot = self._load()
+            logger.info("registry revision %d applied: %d changes", revision, sum(c.action != "unchanged" for c in changes))
+            return ApplyResult(revision, tuple(changes))
+
+    @staticmethod
+    def _write_group(conn, spec: GroupSpec, current: RegistrySnapshot, now: int, change: Change) -> None:  # type: ignore[no-untyped-def]
+        payload = serialization.group_to_json(spec)
+        if spec.name in current.groups:
+            conn.execute("UPDATE groups SET spec_json = ?, updated_micros = ? WHERE name = ?", (payload, now, spec.name))
+        else:
+            group_id = RegistryStorage.next_counter(conn, "group_id")
+            conn.execute(
+                "INSERT INTO groups (name, group_id, spec_json, created_micros, updated_micros) VALUES (?, ?, ?, ?, ?)",
+                (spec.name, group_id, payload, now, now),
+            )
+
+    @staticmethod
+    def _write_feature(conn, group: GroupSpec, change: Change, now: int) -> None:  # type: ignore[no-untyped-def]
+        feature = group.feature(change.feature)
+        assert feature is not None
+        spec_json = json.dumps(serialization.feature_to_dict(feature), sort_keys=True)
+        digest = versioning.behaviour_hash(feature, group.source)
+        if change.action in ("create", "compatible_expansion", "new_version"):
+            slot = RegistryStorage.next_counter(conn, "slot")
+            state = VersionState.PENDING if change.action == "new_version" else VersionState.SERVING
+            conn.execute(
+                "INSERT INTO feature_versions (slot, group_name, feature, version, state, spec_json, behaviour_hash, created_micros) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (slot, group.name, feature.name, change.version, int(state), spec_json, digest, now),
+            )
+        elif change.action == "metadata_update":
+            conn.execute(
+                "UPDATE feature_versions SET spec_json = ? WHERE group_name = ? AND feature = ? AND version = ?",
+                (spec_json, group.name, feature.name, change.version),
+            )
+
+    @staticmethod
+    def _decide(groups: list[GroupSpec], current: RegistrySnapshot) -> list[Change]:
+        """The version rules; refusals raise before anything is written."""
+        names = [g.name for g in groups]
+        duplicates = {n for n in names if names.count(n) > 1}
+        if duplicates:
+            raise InvalidArgument(f"group {sorted(duplicates)[0]!r} is declared more than once", field="groups")
+        changes: list[Change] = []
+        for spec in groups:
+            validate_group(spec)
+            if len(spec.features) > MAX_FEATURES_PER_GROUP:
+                raise InvalidArgument(f"group {spec.name}: more than {MAX_FEATURES_PER_GROUP} features", field="features")
+            existing = current.groups.get(spec.name)
+            if existing is None:
+                changes.append(Change(spec.name, "", "create", 0, f"new group with {len(spec.features)} features"))
+                changes.extend(Change(spec.name, f.name, "create", 1, "new feature") for f in spec.features)
+                continue
+            old = existing.spec
+            if old.entity_keys != spec.entity_keys:
+                describe = lambda keys: ", ".join(f"{k.name}:{k.type.name.lower()}" for k in keys)  # noqa: E731
+                raise FailedPrecondition(
+                    f"group {spec.name}: entity keys cannot change in place ({describe(old.entity_keys)} -> {describe(spec.entity_keys)}); "
+                    f"declare a new group (e.g. {spec.name}_v2) and move consumers to it; existing serving is untouched",
+                    field="entity_keys",
+                )
+            removed = [f.name for f in old.features if spec.feature(f.name) is None]
+            if removed:
+                raise FailedPrecondition(
+                    f"group {spec.name}: feature {removed[0]!r} was removed from the definition; features cannot be removed "
+                    "in place: keep it declared (mark it deprecated in its description/tags) or declare a new group",
+                    field="features",
+                )
+            group_meta = versioning.group_metadata_diff(old, spec)
+            changes.append(Change(spec.name, "", "metadata_update" if group_meta else "unchanged", 0, ", ".join(group_meta)))
+            for feature in spec.features:
+                history = existing.versions.get(feature.name, ())
+                if not history:
+                    if not feature.nullable:
+                        raise FailedPrecondition(
+                            f"group {spec.name}: new feature {feature.name!r} is non-nullable; existing entities have no value for it. "
+                            "Declare it nullable (a compatible expansion) or declare a new group",
+                            field="features",
+                        )
+                    changes.append(Change(spec.name, feature.name, "compatible_expansion", 1, "new nullable feature"))
+                    continue
+                latest = history[-1]
+                if versioning.behaviour_hash(feature, spec.source) != latest.behaviour_hash:
+                    fields = versioning.behaviour_diff(latest.spec, old.source, feature, spec.source)
+                    changes.append(
+                        Change(spec.name, feature.name, "new_version", latest.version + 1, "changed: " + ", ".join(fields))
+                    )
+                    continue
+                meta = versioning.metadata_diff(latest.spec, feature)
+                if meta:
+                    changes.append(Change(spec.name, feature.name, "metadata_update", latest.version, ", ".join(meta)))
+                else:
+                    changes.append(Change(spec.name, feature.name, "unchanged", latest.version))
+        return changes
+
+    def close(self) -> None:
+        self._storage.close()

@@ -1,0 +1,53 @@
+"""GroupSpec/FeatureSpec <-> JSON for the registry's durable storage."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+from fsd.domain import DType, EntityKeySpec, FeatureSpec, GroupSpec, KeyType
+
+
+def feature_to_dict(spec: FeatureSpec) -> dict[str, object]:
+    data = asdict(spec)
+    data["dtype"] = int(spec.dtype)
+    data["source_dependencies"] = list(spec.source_dependencies)
+    data["tags"] = [list(t) for t in spec.tags]
+    return data
+
+
+def feature_from_dict(data: dict) -> FeatureSpec:  # type: ignore[type-arg]
+    values = dict(data)
+    values["dtype"] = DType(values["dtype"])
+    values["source_dependencies"] = tuple(values.get("source_dependencies", ()))
+    values["tags"] = tuple(tuple(t) for t in values.get("tags", ()))
+    return FeatureSpec(**values)
+
+
+def group_to_json(spec: GroupSpec) -> str:
+    data = {
+        "name": spec.name,
+        "entity_keys": [{"name": k.name, "type": int(k.type)} for k in spec.entity_keys],
+        "features": [feature_to_dict(f) for f in spec.features],
+        "source": spec.source,
+        "owner": spec.owner,
+        "description": spec.description,
+        "tags": [list(t) for t in spec.tags],
+        "max_age_seconds": spec.max_age_seconds,
+        "sync_interval_seconds": spec.sync_interval_seconds,
+    }
+    return json.dumps(data, sort_keys=True)
+
+
+def group_from_json(text: str) -> GroupSpec:
+    data = json.loads(text)
+    return GroupSpec(
+        name=data["name"],
+        entity_keys=tuple(EntityKeySpec(k["name"], KeyType(k["type"])) for k in data["entity_keys"]),
+        features=tuple(feature_from_dict(f) for f in data["features"]),
+        source=data["source"],
+        owner=data["owner"],
+        description=data["description"],
+        tags=tuple(tuple(t) for t in data["tags"]),
+        max_age_seconds=data["max_age_seconds"],
+        sync_interval_seconds=data["sync_interval_seconds"],
+    )

@@ -1,0 +1,137 @@
+"""Durable registry storage in SQLite (WAL, synchronous=FULL): groups, feature versions, history, counters."""
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from fsd.domain import VersionState
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS groups (
+    name TEXT PRIMARY KEY,
+    group_id INTEGER NOT NULL UNIQUE,
+    spec_json TEXT NOT NULL,
+    created_micros INTEGER NOT NULL,
+    updated_micros INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS feature_versions (
+    slot INTEGER PRIMARY KEY,
+    group_name TEXT NOT NULL,
+    feature TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    state INTEGER NOT NULL,
+    spec_json TEXT NOT NULL,
+    behaviour_hash TEXT NOT NULL,
+    created_micros INTEGER NOT NULL,
+    UNIQUE (group_name, feature, version)
+);
+CREATE TABLE IF NOT EXISTS history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_micros INTEGER NOT NULL,
+    revision INTEGER NOT NULL,
+    group_name TEXT NOT NULL,
+    feature TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    action TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRow:
+    name: str
+    group_id: int
+    spec_json: str
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRow:
+    slot: int
+    group_name: str
+    feature: str
+    version: int
+    state: VersionState
+    spec_json: str
+    behaviour_hash: str
+    created_micros: int
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    at_micros: int
+    revision: int
+    group_name: str
+    feature: str
+    version: int
+    action: str
+    detail: str
+    actor: str
+    reason: str
+
+
+class RegistryStorage:
+    """All writes go through `transaction()`, which is serialised and atomic."""
+
+    def __init__(self, path: str) -> None:
+        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.executescript(_SCHEMA)
+        self._lock = threading.RLock()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def counter(self, key: str) -> int:
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return int(row[0]) if row else 0
+
+    @staticmethod
+    def next_counter(conn: sqlite3.Connection, key: str) -> int:
+        row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        value = (int(row[0]) if row else 0) + 1
+        conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+        return value
+
+    def groups(self) -> list[GroupRow]:
+        with self._lock:
+            rows = self._conn.execute("SELECT name, group_id, spec_json FROM groups ORDER BY name").fetchall()
+        return [GroupRow(*r) for r in rows]
+
+    def versions(self) -> list[VersionRow]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT slot, group_name, feature, version, state, spec_json, behaviour_hash, created_micros "
+                "FROM feature_versions ORDER BY group_name, feature, version"
+            ).fetchall()
+        return [VersionRow(r[0], r[1], r[2], r[3], VersionState(r[4]), r[5], r[6], r[7]) for r in rows]
+
+    def history(self, group: str, feature: str | None = None) -> list[HistoryRow]:
+        query = "SELECT at_micros, revision, group_name, feature, version, action, detail, actor, reason FROM history WHERE group_name = ?"
+        args: tuple[object, ...] = (group,)
+        if feature is not None:
+            query += " AND (feature = ? OR feature = '')"
+            args = (group, feature)
+        with self._lock:
+            rows = self._conn.execute(query + " ORDER BY id", args).fetchall()
+        return [HistoryRow(*r) for r in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

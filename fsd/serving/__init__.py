@@ -1,0 +1,1 @@
+"""gRPC serving: server assembly, thin servicers, the error interceptor, proto <-> domain conversion."""

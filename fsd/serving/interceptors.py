@@ -1,0 +1,47 @@
+"""Server interceptor that turns fsd errors into gRPC statuses, so servicers stay free of status handling."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import grpc
+
+from fsd.errors import FsdError
+
+logger = logging.getLogger(__name__)
+
+
+def _status(error: FsdError) -> grpc.StatusCode:
+    return getattr(grpc.StatusCode, error.code, grpc.StatusCode.UNKNOWN)
+
+
+def _guard(behaviour: Callable, method: str) -> Callable:  # type: ignore[type-arg]
+    def wrapped(request, context):  # type: ignore[no-untyped-def]
+        try:
+            return behaviour(request, context)
+        except FsdError as exc:
+            if exc.code == "INTERNAL":
+                logger.error("%s failed: %s", method, exc.message)
+                context.abort(grpc.StatusCode.INTERNAL, "internal storage error (see daemon log)")
+            context.abort(_status(exc), exc.message)
+
+    return wrapped
+
+
+class ErrorMappingInterceptor(grpc.ServerInterceptor):
+    """Maps FsdError subclasses to their status code with the error's own message (which names the field/rule)."""
+
+    def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                _guard(handler.unary_unary, method), handler.request_deserializer, handler.response_serializer
+            )
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(
+                _guard(handler.stream_unary, method), handler.request_deserializer, handler.response_serializer
+            )
+        return handler

@@ -1,0 +1,121 @@
+"""Assembles the daemon: stores, registry, servicers, health, reflection, interceptors, graceful shutdown."""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from concurrent import futures
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from fsd.config import Settings
+from fsd.domain import Clock, SystemClock
+from fsd.lookup import LookupLimits
+from fsd.online.rocksdb import RocksDbOnlineStore, RocksDbSettings
+from fsd.registry.registry import Registry
+from fsd.serving.interceptors import ErrorMappingInterceptor
+from fsd.serving.servicers import FeatureStoreServicer, RegistryServicer
+from fsd.sync.publisher import Publisher, PublishLimits
+from fsd.v1 import registry_pb2, registry_pb2_grpc, serving_pb2, serving_pb2_grpc
+
+logger = logging.getLogger(__name__)
+
+SERVICE_NAMES = (
+    serving_pb2.DESCRIPTOR.services_by_name["FeatureStore"].full_name,
+    registry_pb2.DESCRIPTOR.services_by_name["Registry"].full_name,
+)
+
+
+class Daemon:
+    """One serving process over one data directory. `start()` returns the bound port."""
+
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        data_dir = Path(settings.store.data_dir).resolve()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir = data_dir
+        self.store = RocksDbOnlineStore(
+            str(data_dir / "online"),
+            RocksDbSettings(
+                block_cache_mb=settings.store.block_cache_mb,
+                bloom_bits_per_key=settings.store.bloom_bits_per_key,
+                sync_writes=settings.store.sync_writes,
+            ),
+        )
+        self.registry = Registry(str(data_dir / "registry.sqlite"), self.clock)
+        limits = settings.limits
+        self.publisher = Publisher(
+            self.store,
+            self.registry.snapshot,
+            self.clock,
+            PublishLimits(max_future_skew_micros=limits.max_future_skew_seconds * 1_000_000, max_chunk_rows=limits.max_chunk_rows),
+        )
+        self.health = health.HealthServicer()
+        self._server: grpc.Server | None = None
+        self._stopped = threading.Event()
+        self.port = 0
+
+    def _build_server(self) -> grpc.Server:
+        s = self.settings.server
+        options = [
+            ("grpc.max_receive_message_length", s.max_message_bytes),
+            ("grpc.max_send_message_length", s.max_message_bytes),
+            ("grpc.so_reuseport", 0),  # a second daemon on a used port must fail, not share it
+        ]
+        server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=s.max_workers, thread_name_prefix="fsd-rpc"),
+            interceptors=[ErrorMappingInterceptor()],
+            options=options,
+            maximum_concurrent_rpcs=s.max_concurrent_rpcs or None,
+        )
+        limits = self.settings.limits
+        lookup_limits = LookupLimits(limits.max_entities, limits.max_features, limits.max_values)
+        serving_pb2_grpc.add_FeatureStoreServicer_to_server(
+            FeatureStoreServicer(self.store, self.registry, self.publisher, self.clock, lookup_limits), server
+        )
+        registry_pb2_grpc.add_RegistryServicer_to_server(RegistryServicer(self.registry), server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        if s.reflection:
+            reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+        return server
+
+    def _set_health(self, status: int) -> None:
+        for name in ("", *SERVICE_NAMES):
+            self.health.set(name, status)
+
+    def start(self) -> int:
+        s = self.settings.server
+        self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        self._server = self._build_server()
+        address = f"{s.host}:{s.port}"
+        try:
+            self.port = self._server.add_insecure_port(address)
+        except RuntimeError as exc:
+            raise OSError(f"cannot listen on {address}: {exc}") from exc
+        if self.port == 0:
+            raise OSError(f"cannot listen on {address} (in use?)")
+        if s.host not in ("127.0.0.1", "localhost", "::1", "[::1]"):
+            logger.warning("listening on %s without TLS or authentication: anyone who can reach it can read and write", address)
+        self._server.start()
+        self._set_health(health_pb2.HealthCheckResponse.SERVING)
+        logger.info("fsd serving on %s:%d (data dir %s, pid %d)", s.host, self.port, self.data_dir, os.getpid())
+        return self.port
+
+    def wait(self) -> None:
+        self._stopped.wait()
+
+    def stop(self, grace: float | None = None) -> None:
+        """Stop taking calls, let in-flight ones finish within grace, then close the stores."""
+        if self._stopped.is_set():
+            return
+        self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        if self._server is not None:
+            self._server.stop(self.settings.server.grace_seconds if grace is None else grace).wait()
+        self.store.close()
+        self.registry.close()
+        logger.info("fsd stopped")
+        self._stopped.set()

@@ -1,0 +1,61 @@
+"""Thin servicers: convert the request, call the domain function, convert the result."""
+from __future__ import annotations
+
+import grpc
+
+from fsd.domain import Clock
+from fsd.errors import InvalidArgument
+from fsd.lookup import LookupLimits, lookup
+from fsd.online.base import OnlineStore
+from fsd.registry.registry import Registry
+from fsd.serving import convert
+from fsd.sync.publisher import Publisher
+from fsd.v1 import registry_pb2, registry_pb2_grpc, serving_pb2, serving_pb2_grpc
+
+
+class FeatureStoreServicer(serving_pb2_grpc.FeatureStoreServicer):
+    def __init__(self, store: OnlineStore, registry: Registry, publisher: Publisher, clock: Clock, limits: LookupLimits) -> None:
+        self._store = store
+        self._registry = registry
+        self._publisher = publisher
+        self._clock = clock
+        self._limits = limits
+
+    def GetFeatures(self, request: serving_pb2.GetFeaturesRequest, context: grpc.ServicerContext) -> serving_pb2.GetFeaturesResponse:
+        entities = convert.entities_from_proto(list(request.entities))
+        result = lookup(self._store, self._registry.snapshot(), entities, list(request.features), self._clock, self._limits)
+        return convert.lookup_to_proto(result)
+
+    def Publish(self, request_iterator, context: grpc.ServicerContext) -> serving_pb2.PublishResponse:  # type: ignore[no-untyped-def]
+        session = None
+        for chunk in request_iterator:
+            if session is None:
+                session = self._publisher.begin(chunk.publish_id, chunk.group)
+            else:
+                if chunk.publish_id and chunk.publish_id != session.stats.publish_id:
+                    raise InvalidArgument("publish_id changed within one publish stream", field="publish_id")
+                if chunk.group and chunk.group != session.stats.group:
+                    raise InvalidArgument("group changed within one publish stream", field="group")
+            if not context.is_active():
+                break  # the caller gave up (deadline/cancel): write nothing more
+            session.write_chunk(chunk.sequence, chunk.arrow_ipc)
+        if session is None:
+            raise InvalidArgument("publish stream carried no chunks", field="arrow_ipc")
+        return convert.publish_stats_to_proto(session.stats)
+
+
+class RegistryServicer(registry_pb2_grpc.RegistryServicer):
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+
+    def Apply(self, request: registry_pb2.ApplyRequest, context: grpc.ServicerContext) -> registry_pb2.ApplyResponse:
+        groups = [convert.group_from_proto(g) for g in request.groups]
+        result = self._registry.apply(groups, actor=request.applied_by, reason=request.reason)
+        return convert.apply_result_to_proto(result)
+
+    def ListGroups(self, request: registry_pb2.ListGroupsRequest, context: grpc.ServicerContext) -> registry_pb2.ListGroupsResponse:
+        snapshot = self._registry.snapshot()
+        return registry_pb2.ListGroupsResponse(groups=[convert.group_info_to_proto(g) for _, g in sorted(snapshot.groups.items())])
+
+    def GetGroup(self, request: registry_pb2.GetGroupRequest, context: grpc.ServicerContext) -> registry_pb2.GroupInfo:
+        return convert.group_info_to_proto(self._registry.snapshot().group(request.name))

@@ -1,0 +1,1 @@
+"""Guarded synchronization into the online store: chunk validation, row rules, durable idempotent writes."""

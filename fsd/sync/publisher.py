@@ -1,0 +1,333 @@
+"""Publish sessions: each Arrow chunk is validated against the registry, then written atomically and durably.
+
+A chunk is all-or-nothing at the storage level: its valid rows, and the publish's progress marker, go in
+one WriteBatch that is synced before the chunk counts as acknowledged. Invalid rows are rejected with a rule
+id and never written. A retried chunk (same publish id, sequence already durable) has no further effect.
+"""
+from __future__ import annotations
+
+import logging
+import struct
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from fsd import codec
+from fsd.domain import Clock, DType, GroupSpec, VersionState
+from fsd.errors import FailedPrecondition, InvalidArgument, NotFound
+from fsd.online.base import OnlineStore
+from fsd.registry.registry import GroupInfo, RegistrySnapshot
+from fsd.sync import arrow_columns
+
+logger = logging.getLogger(__name__)
+
+EVENT_TIMESTAMP = "event_timestamp"
+MARKER_FORMAT = 0x02  # key space of publish progress markers, apart from values (0x01)
+_MARKER = struct.Struct(">qIq")  # last durable sequence, group id, updated at (µs)
+MAX_PUBLISH_ID_CHARS = 128
+MAX_REJECTIONS_REPORTED = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class PublishLimits:
+    max_future_skew_micros: int = 300 * 1_000_000
+    max_chunk_rows: int = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    row_start: int
+    row_end: int
+    field: str
+    rule: str
+    reason: str
+
+
+@dataclass(slots=True)
+class PublishStats:
+    publish_id: str = ""
+    group: str = ""
+    chunks_written: int = 0
+    chunks_skipped_duplicate: int = 0
+    rows_received: int = 0
+    rows_accepted: int = 0
+    rows_rejected: int = 0
+    values_written: int = 0
+    values_skipped_older: int = 0
+    rejections: list[Rejection] = field(default_factory=list)
+    rejections_truncated: bool = False
+
+
+def marker_key(publish_id: str) -> bytes:
+    return bytes([MARKER_FORMAT]) + publish_id.encode("utf-8")
+
+
+def decode_ipc(payload: bytes) -> pa.Table:
+    """Arrow IPC stream bytes -> Table; anything malformed is the caller's error, never ours."""
+    try:
+        with pa.ipc.open_stream(pa.py_buffer(payload)) as reader:
+            table = reader.read_all()
+        table.validate(full=True)
+        return table
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, pa.ArrowException, OSError, ValueError) as exc:
+        raise InvalidArgument(f"arrow_ipc: not a valid Arrow IPC stream: {exc}", field="arrow_ipc") from None
+
+
+def _rule_reason(rule: str, column: str) -> str:
+    reasons = {
+        "entity_key_null": "entity key is null",
+        "entity_key_out_of_range": "entity key does not fit int64",
+        "entity_key_too_long": f"entity key is longer than {codec.MAX_KEY_STRING_BYTES} UTF-8 bytes",
+        "timestamp_null": "event_timestamp is null",
+        "timestamp_before_epoch": "event_timestamp is before 1970-01-01",
+        "timestamp_in_future": "event_timestamp is further in the future than the allowed clock skew",
+        "null_in_non_nullable": "null in a non-nullable feature",
+        "nan_in_int_column": "NaN in an int64 feature",
+        "not_integral": "non-integral or out-of-range number for an int64 feature",
+        "int_out_of_range": "value does not fit int64",
+        "nan_or_inf_not_allowed": "NaN or infinity in a feature that does not allow it",
+        "vector_dim_mismatch": "vector length differs from the declared vector_dim",
+        "null_inside_vector": "null element inside a vector",
+    }
+    return f"{column}: {reasons.get(rule, rule)}"
+
+
+class PublishSession:
+    """One publish stream. Not thread-safe by itself: the servicer feeds it chunks in order."""
+
+    def __init__(self, publisher: Publisher, publish_id: str, group_name: str) -> None:
+        if not publish_id or len(publish_id) > MAX_PUBLISH_ID_CHARS:
+            raise InvalidArgument(f"publish_id must be 1 to {MAX_PUBLISH_ID_CHARS} characters", field="publish_id")
+        self._publisher = publisher
+        snapshot = publisher.snapshot()
+        self._group: GroupInfo = snapshot.group(group_name)
+        self._snapshot = snapshot
+        self.stats = PublishStats(publish_id=publish_id, group=group_name)
+        self._marker = marker_key(publish_id)
+        self._schema: pa.Schema | None = None
+        self._next_sequence = publisher.durable_sequence(self._marker, self._group.group_id) + 1
+
+    def write_chunk(self, sequence: int, payload: bytes) -> None:
+        if sequence < self._next_sequence:
+            self.stats.chunks_skipped_duplicate += 1  # already durable from an earlier attempt
+            return
+        if sequence > self._next_sequence:
+            raise FailedPrecondition(
+                f"publish {self.stats.publish_id}: chunk sequence {sequence} arrived, expected {self._next_sequence} "
+                "(resume from the last acknowledged chunk + 1)",
+                field="sequence",
+            )
+        table = decode_ipc(payload)
+        if self._schema is None:
+            self._schema = table.schema
+        elif not table.schema.equals(self._schema, check_metadata=False):
+            raise InvalidArgument(f"chunk {sequence}: schema differs from the first chunk of this publish", field="arrow_ipc")
+        if table.num_rows > self._publisher.limits.max_chunk_rows:
+            raise InvalidArgument(
+                f"chunk {sequence}: {table.num_rows} rows exceed the limit of {self._publisher.limits.max_chunk_rows}", field="arrow_ipc"
+            )
+        row_offset = self.stats.rows_received
+        prepared = _prepare_chunk(table, self._group, self._snapshot, self._publisher.clock.now_micros(), self._publisher.limits)
+        self._publisher.write_prepared(prepared, self._marker, sequence, self._group.group_id, self.stats)
+        self._next_sequence = sequence + 1
+        self.stats.chunks_written += 1
+        self.stats.rows_received += table.num_rows
+        accepted = int(prepared.valid.sum())
+        self.stats.rows_accepted += accepted
+        self.stats.rows_rejected += table.num_rows - accepted
+        for rejection in prepared.rejections:
+            if len(self.stats.rejections) >= MAX_REJECTIONS_REPORTED:
+                self.stats.rejections_truncated = True
+                break
+            self.stats.rejections.append(
+                Rejection(rejection.row_start + row_offset, rejection.row_end + row_offset, rejection.field, rejection.rule, rejection.reason)
+            )
+
+
+@dataclass(slots=True)
+class _PreparedChunk:
+    valid: np.ndarray
+    rejections: list[Rejection]
+    entities: list[bytes]           # for valid rows, deduplicated to the newest row per entity
+    event_times: np.ndarray         # per kept entity
+    slots: list[int]
+    encoded: list[list[bytes]]      # per feature slot, per kept entity
+
+
+def _ranges(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Runs of True as [start, end) ranges."""
+    if not mask.any():
+        return []
+    padded = np.concatenate(([False], mask, [False])).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    return [(int(edges[i]), int(edges[i + 1])) for i in range(0, len(edges), 2)]
+
+
+def _check_schema(table: pa.Table, group: GroupSpec) -> list[str]:
+    """Whole-chunk checks; returns the feature columns present. Raises naming the offending column."""
+    names = table.column_names
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise InvalidArgument(f"column {dup!r} appears more than once", field=dup)
+    key_names = [k.name for k in group.entity_keys]
+    present_keys = [n for n in names if n in key_names]
+    missing = [k for k in key_names if k not in names]
+    if missing:
+        raise InvalidArgument(
+            f"group {group.name}: entity key column {missing[0]!r} is missing (entity keys: {', '.join(key_names)})", field=missing[0]
+        )
+    if present_keys != key_names:
+        raise InvalidArgument(
+            f"group {group.name}: entity key columns are in order {present_keys}, the group declares {key_names}", field=present_keys[0]
+        )
+    for key in group.entity_keys:
+        arrow_type = table.schema.field(key.name).type
+        if not arrow_columns.key_type_compatible(arrow_type, key.type):
+            raise InvalidArgument(
+                f"group {group.name}: entity key {key.name!r} is {arrow_type}, the group declares {key.type.name.lower()}", field=key.name
+            )
+    if EVENT_TIMESTAMP not in names:
+        raise InvalidArgument(f"column {EVENT_TIMESTAMP!r} is missing", field=EVENT_TIMESTAMP)
+    ts_type = table.schema.field(EVENT_TIMESTAMP).type
+    if not pa.types.is_timestamp(ts_type):
+        raise InvalidArgument(f"column {EVENT_TIMESTAMP!r} is {ts_type}, expected a timezone-aware timestamp", field=EVENT_TIMESTAMP)
+    if ts_type.tz is None:
+        raise InvalidArgument(
+            f"column {EVENT_TIMESTAMP!r} has no timezone; naive timestamps are refused (convert to UTC-aware timestamps)", field=EVENT_TIMESTAMP
+        )
+    features = [n for n in names if n not in key_names and n != EVENT_TIMESTAMP]
+    if not features:
+        raise InvalidArgument(f"group {group.name}: the chunk carries no feature columns", field="arrow_ipc")
+    for name in features:
+        spec = group.feature(name)
+        if spec is None:
+            raise InvalidArgument(f"column {name!r} is not a feature of group {group.name}", field=name)
+        arrow_type = table.schema.field(name).type
+        if not arrow_columns.feature_type_compatible(arrow_type, spec):
+            raise InvalidArgument(
+                f"feature {group.name}:{name} is {spec.dtype.name.lower()}, column {name!r} is {arrow_type}; "
+                "a type change needs a new feature version (change the definition and apply)",
+                field=name,
+            )
+    return features
+
+
+def _prepare_chunk(table: pa.Table, info: GroupInfo, snapshot: RegistrySnapshot, now: int, limits: PublishLimits) -> _PreparedChunk:
+    group = info.spec
+    features = _check_schema(table, group)
+    rows = table.num_rows
+    invalid = np.zeros(rows, dtype=np.bool_)
+    rejections: list[Rejection] = []
+
+    def collect(column: str, violations: dict[str, np.ndarray]) -> None:
+        nonlocal invalid
+        for rule, mask in violations.items():
+            fresh = mask & ~invalid  # report each row once, under its first broken rule
+            for start, end in _ranges(fresh):
+                rejections.append(Rejection(start, end, column, rule, _rule_reason(rule, column)))
+            invalid |= mask
+
+    key_columns = []
+    for key in group.entity_keys:
+        col = arrow_columns.entity_key_column(table.column(key.name), key.type)
+        collect(key.name, col.violations)
+        key_columns.append(col)
+    times = arrow_columns.event_time_column(table.column(EVENT_TIMESTAMP))
+    times.violations["timestamp_in_future"] = (times.values > now + limits.max_future_skew_micros) & ~times.nulls
+    collect(EVENT_TIMESTAMP, times.violations)
+    feature_cols = []
+    for name in features:
+        spec = group.feature(name)
+        assert spec is not None
+        col = arrow_columns.feature_column(table.column(name), spec)
+        collect(name, col.violations)
+        feature_cols.append((name, spec, col))
+    rejections.sort(key=lambda r: (r.row_start, r.field))
+    valid = ~invalid
+    keep_rows = np.flatnonzero(valid)
+    is_string = [k.type.name == "STRING" for k in group.entity_keys]
+    key_values = [[c.values[i] for i in keep_rows] if s else c.values[keep_rows] for c, s in zip(key_columns, is_string)]
+    entities = codec.encode_entities(key_values, is_string) if len(keep_rows) else []
+    event_times = times.values[keep_rows]
+    # Keep only the newest row per entity (the last one among equal event times): one value per key per chunk.
+    newest: dict[bytes, int] = {}
+    for pos, entity in enumerate(entities):
+        prev = newest.get(entity)
+        if prev is None or event_times[pos] >= event_times[prev]:
+            newest[entity] = pos
+    chosen = np.fromiter(sorted(newest.values()), dtype=np.int64, count=len(newest))
+    chosen_rows = keep_rows[chosen]
+    slots: list[int] = []
+    encoded: list[list[bytes]] = []
+    write_time = now
+    for name, spec, col in feature_cols:
+        versions = info.versions.get(name, ())
+        target = _write_version(versions)
+        if target is None:
+            raise FailedPrecondition(f"feature {group.name}:{name} has no SERVING version to write", field=name)
+        slots.append(target.slot)
+        if spec.dtype in (DType.STRING, DType.BYTES):
+            values: object = [col.values[i] for i in chosen_rows]  # type: ignore[index]
+        else:
+            values = col.values[chosen_rows]  # type: ignore[index]
+        encoded.append(
+            codec.encode_values(int(spec.dtype), values, col.nulls[chosen_rows], event_times[chosen], write_time, spec.vector_dim)
+        )
+    return _PreparedChunk(valid, rejections, [entities[i] for i in chosen], event_times[chosen], slots, encoded)
+
+
+def _write_version(versions: tuple) -> object | None:  # type: ignore[type-arg]
+    """Without a declared version a publish writes the SERVING version: values of a PENDING version come from
+    another transformation, so a loader must name that version explicitly."""
+    for info in versions:
+        if info.state == VersionState.SERVING:
+            return info
+    return None
+
+
+class Publisher:
+    """Owns the write path into one OnlineStore; serialises the read-compare-write of each chunk."""
+
+    def __init__(self, store: OnlineStore, snapshot_source, clock: Clock, limits: PublishLimits | None = None) -> None:  # type: ignore[no-untyped-def]
+        self._store = store
+        self._snapshot_source = snapshot_source
+        self.clock = clock
+        self.limits = limits or PublishLimits()
+        self._lock = threading.Lock()
+
+    def snapshot(self) -> RegistrySnapshot:
+        return self._snapshot_source()
+
+    def begin(self, publish_id: str, group: str) -> PublishSession:
+        if not group:
+            raise InvalidArgument("the first chunk must name the feature group", field="group")
+        return PublishSession(self, publish_id, group)
+
+    def durable_sequence(self, marker: bytes, group_id: int) -> int:
+        raw = self._store.get_many([marker])[0]
+        if raw is None:
+            return -1
+        sequence, marker_group, _ = _MARKER.unpack(raw)
+        if marker_group != group_id:
+            raise FailedPrecondition("publish_id was already used for another feature group", field="publish_id")
+        return sequence
+
+    def write_prepared(self, chunk: _PreparedChunk, marker: bytes, sequence: int, group_id: int, stats: PublishStats) -> None:
+        with self._lock:
+            keys = codec.build_keys(group_id, chunk.entities, chunk.slots)
+            existing = codec.event_times_of(self._store.get_many(keys)) if keys else np.zeros(0, dtype=np.int64)
+            n_slots = len(chunk.slots)
+            puts: list[tuple[bytes, bytes]] = []
+            skipped = 0
+            for s in range(n_slots):
+                current = existing[s::n_slots]
+                newer_online = current > chunk.event_times  # equal event time: the later write replaces
+                skipped += int(newer_online.sum())
+                column = chunk.encoded[s]
+                puts.extend((keys[e * n_slots + s], column[e]) for e in np.flatnonzero(~newer_online))
+            puts.append((marker, _MARKER.pack(sequence, group_id, self.clock.now_micros())))
+            self._store.write_batch(puts)
+        stats.values_written += len(puts) - 1
+        stats.values_skipped_older += skipped

@@ -1,0 +1,1 @@
+"""Generated wire types (from proto/ by `python proto/generate.py`; never edit by hand)."""

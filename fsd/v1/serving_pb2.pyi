@@ -1,0 +1,110 @@
+from fsd.v1 import types_pb2 as _types_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class EntityColumn(_message.Message):
+    __slots__ = ("name", "int64_values", "string_values")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    INT64_VALUES_FIELD_NUMBER: _ClassVar[int]
+    STRING_VALUES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    int64_values: _types_pb2.Int64List
+    string_values: _types_pb2.StringList
+    def __init__(self, name: _Optional[str] = ..., int64_values: _Optional[_Union[_types_pb2.Int64List, _Mapping]] = ..., string_values: _Optional[_Union[_types_pb2.StringList, _Mapping]] = ...) -> None: ...
+
+class GetFeaturesRequest(_message.Message):
+    __slots__ = ("entities", "features")
+    ENTITIES_FIELD_NUMBER: _ClassVar[int]
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
+    entities: _containers.RepeatedCompositeFieldContainer[EntityColumn]
+    features: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, entities: _Optional[_Iterable[_Union[EntityColumn, _Mapping]]] = ..., features: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class FeatureColumn(_message.Message):
+    __slots__ = ("ref", "group", "feature", "version", "dtype", "values", "is_null", "statuses", "event_time_micros")
+    REF_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    FEATURE_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    DTYPE_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    IS_NULL_FIELD_NUMBER: _ClassVar[int]
+    STATUSES_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TIME_MICROS_FIELD_NUMBER: _ClassVar[int]
+    ref: str
+    group: str
+    feature: str
+    version: int
+    dtype: _types_pb2.DType
+    values: _types_pb2.Column
+    is_null: _containers.RepeatedScalarFieldContainer[bool]
+    statuses: _containers.RepeatedScalarFieldContainer[_types_pb2.ValueStatus]
+    event_time_micros: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, ref: _Optional[str] = ..., group: _Optional[str] = ..., feature: _Optional[str] = ..., version: _Optional[int] = ..., dtype: _Optional[_Union[_types_pb2.DType, str]] = ..., values: _Optional[_Union[_types_pb2.Column, _Mapping]] = ..., is_null: _Optional[_Iterable[bool]] = ..., statuses: _Optional[_Iterable[_Union[_types_pb2.ValueStatus, str]]] = ..., event_time_micros: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class GetFeaturesResponse(_message.Message):
+    __slots__ = ("entity_count", "features", "served_at_micros")
+    ENTITY_COUNT_FIELD_NUMBER: _ClassVar[int]
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
+    SERVED_AT_MICROS_FIELD_NUMBER: _ClassVar[int]
+    entity_count: int
+    features: _containers.RepeatedCompositeFieldContainer[FeatureColumn]
+    served_at_micros: int
+    def __init__(self, entity_count: _Optional[int] = ..., features: _Optional[_Iterable[_Union[FeatureColumn, _Mapping]]] = ..., served_at_micros: _Optional[int] = ...) -> None: ...
+
+class PublishChunk(_message.Message):
+    __slots__ = ("publish_id", "group", "sequence", "arrow_ipc")
+    PUBLISH_ID_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    ARROW_IPC_FIELD_NUMBER: _ClassVar[int]
+    publish_id: str
+    group: str
+    sequence: int
+    arrow_ipc: bytes
+    def __init__(self, publish_id: _Optional[str] = ..., group: _Optional[str] = ..., sequence: _Optional[int] = ..., arrow_ipc: _Optional[bytes] = ...) -> None: ...
+
+class RowRejection(_message.Message):
+    __slots__ = ("row_start", "row_end", "field", "rule", "reason")
+    ROW_START_FIELD_NUMBER: _ClassVar[int]
+    ROW_END_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    row_start: int
+    row_end: int
+    field: str
+    rule: str
+    reason: str
+    def __init__(self, row_start: _Optional[int] = ..., row_end: _Optional[int] = ..., field: _Optional[str] = ..., rule: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class PublishResponse(_message.Message):
+    __slots__ = ("publish_id", "group", "chunks_written", "chunks_skipped_duplicate", "rows_received", "rows_accepted", "rows_rejected", "values_written", "values_skipped_older", "rejections", "rejections_truncated")
+    PUBLISH_ID_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    CHUNKS_WRITTEN_FIELD_NUMBER: _ClassVar[int]
+    CHUNKS_SKIPPED_DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    ROWS_RECEIVED_FIELD_NUMBER: _ClassVar[int]
+    ROWS_ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    ROWS_REJECTED_FIELD_NUMBER: _ClassVar[int]
+    VALUES_WRITTEN_FIELD_NUMBER: _ClassVar[int]
+    VALUES_SKIPPED_OLDER_FIELD_NUMBER: _ClassVar[int]
+    REJECTIONS_FIELD_NUMBER: _ClassVar[int]
+    REJECTIONS_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    publish_id: str
+    group: str
+    chunks_written: int
+    chunks_skipped_duplicate: int
+    rows_received: int
+    rows_accepted: int
+    rows_rejected: int
+    values_written: int
+    values_skipped_older: int
+    rejections: _containers.RepeatedCompositeFieldContainer[RowRejection]
+    rejections_truncated: bool
+    def __init__(self, publish_id: _Optional[str] = ..., group: _Optional[str] = ..., chunks_written: _Optional[int] = ..., chunks_skipped_duplicate: _Optional[int] = ..., rows_received: _Optional[int] = ..., rows_accepted: _Optional[int] = ..., rows_rejected: _Optional[int] = ..., values_written: _Optional[int] = ..., values_skipped_older: _Optional[int] = ..., rejections: _Optional[_Iterable[_Union[RowRejection, _Mapping]]] = ..., rejections_truncated: _Optional[bool] = ...) -> None: ...

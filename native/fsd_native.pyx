@@ -1,0 +1,327 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Compiled twin of fsd/codec/_keys_py.py and _values_py.py: batch key encoding, value (de)coding and
+freshness checks on the lookup path. The pure-Python modules are the specification; tests prove equality."""
+
+from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
+from libc.stdint cimport int64_t, uint64_t, uint32_t, uint8_t
+from libc.string cimport memcpy
+
+import numpy as np
+cimport numpy as cnp
+
+cnp.import_array()
+
+DEF KEY_FORMAT = 0x01
+DEF VALUE_FORMAT = 0x01
+DEF HEADER_SIZE = 19
+DEF FLAG_NULL = 0x01
+DEF MAX_KEY_STRING_BYTES = 1024
+DEF INT64 = 1
+DEF DOUBLE = 2
+DEF FLOAT = 3
+DEF BOOL = 4
+DEF STRING = 5
+DEF BYTES = 6
+DEF FLOAT_VECTOR = 7
+DEF STATUS_PRESENT = 1
+DEF STATUS_NOT_FOUND = 2
+DEF STATUS_STALE = 3
+
+
+cdef inline void _put_u32_be(char* p, uint32_t v) noexcept nogil:
+    p[0] = <char>((v >> 24) & 0xFF)
+    p[1] = <char>((v >> 16) & 0xFF)
+    p[2] = <char>((v >> 8) & 0xFF)
+    p[3] = <char>(v & 0xFF)
+
+
+cdef inline void _put_u64_be(char* p, uint64_t v) noexcept nogil:
+    cdef int i
+    for i in range(8):
+        p[i] = <char>((v >> (56 - 8 * i)) & 0xFF)
+
+
+cdef inline void _put_i64_le(char* p, int64_t v) noexcept nogil:
+    memcpy(p, &v, 8)  # x86-64 and aarch64 are little-endian; setup.py refuses big-endian builds
+
+
+cdef inline int64_t _get_i64_le(const char* p) noexcept nogil:
+    cdef int64_t v
+    memcpy(&v, p, 8)
+    return v
+
+
+def encode_entities(list columns, list is_string):
+    """Encode each row of the key columns into its entity bytes (see _keys_py.encode_entities)."""
+    cdef Py_ssize_t ncols = len(columns)
+    if ncols == 0:
+        return []
+    cdef Py_ssize_t count = len(columns[0])
+    cdef Py_ssize_t row, c, size, pos, n
+    cdef list encoded_cols = []
+    cdef list col_bytes
+    cdef cnp.int64_t[::1] ints
+    cdef object value
+    cdef bytes raw
+    cdef char* out
+    cdef uint64_t u
+    cdef list result = [None] * count
+    cdef Py_ssize_t[::1] sizes = np.zeros(count, dtype=np.intp)
+
+    for c in range(ncols):
+        column = columns[c]
+        if len(column) != count:
+            raise ValueError("entity key columns differ in length")
+        if is_string[c]:
+            col_bytes = [None] * count
+            for row in range(count):
+                value = column[row]
+                if not isinstance(value, str):
+                    raise TypeError(f"row {row}: string key expected, got {type(value).__name__}")
+                raw = (<str>value).encode("utf-8")
+                if len(raw) > MAX_KEY_STRING_BYTES:
+                    raise ValueError(f"row {row}: string key longer than {MAX_KEY_STRING_BYTES} bytes")
+                col_bytes[row] = raw
+                sizes[row] += 3 + len(raw)
+            encoded_cols.append(col_bytes)
+        else:
+            arr = np.asarray(column)
+            if arr.dtype != np.int64:
+                for row in range(count):
+                    n_obj = int(column[row])
+                    if not (-(1 << 63) <= n_obj < (1 << 63)):
+                        raise ValueError(f"row {row}: int64 key out of range")
+                arr = np.ascontiguousarray(np.asarray([int(v) for v in column], dtype=np.int64))
+            else:
+                arr = np.ascontiguousarray(arr)
+            encoded_cols.append(arr)
+            for row in range(count):
+                sizes[row] += 9
+
+    for row in range(count):
+        size = sizes[row]
+        buf = PyBytes_FromStringAndSize(NULL, size)
+        out = PyBytes_AS_STRING(buf)
+        pos = 0
+        for c in range(ncols):
+            if is_string[c]:
+                raw = encoded_cols[c][row]
+                n = PyBytes_GET_SIZE(raw)
+                out[pos] = 0x02
+                out[pos + 1] = <char>((n >> 8) & 0xFF)
+                out[pos + 2] = <char>(n & 0xFF)
+                memcpy(out + pos + 3, PyBytes_AS_STRING(raw), n)
+                pos += 3 + n
+            else:
+                ints = encoded_cols[c]
+                u = (<uint64_t>ints[row]) ^ (<uint64_t>1 << 63)
+                out[pos] = 0x01
+                _put_u64_be(out + pos + 1, u)
+                pos += 9
+        result[row] = buf
+    return result
+
+
+def build_keys(uint32_t group_id, list entities, slots):
+    """All (entity, slot) keys, entity-major (see _keys_py.build_keys)."""
+    cdef Py_ssize_t ne = len(entities), ns = len(slots)
+    cdef list out = [None] * (ne * ns)
+    cdef uint32_t[::1] slot_arr = np.ascontiguousarray(np.asarray(slots, dtype=np.uint32))
+    cdef Py_ssize_t e, s, n
+    cdef bytes ent
+    cdef char* p
+    for e in range(ne):
+        ent = entities[e]
+        n = PyBytes_GET_SIZE(ent)
+        for s in range(ns):
+            buf = PyBytes_FromStringAndSize(NULL, 9 + n)
+            p = PyBytes_AS_STRING(buf)
+            p[0] = KEY_FORMAT
+            _put_u32_be(p + 1, group_id)
+            memcpy(p + 5, PyBytes_AS_STRING(ent), n)
+            _put_u32_be(p + 5 + n, slot_arr[s])
+            out[e * ns + s] = buf
+    return out
+
+
+cdef inline bytes _header(int dtype, bint is_null, int64_t event_time, int64_t write_time, Py_ssize_t payload):
+    buf = PyBytes_FromStringAndSize(NULL, HEADER_SIZE + payload)
+    cdef char* p = PyBytes_AS_STRING(buf)
+    p[0] = VALUE_FORMAT
+    p[1] = <char>dtype
+    p[2] = FLAG_NULL if is_null else 0
+    _put_i64_le(p + 3, event_time)
+    _put_i64_le(p + 11, write_time)
+    return buf
+
+
+def encode_values(int dtype, values, nulls, event_times, int64_t write_time, int vector_dim=0):
+    """Encode one feature column of a publish chunk (see _values_py.encode_values)."""
+    cdef cnp.uint8_t[::1] null_arr = np.ascontiguousarray(np.asarray(nulls, dtype=np.bool_)).view(np.uint8)
+    cdef cnp.int64_t[::1] times = np.ascontiguousarray(np.asarray(event_times, dtype=np.int64))
+    cdef Py_ssize_t count = null_arr.shape[0], row, n
+    cdef list out = [None] * count
+    cdef bytes blob, raw
+    cdef char* p
+    cdef cnp.int64_t[::1] i64
+    cdef cnp.float64_t[::1] f64
+    cdef cnp.float32_t[::1] f32
+    cdef cnp.uint8_t[::1] b8
+    cdef cnp.float32_t[:, ::1] vec
+    cdef int64_t iv
+    cdef double dv
+    cdef float fv
+    if dtype == INT64:
+        i64 = np.ascontiguousarray(np.asarray(values, dtype=np.int64))
+    elif dtype == DOUBLE:
+        f64 = np.ascontiguousarray(np.asarray(values, dtype=np.float64))
+    elif dtype == FLOAT:
+        f32 = np.ascontiguousarray(np.asarray(values, dtype=np.float32))
+    elif dtype == BOOL:
+        b8 = np.ascontiguousarray(np.asarray(values, dtype=np.bool_)).view(np.uint8)
+    elif dtype == FLOAT_VECTOR:
+        vec = np.ascontiguousarray(np.asarray(values, dtype=np.float32).reshape(count, vector_dim))
+    elif dtype != STRING and dtype != BYTES:
+        raise ValueError(f"unknown dtype code {dtype}")
+    for row in range(count):
+        if null_arr[row]:
+            out[row] = _header(dtype, True, times[row], write_time, 0)
+            continue
+        if dtype == INT64:
+            blob = _header(dtype, False, times[row], write_time, 8)
+            iv = i64[row]
+            memcpy(PyBytes_AS_STRING(blob) + HEADER_SIZE, &iv, 8)
+        elif dtype == DOUBLE:
+            blob = _header(dtype, False, times[row], write_time, 8)
+            dv = f64[row]
+            memcpy(PyBytes_AS_STRING(blob) + HEADER_SIZE, &dv, 8)
+        elif dtype == FLOAT:
+            blob = _header(dtype, False, times[row], write_time, 4)
+            fv = f32[row]
+            memcpy(PyBytes_AS_STRING(blob) + HEADER_SIZE, &fv, 4)
+        elif dtype == BOOL:
+            blob = _header(dtype, False, times[row], write_time, 1)
+            PyBytes_AS_STRING(blob)[HEADER_SIZE] = 1 if b8[row] else 0
+        elif dtype == FLOAT_VECTOR:
+            blob = _header(dtype, False, times[row], write_time, 4 * vector_dim)
+            if vector_dim:
+                memcpy(PyBytes_AS_STRING(blob) + HEADER_SIZE, &vec[row, 0], 4 * vector_dim)
+        else:
+            item = values[row]
+            raw = (<str>item).encode("utf-8") if dtype == STRING else bytes(item)
+            n = PyBytes_GET_SIZE(raw)
+            blob = _header(dtype, False, times[row], write_time, n)
+            memcpy(PyBytes_AS_STRING(blob) + HEADER_SIZE, PyBytes_AS_STRING(raw), n)
+        out[row] = blob
+    return out
+
+
+def decode_column(list raw, Py_ssize_t start, Py_ssize_t stride, Py_ssize_t count, int dtype, int vector_dim=0):
+    """Decode raw[start + i*stride] into (values, is_null, found, event_times) (see _values_py.decode_column)."""
+    is_null_arr = np.zeros(count, dtype=np.bool_)
+    found_arr = np.zeros(count, dtype=np.bool_)
+    times_arr = np.zeros(count, dtype=np.int64)
+    cdef cnp.uint8_t[::1] is_null = is_null_arr.view(np.uint8)
+    cdef cnp.uint8_t[::1] found = found_arr.view(np.uint8)
+    cdef cnp.int64_t[::1] times = times_arr
+    cdef cnp.int64_t[::1] i64
+    cdef cnp.float64_t[::1] f64
+    cdef cnp.float32_t[::1] f32
+    cdef cnp.uint8_t[::1] b8
+    cdef cnp.float32_t[:, ::1] vec
+    cdef list objs
+    cdef Py_ssize_t i, n, payload
+    cdef object blob
+    cdef const char* p
+    cdef uint8_t flags
+    if dtype == INT64:
+        values = np.zeros(count, dtype=np.int64); i64 = values
+    elif dtype == DOUBLE:
+        values = np.zeros(count, dtype=np.float64); f64 = values
+    elif dtype == FLOAT:
+        values = np.zeros(count, dtype=np.float32); f32 = values
+    elif dtype == BOOL:
+        values = np.zeros(count, dtype=np.bool_); b8 = values.view(np.uint8)
+    elif dtype == FLOAT_VECTOR:
+        values = np.zeros((count, vector_dim), dtype=np.float32); vec = values
+    elif dtype == STRING:
+        objs = [""] * count; values = objs
+    elif dtype == BYTES:
+        objs = [b""] * count; values = objs
+    else:
+        raise ValueError(f"unknown dtype code {dtype}")
+    for i in range(count):
+        blob = raw[start + i * stride]
+        if blob is None:
+            continue
+        n = PyBytes_GET_SIZE(blob)
+        if n < HEADER_SIZE:
+            continue
+        p = PyBytes_AS_STRING(blob)
+        if <uint8_t>p[0] != VALUE_FORMAT or <uint8_t>p[1] != dtype:
+            continue
+        flags = <uint8_t>p[2]
+        payload = n - HEADER_SIZE
+        if flags & FLAG_NULL:
+            found[i] = 1
+            is_null[i] = 1
+            times[i] = _get_i64_le(p + 3)
+            continue
+        if dtype == INT64:
+            if payload != 8: continue
+            memcpy(&i64[i], p + HEADER_SIZE, 8)
+        elif dtype == DOUBLE:
+            if payload != 8: continue
+            memcpy(&f64[i], p + HEADER_SIZE, 8)
+        elif dtype == FLOAT:
+            if payload != 4: continue
+            memcpy(&f32[i], p + HEADER_SIZE, 4)
+        elif dtype == BOOL:
+            if payload != 1: continue
+            b8[i] = 1 if p[HEADER_SIZE] else 0
+        elif dtype == FLOAT_VECTOR:
+            if payload != 4 * vector_dim: continue
+            if vector_dim:
+                memcpy(&vec[i, 0], p + HEADER_SIZE, 4 * vector_dim)
+        elif dtype == STRING:
+            objs[i] = (p + HEADER_SIZE)[:payload].decode("utf-8")
+        else:
+            objs[i] = (p + HEADER_SIZE)[:payload]
+        found[i] = 1
+        times[i] = _get_i64_le(p + 3)
+    return values, is_null_arr, found_arr, times_arr
+
+
+def event_times_of(list raw):
+    """Event time of each stored value, -1 where there is none (see _values_py.event_times_of)."""
+    cdef Py_ssize_t n = len(raw), i
+    out_arr = np.full(n, -1, dtype=np.int64)
+    cdef cnp.int64_t[::1] out = out_arr
+    cdef object blob
+    cdef const char* p
+    for i in range(n):
+        blob = raw[i]
+        if blob is None or PyBytes_GET_SIZE(blob) < HEADER_SIZE:
+            continue
+        p = PyBytes_AS_STRING(blob)
+        if <uint8_t>p[0] == VALUE_FORMAT:
+            out[i] = _get_i64_le(p + 3)
+    return out_arr
+
+
+def freshness_status(found, event_times, int64_t now_micros, int64_t max_age_micros):
+    """PRESENT, NOT_FOUND or STALE per value (see _values_py.freshness_status)."""
+    cdef cnp.uint8_t[::1] f = np.ascontiguousarray(np.asarray(found, dtype=np.bool_)).view(np.uint8)
+    cdef cnp.int64_t[::1] t = np.ascontiguousarray(np.asarray(event_times, dtype=np.int64))
+    cdef Py_ssize_t n = f.shape[0], i
+    out_arr = np.empty(n, dtype=np.uint8)
+    cdef cnp.uint8_t[::1] out = out_arr
+    with nogil:
+        for i in range(n):
+            if not f[i]:
+                out[i] = STATUS_NOT_FOUND
+            elif max_age_micros > 0 and now_micros - t[i] > max_age_micros:
+                out[i] = STATUS_STALE
+            else:
+                out[i] = STATUS_PRESENT
+    return out_arr
