@@ -5,11 +5,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from fsd.client import Client
 from fsd.examples import FRAUD_REPO
 from fsd.registry.definitions import load_repo
 from tests.daemon_process import DaemonProcess
+
+# Shared, noisy 2-core machines: no per-example deadlines (speed is measured in loadtests/, not here).
+settings.register_profile("fsd", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("fsd")
 
 TYPES_REPO = """
 feature_groups:

@@ -34,6 +34,8 @@ def encode_values(
     vector_dim: int = 0,
 ) -> list[bytes]:
     """Encode one feature column of a publish chunk. values: ndarray for fixed types and vectors, list otherwise."""
+    if dtype in _FIXED:
+        values = np.asarray(values, dtype=_FIXED[dtype][1])
     out: list[bytes] = []
     for row in range(len(nulls)):
         is_null = bool(nulls[row])

@@ -1,0 +1,70 @@
+"""One suite, every OnlineStore engine: the narrow interface behaves the same whatever sits behind it."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fsd.online.base import OnlineStore, prefix_end
+from fsd.online.memory import MemoryOnlineStore
+from fsd.online.rocksdb import RocksDbOnlineStore
+
+
+@pytest.fixture(params=["memory", "rocksdb"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OnlineStore]:
+    engine: OnlineStore = MemoryOnlineStore() if request.param == "memory" else RocksDbOnlineStore(str(tmp_path / "db"))
+    yield engine
+    engine.close()
+
+
+def test_get_many_keeps_order_and_reports_absent(store: OnlineStore) -> None:
+    store.write_batch([(b"a", b"1"), (b"c", b"3")])
+    assert store.get_many([b"c", b"b", b"a", b"c"]) == [b"3", None, b"1", b"3"]
+    assert store.get_many([]) == []
+
+
+def test_write_batch_applies_deletes_and_puts(store: OnlineStore) -> None:
+    store.write_batch([(b"k1", b"x"), (b"k2", b"y")])
+    store.write_batch([(b"k2", b"z")], deletes=[b"k1"])
+    assert store.get_many([b"k1", b"k2"]) == [None, b"z"]
+
+
+def test_binary_keys_and_values_round_trip(store: OnlineStore) -> None:
+    pairs = [(bytes([0, 255, i]), bytes(range(i))) for i in range(10)]
+    store.write_batch(pairs)
+    assert store.get_many([k for k, _ in pairs]) == [v for _, v in pairs]
+
+
+def test_scan_is_ordered_and_bounded_by_prefix(store: OnlineStore) -> None:
+    store.write_batch([(b"\x01\x02b", b"2"), (b"\x01\x02a", b"1"), (b"\x01\x03", b"x"), (b"\x01\x01\xff", b"y"), (b"\x01\x02\xff\xff", b"3")])
+    assert [k for k, _ in store.scan(b"\x01\x02")] == [b"\x01\x02a", b"\x01\x02b", b"\x01\x02\xff\xff"]
+    assert [v for _, v in store.scan(b"\x01\x02", limit=2)] == [b"1", b"2"]
+
+
+def test_delete_prefix_removes_only_that_range(store: OnlineStore) -> None:
+    store.write_batch([(b"\x01\x02a", b"1"), (b"\x01\x02\xff", b"2"), (b"\x01\x03", b"3"), (b"\x01\x01", b"0")])
+    store.delete_prefix(b"\x01\x02")
+    assert store.get_many([b"\x01\x02a", b"\x01\x02\xff", b"\x01\x03", b"\x01\x01"]) == [None, None, b"3", b"0"]
+
+
+@settings(max_examples=50)
+@given(st.binary(max_size=6), st.lists(st.binary(max_size=8), max_size=30))
+def test_prefix_end_bounds_exactly_the_prefixed_keys(prefix: bytes, keys: list[bytes]) -> None:
+    end = prefix_end(prefix)
+    for key in keys:
+        inside = key.startswith(prefix)
+        below_end = end is None or key < end
+        assert inside == (key >= prefix and below_end)
+
+
+def test_rocksdb_values_survive_reopen_with_tuned_options(tmp_path: Path) -> None:
+    path = str(tmp_path / "db")
+    db = RocksDbOnlineStore(path)
+    db.write_batch([(b"k", b"v")])
+    db.close()
+    reopened = RocksDbOnlineStore(path)
+    assert reopened.get_many([b"k"]) == [b"v"]
+    reopened.close()

@@ -1,0 +1,141 @@
+"""The compiled codec must produce exactly what the pure-Python reference (the specification) produces."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fsd import codec
+from fsd.codec import _keys_py, _values_py
+
+from fsd import _native  # must exist: `pip install` builds it, and these tests prove it equals the reference
+
+int64s = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+key_strings = st.text(max_size=40)
+DTYPES = [1, 2, 3, 4, 5, 6, 7]
+
+
+def test_compiled_codec_is_the_one_in_use() -> None:
+    assert os.environ.get("FSD_NO_EXTENSIONS") or codec.NATIVE
+    assert codec.encode_entities is _native.encode_entities
+
+
+@st.composite
+def key_columns(draw):  # type: ignore[no-untyped-def]
+    rows = draw(st.integers(min_value=0, max_value=20))
+    kinds = draw(st.lists(st.booleans(), min_size=1, max_size=3))
+    columns = [
+        draw(st.lists(key_strings, min_size=rows, max_size=rows)) if is_string else np.array(draw(st.lists(int64s, min_size=rows, max_size=rows)), dtype=np.int64)
+        for is_string in kinds
+    ]
+    return columns, kinds
+
+
+@given(key_columns(), st.integers(min_value=0, max_value=2**32 - 1), st.lists(st.integers(min_value=0, max_value=2**32 - 1), max_size=5))
+def test_key_encoding_matches_reference(cols, group_id: int, slots: list[int]) -> None:  # type: ignore[no-untyped-def]
+    columns, kinds = cols
+    ref_entities = _keys_py.encode_entities(columns, kinds)
+    assert _native.encode_entities(columns, kinds) == ref_entities
+    assert _native.build_keys(group_id, ref_entities, slots) == _keys_py.build_keys(group_id, ref_entities, slots)
+
+
+@given(st.lists(int64s, min_size=2, max_size=30, unique=True))
+def test_int_key_bytes_sort_like_the_numbers(values: list[int]) -> None:
+    encoded = _native.encode_entities([np.array(values, dtype=np.int64)], [False])
+    assert [v for _, v in sorted(zip(encoded, values))] == sorted(values)
+
+
+@given(st.lists(st.tuples(int64s, key_strings), min_size=2, max_size=20, unique=True))
+def test_distinct_composite_keys_never_collide(rows: list[tuple[int, str]]) -> None:
+    ints = np.array([r[0] for r in rows], dtype=np.int64)
+    strs = [r[1] for r in rows]
+    encoded = _native.encode_entities([ints, strs], [False, True])
+    assert len(set(encoded)) == len(rows)
+
+
+def test_overlong_string_key_fails_the_same_way() -> None:
+    long_key = ["x" * (_keys_py.MAX_KEY_STRING_BYTES + 1)]
+    for impl in (_keys_py.encode_entities, _native.encode_entities):
+        with pytest.raises(ValueError, match="longer than"):
+            impl([long_key], [True])
+        with pytest.raises(TypeError, match="string key expected"):
+            impl([[1]], [True])
+
+
+def _values_for(dtype: int, rows: int, draw, dim: int):  # type: ignore[no-untyped-def]
+    if dtype == 1:
+        return np.array(draw(st.lists(int64s, min_size=rows, max_size=rows)), dtype=np.int64)
+    if dtype == 2:
+        return np.array(draw(st.lists(st.floats(allow_nan=True), min_size=rows, max_size=rows)), dtype=np.float64)
+    if dtype == 3:
+        return np.array(draw(st.lists(st.floats(width=32), min_size=rows, max_size=rows)), dtype=np.float32)
+    if dtype == 4:
+        return np.array(draw(st.lists(st.booleans(), min_size=rows, max_size=rows)), dtype=np.bool_)
+    if dtype == 5:
+        return draw(st.lists(st.text(max_size=20), min_size=rows, max_size=rows))
+    if dtype == 6:
+        return draw(st.lists(st.binary(max_size=20), min_size=rows, max_size=rows))
+    flat = draw(st.lists(st.floats(width=32), min_size=rows * dim, max_size=rows * dim))
+    return np.array(flat, dtype=np.float32).reshape(rows, dim)
+
+
+@st.composite
+def value_columns(draw):  # type: ignore[no-untyped-def]
+    dtype = draw(st.sampled_from(DTYPES))
+    rows = draw(st.integers(min_value=0, max_value=15))
+    dim = draw(st.integers(min_value=0, max_value=4)) if dtype == 7 else 0
+    values = _values_for(dtype, rows, draw, dim)
+    nulls = np.array(draw(st.lists(st.booleans(), min_size=rows, max_size=rows)), dtype=np.bool_)
+    times = np.array(draw(st.lists(int64s, min_size=rows, max_size=rows)), dtype=np.int64)
+    return dtype, values, nulls, times, draw(int64s), dim
+
+
+def _same(a: object, b: object) -> bool:
+    if isinstance(a, np.ndarray):
+        return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()  # type: ignore[union-attr]
+    return a == b
+
+
+@settings(max_examples=300)
+@given(value_columns(), st.data())
+def test_value_encoding_and_decoding_match_reference(column, data) -> None:  # type: ignore[no-untyped-def]
+    dtype, values, nulls, times, write_time, dim = column
+    encoded = _values_py.encode_values(dtype, values, nulls, times, write_time, dim)
+    assert _native.encode_values(dtype, values, nulls, times, write_time, dim) == encoded
+    # Interleave with absent values and values of another dtype, as a multi-get over several features returns.
+    foreign = _values_py.encode_values(1 if dtype != 1 else 2, np.zeros(1, dtype=np.int64), np.zeros(1, dtype=bool), np.zeros(1, dtype=np.int64), 0)[0]
+    raw: list[bytes | None] = []
+    for blob in encoded:
+        raw.extend([blob, data.draw(st.sampled_from([None, foreign, b"\x01short"]))])
+    ref = _values_py.decode_column(raw, 0, 2, len(encoded), dtype, dim)
+    nat = _native.decode_column(raw, 0, 2, len(encoded), dtype, dim)
+    assert all(_same(a, b) for a, b in zip(ref, nat))
+    values_out, is_null, found, times_out = nat
+    assert found.all() and (is_null == nulls).all() and (times_out == times).all()
+    other = _native.decode_column(raw, 1, 2, len(encoded), dtype, dim)
+    assert not other[2].any()  # foreign dtype, short and absent entries are never "found"
+    assert _same(_native.event_times_of(raw), _values_py.event_times_of(raw))
+
+
+@given(
+    st.lists(st.tuples(st.booleans(), int64s), max_size=30),
+    st.integers(min_value=-(2**62), max_value=2**62),
+    st.integers(min_value=0, max_value=2**40),
+)
+def test_freshness_matches_reference(rows, now: int, max_age: int) -> None:  # type: ignore[no-untyped-def]
+    found = np.array([r[0] for r in rows], dtype=np.bool_)
+    times = np.array([r[1] for r in rows], dtype=np.int64)
+    times = np.clip(times, now - 2**61, now + 2**61)  # keep now - t inside int64 as real clocks do
+    expected = _values_py.freshness_status(found, times, now, max_age)
+    assert _native.freshness_status(found, times, now, max_age).tolist() == expected.tolist()
+
+
+def test_freshness_boundary_exactly_at_max_age_is_present() -> None:
+    found = np.array([True, True, True, False])
+    times = np.array([1000, 999, 1001, 0], dtype=np.int64)
+    statuses = _native.freshness_status(found, times, 1100, 100).tolist()
+    assert statuses == [codec.STATUS_PRESENT, codec.STATUS_STALE, codec.STATUS_PRESENT, codec.STATUS_NOT_FOUND]
+    assert _native.freshness_status(found, times, 10**12, 0).tolist()[:3] == [codec.STATUS_PRESENT] * 3  # 0 = never stale

@@ -1,0 +1,42 @@
+"""Settings are strict: unknown keys and bad values fail at start-up, with the setting's name."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fsd.config import load_settings
+from fsd.errors import InvalidArgument
+
+
+def test_defaults_then_file_then_env_then_flags(tmp_path: Path) -> None:
+    file = tmp_path / "fsd.toml"
+    file.write_text('[server]\nport = 6000\nmax_workers = 4\n[store]\ndata_dir = "/tmp/x"\n')
+    settings = load_settings(str(file), env={"FSD_SERVER_PORT": "7000", "FSD_STORE_SYNC_WRITES": "false"}, overrides={"server": {"port": 8000}})
+    assert settings.server.port == 8000
+    assert settings.server.max_workers == 4
+    assert settings.store.data_dir == "/tmp/x" and settings.store.sync_writes is False
+    assert load_settings(env={}).server.host == "127.0.0.1"
+
+
+@pytest.mark.parametrize(
+    "env, fragment",
+    [
+        ({"FSD_SERVER_PROT": "1"}, "unknown setting server.prot"),
+        ({"FSD_NOPE_X": "1"}, "unknown section 'nope'"),
+        ({"FSD_SERVER_PORT": "http"}, "server.port: expected int"),
+        ({"FSD_SERVER_REFLECTION": "maybe"}, "server.reflection: expected true/false"),
+        ({"FSD_LIMITS_MAX_ENTITIES": "-1"}, "limits.max_entities: must not be negative"),
+    ],
+)
+def test_bad_settings_are_named(env: dict[str, str], fragment: str) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        load_settings(env=env)
+    assert fragment in info.value.message
+
+
+def test_unknown_file_section(tmp_path: Path) -> None:
+    file = tmp_path / "fsd.toml"
+    file.write_text("[servr]\nport = 1\n")
+    with pytest.raises(InvalidArgument, match=r"unknown section \[servr\]"):
+        load_settings(str(file), env={})
