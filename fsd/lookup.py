@@ -90,13 +90,11 @@ def lookup(
         )
     resolved = [snapshot.resolve(ref) for ref in refs]
 
-    # One key block per group: entity-major, features adjacent, as stored.
-    groups: dict[str, list[int]] = {}
-    for index, feature in enumerate(resolved):
-        groups.setdefault(feature.group, []).append(index)
+    # One row key per (group, entity): a single batched read serves every feature of every group.
+    group_order = list(dict.fromkeys(f.group for f in resolved))
     keys: list[bytes] = []
-    layout: dict[int, tuple[int, int, int]] = {}  # feature index -> (block start, slot position, slots in block)
-    for group_name, indices in groups.items():
+    starts: dict[str, int] = {}
+    for group_name in group_order:
         group = snapshot.group(group_name)
         columns = []
         is_string = []
@@ -117,21 +115,19 @@ def lookup(
             encoded = codec.encode_entities(columns, is_string)
         except (ValueError, TypeError) as exc:
             raise InvalidArgument(f"entities: {exc}", field="entities") from None
-        slots = sorted({resolved[i].slot for i in indices})
-        start = len(keys)
-        keys.extend(codec.build_keys(group.group_id, encoded, slots))
-        for i in indices:
-            layout[i] = (start, slots.index(resolved[i].slot), len(slots))
+        starts[group_name] = len(keys)
+        keys.extend(codec.entity_keys(group.group_id, encoded))
 
     raw = store.get_many(keys)
     now = clock.now_micros()
     results = []
-    for index, feature in enumerate(resolved):
-        start, position, stride = layout[index]
-        values, is_null, found, event_times = codec.decode_column(raw, start + position, stride, count, int(feature.dtype), feature.vector_dim)
+    for ref, feature in zip(refs, resolved):
+        start = starts[feature.group]
+        rows = raw[start : start + count] if len(starts) > 1 else raw
+        values, is_null, found, event_times = codec.decode_feature(rows, feature.slot, int(feature.dtype), feature.vector_dim)
         if feature.blocked:
             statuses = np.full(count, int(ValueStatus.BLOCKED), dtype=np.uint8)
         else:
             statuses = codec.freshness_status(found, event_times, now, feature.max_age_micros)
-        results.append(FeatureResult(refs[index], feature, values, is_null, statuses, event_times))
+        results.append(FeatureResult(ref, feature, values, is_null, statuses, event_times))
     return LookupResult(count, results, now)

@@ -1,10 +1,12 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-"""Compiled twin of fsd/codec/_keys_py.py and _values_py.py: batch key encoding, value (de)coding and
-freshness checks on the lookup path. The pure-Python modules are the specification; tests prove equality."""
+"""Compiled twin of fsd/codec/_keys_py.py, _values_py.py and _rows_py.py: batch key encoding, value and row
+(de)coding and freshness checks on the lookup path. The pure-Python modules are the specification; property
+tests prove the two produce identical results."""
 
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 from libc.stdint cimport int64_t, uint64_t, uint32_t, uint8_t
 from libc.string cimport memcpy
+from libc.stdlib cimport malloc, free
 
 import numpy as np
 cimport numpy as cnp
@@ -26,6 +28,10 @@ DEF FLOAT_VECTOR = 7
 DEF STATUS_PRESENT = 1
 DEF STATUS_NOT_FOUND = 2
 DEF STATUS_STALE = 3
+DEF ROW_FORMAT = 0x01
+DEF ROW_HEAD = 3
+DEF ENTRY_HEAD = 8
+DEF MAX_ENTRIES = 0xFFFF
 
 
 cdef inline void _put_u32_be(char* p, uint32_t v) noexcept nogil:
@@ -122,25 +128,21 @@ def encode_entities(list columns, list is_string):
     return result
 
 
-def build_keys(uint32_t group_id, list entities, slots):
-    """All (entity, slot) keys, entity-major (see _keys_py.build_keys)."""
-    cdef Py_ssize_t ne = len(entities), ns = len(slots)
-    cdef list out = [None] * (ne * ns)
-    cdef uint32_t[::1] slot_arr = np.ascontiguousarray(np.asarray(slots, dtype=np.uint32))
-    cdef Py_ssize_t e, s, n
+def entity_keys(uint32_t group_id, list entities):
+    """The row key of each entity in a group (see _keys_py.entity_keys)."""
+    cdef Py_ssize_t ne = len(entities), e, n
+    cdef list out = [None] * ne
     cdef bytes ent
     cdef char* p
     for e in range(ne):
         ent = entities[e]
         n = PyBytes_GET_SIZE(ent)
-        for s in range(ns):
-            buf = PyBytes_FromStringAndSize(NULL, 9 + n)
-            p = PyBytes_AS_STRING(buf)
-            p[0] = KEY_FORMAT
-            _put_u32_be(p + 1, group_id)
-            memcpy(p + 5, PyBytes_AS_STRING(ent), n)
-            _put_u32_be(p + 5 + n, slot_arr[s])
-            out[e * ns + s] = buf
+        buf = PyBytes_FromStringAndSize(NULL, 5 + n)
+        p = PyBytes_AS_STRING(buf)
+        p[0] = KEY_FORMAT
+        _put_u32_be(p + 1, group_id)
+        memcpy(p + 5, PyBytes_AS_STRING(ent), n)
+        out[e] = buf
     return out
 
 
@@ -216,8 +218,180 @@ def encode_values(int dtype, values, nulls, event_times, int64_t write_time, int
     return out
 
 
-def decode_column(list raw, Py_ssize_t start, Py_ssize_t stride, Py_ssize_t count, int dtype, int vector_dim=0):
-    """Decode raw[start + i*stride] into (values, is_null, found, event_times) (see _values_py.decode_column)."""
+cdef inline uint32_t _get_u32_le(const char* p) noexcept nogil:
+    cdef uint32_t v
+    memcpy(&v, p, 4)
+    return v
+
+
+cdef inline void _put_u32_le(char* p, uint32_t v) noexcept nogil:
+    memcpy(p, &v, 4)
+
+
+cdef struct Entry:
+    uint32_t slot
+    const char* ptr
+    uint32_t length
+
+
+cdef Py_ssize_t _parse_row(object row, Entry* entries, Py_ssize_t capacity) except -2:
+    """Fill entries from a row; returns the count (0 for an absent, foreign or truncated row), -1 if over capacity."""
+    if row is None:
+        return 0
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(row), pos = ROW_HEAD, i, count
+    cdef const char* p = PyBytes_AS_STRING(row)
+    cdef uint32_t length
+    if n < ROW_HEAD or <uint8_t>p[0] != ROW_FORMAT:
+        return 0
+    count = <uint8_t>p[1] | (<Py_ssize_t><uint8_t>p[2] << 8)
+    if count > capacity:
+        return -1
+    for i in range(count):
+        if pos + ENTRY_HEAD > n:
+            return 0
+        entries[i].slot = _get_u32_le(p + pos)
+        length = _get_u32_le(p + pos + 4)
+        pos += ENTRY_HEAD
+        if pos + length > n:
+            return 0
+        entries[i].ptr = p + pos
+        entries[i].length = length
+        pos += length
+    return count
+
+
+cdef inline Py_ssize_t _row_count(object row) noexcept:
+    if row is None or PyBytes_GET_SIZE(row) < ROW_HEAD:
+        return 0
+    cdef const char* p = PyBytes_AS_STRING(row)
+    return <uint8_t>p[1] | (<Py_ssize_t><uint8_t>p[2] << 8)
+
+
+cdef Py_ssize_t _normalise(Entry* entries, Py_ssize_t count) noexcept:
+    """Sort by slot (stable) and keep the last of duplicate slots, as the reference's dict does."""
+    cdef Py_ssize_t i, j, out
+    cdef Entry tmp
+    for i in range(1, count):
+        tmp = entries[i]
+        j = i - 1
+        while j >= 0 and entries[j].slot > tmp.slot:
+            entries[j + 1] = entries[j]
+            j -= 1
+        entries[j + 1] = tmp
+    out = 0
+    for i in range(count):
+        if out > 0 and entries[out - 1].slot == entries[i].slot:
+            entries[out - 1] = entries[i]
+        else:
+            entries[out] = entries[i]
+            out += 1
+    return out
+
+
+cdef inline int64_t _value_event_time(const char* p, uint32_t length) noexcept nogil:
+    if length >= HEADER_SIZE and <uint8_t>p[0] == VALUE_FORMAT:
+        return _get_i64_le(p + 3)
+    return -1
+
+
+def merge_rows(list existing, slots, list columns, event_times):
+    """Fold new values into entity rows (see _rows_py.merge_rows): returns (rows or None, written, skipped)."""
+    cdef uint32_t[::1] slot_arr = np.ascontiguousarray(np.asarray(slots, dtype=np.uint32))
+    cdef cnp.int64_t[::1] times = np.ascontiguousarray(np.asarray(event_times, dtype=np.int64))
+    cdef Py_ssize_t ne = len(existing), ns = slot_arr.shape[0], e, s, i, count, capacity, lo, hi, mid, total, pos
+    cdef list out = [None] * ne
+    cdef Py_ssize_t written = 0, skipped = 0
+    cdef Entry* entries = NULL
+    cdef bytes value, result
+    cdef char* p
+    cdef bint changed, found
+    cdef uint32_t slot
+    for e in range(ne):
+        row = existing[e]
+        capacity = _row_count(row) + ns
+        entries = <Entry*>malloc(sizeof(Entry) * (capacity if capacity > 0 else 1))
+        if entries == NULL:
+            raise MemoryError()
+        try:
+            count = _parse_row(row, entries, capacity)
+            count = _normalise(entries, count)
+            changed = False
+            for s in range(ns):
+                slot = slot_arr[s]
+                lo, hi, found = 0, count, False
+                while lo < hi:
+                    mid = (lo + hi) // 2
+                    if entries[mid].slot < slot:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                if lo < count and entries[lo].slot == slot:
+                    found = True
+                    if _value_event_time(entries[lo].ptr, entries[lo].length) > times[e]:
+                        skipped += 1
+                        continue
+                value = columns[s][e]
+                if not found:
+                    for i in range(count, lo, -1):
+                        entries[i] = entries[i - 1]
+                    count += 1
+                entries[lo].slot = slot
+                entries[lo].ptr = PyBytes_AS_STRING(value)
+                entries[lo].length = <uint32_t>PyBytes_GET_SIZE(value)
+                written += 1
+                changed = True
+            if changed:
+                if count > MAX_ENTRIES:
+                    raise ValueError("too many feature versions in one row")
+                total = ROW_HEAD
+                for i in range(count):
+                    total += ENTRY_HEAD + entries[i].length
+                result = PyBytes_FromStringAndSize(NULL, total)
+                p = PyBytes_AS_STRING(result)
+                p[0] = ROW_FORMAT
+                p[1] = <char>(count & 0xFF)
+                p[2] = <char>((count >> 8) & 0xFF)
+                pos = ROW_HEAD
+                for i in range(count):
+                    _put_u32_le(p + pos, entries[i].slot)
+                    _put_u32_le(p + pos + 4, entries[i].length)
+                    memcpy(p + pos + ENTRY_HEAD, entries[i].ptr, entries[i].length)
+                    pos += ENTRY_HEAD + entries[i].length
+                out[e] = result
+        finally:
+            free(entries)
+    return out, written, skipped
+
+
+cdef inline const char* _find_slot(object row, uint32_t slot, uint32_t* length) noexcept:
+    """Pointer to the value of slot inside a row, or NULL (absent, foreign or truncated row)."""
+    if row is None:
+        return NULL
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(row), pos = ROW_HEAD, i, count
+    cdef const char* p = PyBytes_AS_STRING(row)
+    cdef const char* hit = NULL
+    cdef uint32_t entry_slot, entry_len
+    if n < ROW_HEAD or <uint8_t>p[0] != ROW_FORMAT:
+        return NULL
+    count = <uint8_t>p[1] | (<Py_ssize_t><uint8_t>p[2] << 8)
+    for i in range(count):
+        if pos + ENTRY_HEAD > n:
+            return NULL
+        entry_slot = _get_u32_le(p + pos)
+        entry_len = _get_u32_le(p + pos + 4)
+        pos += ENTRY_HEAD
+        if pos + entry_len > n:
+            return NULL  # truncated row: nothing in it is trusted
+        if entry_slot == slot:
+            hit = p + pos  # keep going: the last duplicate wins, and truncation later voids the row
+            length[0] = entry_len
+        pos += entry_len
+    return hit
+
+
+def decode_feature(list rows, uint32_t slot, int dtype, int vector_dim=0):
+    """One feature version across entity rows (see _rows_py.decode_feature)."""
+    cdef Py_ssize_t count = len(rows), i, payload
     is_null_arr = np.zeros(count, dtype=np.bool_)
     found_arr = np.zeros(count, dtype=np.bool_)
     times_arr = np.zeros(count, dtype=np.int64)
@@ -230,10 +404,8 @@ def decode_column(list raw, Py_ssize_t start, Py_ssize_t stride, Py_ssize_t coun
     cdef cnp.uint8_t[::1] b8
     cdef cnp.float32_t[:, ::1] vec
     cdef list objs
-    cdef Py_ssize_t i, n, payload
-    cdef object blob
     cdef const char* p
-    cdef uint8_t flags
+    cdef uint32_t n = 0
     if dtype == INT64:
         values = np.zeros(count, dtype=np.int64); i64 = values
     elif dtype == DOUBLE:
@@ -251,18 +423,13 @@ def decode_column(list raw, Py_ssize_t start, Py_ssize_t stride, Py_ssize_t coun
     else:
         raise ValueError(f"unknown dtype code {dtype}")
     for i in range(count):
-        blob = raw[start + i * stride]
-        if blob is None:
+        p = _find_slot(rows[i], slot, &n)
+        if p == NULL or n < HEADER_SIZE:
             continue
-        n = PyBytes_GET_SIZE(blob)
-        if n < HEADER_SIZE:
-            continue
-        p = PyBytes_AS_STRING(blob)
         if <uint8_t>p[0] != VALUE_FORMAT or <uint8_t>p[1] != dtype:
             continue
-        flags = <uint8_t>p[2]
         payload = n - HEADER_SIZE
-        if flags & FLAG_NULL:
+        if <uint8_t>p[2] & FLAG_NULL:
             found[i] = 1
             is_null[i] = 1
             times[i] = _get_i64_le(p + 3)
@@ -290,23 +457,6 @@ def decode_column(list raw, Py_ssize_t start, Py_ssize_t stride, Py_ssize_t coun
         found[i] = 1
         times[i] = _get_i64_le(p + 3)
     return values, is_null_arr, found_arr, times_arr
-
-
-def event_times_of(list raw):
-    """Event time of each stored value, -1 where there is none (see _values_py.event_times_of)."""
-    cdef Py_ssize_t n = len(raw), i
-    out_arr = np.full(n, -1, dtype=np.int64)
-    cdef cnp.int64_t[::1] out = out_arr
-    cdef object blob
-    cdef const char* p
-    for i in range(n):
-        blob = raw[i]
-        if blob is None or PyBytes_GET_SIZE(blob) < HEADER_SIZE:
-            continue
-        p = PyBytes_AS_STRING(blob)
-        if <uint8_t>p[0] == VALUE_FORMAT:
-            out[i] = _get_i64_le(p + 3)
-    return out_arr
 
 
 def freshness_status(found, event_times, int64_t now_micros, int64_t max_age_micros):

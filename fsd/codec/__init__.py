@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import os
 
-from fsd.codec import _keys_py, _values_py
-from fsd.codec._keys_py import KEY_FORMAT, MAX_KEY_STRING_BYTES, group_prefix, slot_of_key
-from fsd.codec._values_py import HEADER_SIZE, STATUS_NOT_FOUND, STATUS_PRESENT, STATUS_STALE, VALUE_FORMAT
+from fsd.codec import _keys_py, _rows_py, _values_py
+from fsd.codec._keys_py import KEY_FORMAT, MAX_KEY_STRING_BYTES, group_prefix
+from fsd.codec._rows_py import build_row, parse_row, remove_slot
+from fsd.codec._values_py import HEADER_SIZE, STATUS_NOT_FOUND, STATUS_PRESENT, STATUS_STALE, VALUE_FORMAT, decode_value
 
 _native = None
 if os.environ.get("FSD_NO_EXTENSIONS", "") not in ("1", "true", "yes"):
@@ -17,10 +18,10 @@ if os.environ.get("FSD_NO_EXTENSIONS", "") not in ("1", "true", "yes"):
 NATIVE: bool = _native is not None
 
 encode_entities = _native.encode_entities if _native else _keys_py.encode_entities
-build_keys = _native.build_keys if _native else _keys_py.build_keys
+entity_keys = _native.entity_keys if _native else _keys_py.entity_keys
 encode_values = _native.encode_values if _native else _values_py.encode_values
-decode_column = _native.decode_column if _native else _values_py.decode_column
-event_times_of = _native.event_times_of if _native else _values_py.event_times_of
+merge_rows = _native.merge_rows if _native else _rows_py.merge_rows
+decode_feature = _native.decode_feature if _native else _rows_py.decode_feature
 freshness_status = _native.freshness_status if _native else _values_py.freshness_status
 
 __all__ = [
@@ -33,11 +34,14 @@ __all__ = [
     "STATUS_NOT_FOUND",
     "STATUS_STALE",
     "encode_entities",
-    "build_keys",
+    "entity_keys",
     "encode_values",
-    "decode_column",
-    "event_times_of",
+    "merge_rows",
+    "decode_feature",
+    "decode_value",
     "freshness_status",
     "group_prefix",
-    "slot_of_key",
+    "parse_row",
+    "build_row",
+    "remove_slot",
 ]

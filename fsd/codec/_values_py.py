@@ -55,65 +55,44 @@ def encode_values(
     return out
 
 
-def decode_column(
-    raw: Sequence[bytes | None], start: int, stride: int, count: int, dtype: int, vector_dim: int = 0
-) -> tuple[object, np.ndarray, np.ndarray, np.ndarray]:
-    """Decode raw[start + i*stride] for i < count into (values, is_null, found, event_times).
-
-    Missing and null entries get zero/empty placeholders so the result stays a dense typed column. A value
-    whose dtype byte disagrees with `dtype` is treated as missing: never serve bytes under the wrong type.
-    """
-    is_null = np.zeros(count, dtype=np.bool_)
-    found = np.zeros(count, dtype=np.bool_)
-    event_times = np.zeros(count, dtype=np.int64)
+def empty_column(dtype: int, count: int, vector_dim: int = 0) -> object:
+    """Dense placeholders: zeros for fixed types and vectors, "" / b"" for text and bytes."""
     if dtype in _FIXED:
-        values: object = np.zeros(count, dtype=_FIXED[dtype][1])
-    elif dtype == FLOAT_VECTOR:
-        values = np.zeros((count, vector_dim), dtype=np.float32)
-    elif dtype == STRING:
-        values = [""] * count
-    elif dtype == BYTES:
-        values = [b""] * count
-    else:
-        raise ValueError(f"unknown dtype code {dtype}")
-    for i in range(count):
-        blob = raw[start + i * stride]
-        if blob is None or len(blob) < HEADER_SIZE:
-            continue
-        fmt, stored_dtype, flags, event_time, _ = HEADER.unpack_from(blob)
-        if fmt != VALUE_FORMAT or stored_dtype != dtype:
-            continue
-        payload = blob[HEADER_SIZE:]
-        if flags & FLAG_NULL:
-            found[i] = True
-            is_null[i] = True
-            event_times[i] = event_time
-            continue
-        if dtype in _FIXED:
-            fmt_char = _FIXED[dtype][0]
-            if len(payload) != struct.calcsize(fmt_char):
-                continue
-            values[i] = struct.unpack(fmt_char, payload)[0]  # type: ignore[index]
-        elif dtype == STRING:
-            values[i] = payload.decode("utf-8")  # type: ignore[index]
-        elif dtype == BYTES:
-            values[i] = bytes(payload)  # type: ignore[index]
-        else:
-            if len(payload) != 4 * vector_dim:
-                continue
-            values[i] = np.frombuffer(payload, dtype="<f4")  # type: ignore[index]
-        found[i] = True
-        event_times[i] = event_time
-    return values, is_null, found, event_times
+        return np.zeros(count, dtype=_FIXED[dtype][1])
+    if dtype == FLOAT_VECTOR:
+        return np.zeros((count, vector_dim), dtype=np.float32)
+    if dtype == STRING:
+        return [""] * count
+    if dtype == BYTES:
+        return [b""] * count
+    raise ValueError(f"unknown dtype code {dtype}")
 
 
-def event_times_of(raw: Sequence[bytes | None]) -> np.ndarray:
-    """Event time of each stored value, -1 where there is none (used to never overwrite newer with older)."""
-    out = np.full(len(raw), -1, dtype=np.int64)
-    for i, blob in enumerate(raw):
-        if blob is not None and len(blob) >= HEADER_SIZE and blob[0] == VALUE_FORMAT:
-            out[i] = HEADER.unpack_from(blob)[3]
-    return out
+def decode_value(blob: bytes, dtype: int, vector_dim: int = 0) -> tuple[object, bool, int] | None:
+    """(value, is_null, event_time), or None for a value that is malformed or of another dtype.
+
+    Never serve bytes under the wrong type: a value whose dtype byte disagrees with `dtype` is treated as absent.
+    """
+    if len(blob) < HEADER_SIZE:
+        return None
+    fmt, stored_dtype, flags, event_time, _ = HEADER.unpack_from(blob)
+    if fmt != VALUE_FORMAT or stored_dtype != dtype:
+        return None
+    if flags & FLAG_NULL:
+        return None, True, event_time
+    payload = blob[HEADER_SIZE:]
+    if dtype in _FIXED:
+        fmt_char = _FIXED[dtype][0]
+        if len(payload) != struct.calcsize(fmt_char):
+            return None
+        return struct.unpack(fmt_char, payload)[0], False, event_time
+    if dtype == STRING:
+        return payload.decode("utf-8"), False, event_time
+    if dtype == BYTES:
+        return bytes(payload), False, event_time
+    if len(payload) != 4 * vector_dim:
+        return None
+    return np.frombuffer(payload, dtype="<f4"), False, event_time
 
 
 def freshness_status(found: np.ndarray, event_times: np.ndarray, now_micros: int, max_age_micros: int) -> np.ndarray:

@@ -315,19 +315,12 @@ class Publisher:
         return sequence
 
     def write_prepared(self, chunk: _PreparedChunk, marker: bytes, sequence: int, group_id: int, stats: PublishStats) -> None:
-        with self._lock:
-            keys = codec.build_keys(group_id, chunk.entities, chunk.slots)
-            existing = codec.event_times_of(self._store.get_many(keys)) if keys else np.zeros(0, dtype=np.int64)
-            n_slots = len(chunk.slots)
-            puts: list[tuple[bytes, bytes]] = []
-            skipped = 0
-            for s in range(n_slots):
-                current = existing[s::n_slots]
-                newer_online = current > chunk.event_times  # equal event time: the later write replaces
-                skipped += int(newer_online.sum())
-                column = chunk.encoded[s]
-                puts.extend((keys[e * n_slots + s], column[e]) for e in np.flatnonzero(~newer_online))
+        with self._lock:  # read-merge-write of the chunk's rows must not interleave with another publish
+            keys = codec.entity_keys(group_id, chunk.entities)
+            existing = self._store.get_many(keys)
+            rows, written, skipped = codec.merge_rows(existing, chunk.slots, chunk.encoded, chunk.event_times)
+            puts = [(key, row) for key, row in zip(keys, rows) if row is not None]
             puts.append((marker, _MARKER.pack(sequence, group_id, self.clock.now_micros())))
             self._store.write_batch(puts)
-        stats.values_written += len(puts) - 1
+        stats.values_written += written
         stats.values_skipped_older += skipped

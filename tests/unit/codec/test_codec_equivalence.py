@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fsd import codec
-from fsd.codec import _keys_py, _values_py
+from fsd.codec import _keys_py, _rows_py, _values_py
 
 from fsd import _native  # must exist: `pip install` builds it, and these tests prove it equals the reference
 
@@ -34,12 +34,14 @@ def key_columns(draw):  # type: ignore[no-untyped-def]
     return columns, kinds
 
 
-@given(key_columns(), st.integers(min_value=0, max_value=2**32 - 1), st.lists(st.integers(min_value=0, max_value=2**32 - 1), max_size=5))
-def test_key_encoding_matches_reference(cols, group_id: int, slots: list[int]) -> None:  # type: ignore[no-untyped-def]
+@given(key_columns(), st.integers(min_value=0, max_value=2**32 - 1))
+def test_key_encoding_matches_reference(cols, group_id: int) -> None:  # type: ignore[no-untyped-def]
     columns, kinds = cols
     ref_entities = _keys_py.encode_entities(columns, kinds)
     assert _native.encode_entities(columns, kinds) == ref_entities
-    assert _native.build_keys(group_id, ref_entities, slots) == _keys_py.build_keys(group_id, ref_entities, slots)
+    keys = _native.entity_keys(group_id, ref_entities)
+    assert keys == _keys_py.entity_keys(group_id, ref_entities)
+    assert all(k.startswith(_keys_py.group_prefix(group_id)) for k in keys)
 
 
 @given(st.lists(int64s, min_size=2, max_size=30, unique=True))
@@ -101,23 +103,71 @@ def _same(a: object, b: object) -> bool:
 
 @settings(max_examples=300)
 @given(value_columns(), st.data())
-def test_value_encoding_and_decoding_match_reference(column, data) -> None:  # type: ignore[no-untyped-def]
+def test_value_encoding_and_row_decoding_match_reference(column, data) -> None:  # type: ignore[no-untyped-def]
     dtype, values, nulls, times, write_time, dim = column
     encoded = _values_py.encode_values(dtype, values, nulls, times, write_time, dim)
     assert _native.encode_values(dtype, values, nulls, times, write_time, dim) == encoded
-    # Interleave with absent values and values of another dtype, as a multi-get over several features returns.
+    slot = data.draw(st.integers(min_value=0, max_value=2**32 - 1))
     foreign = _values_py.encode_values(1 if dtype != 1 else 2, np.zeros(1, dtype=np.int64), np.zeros(1, dtype=bool), np.zeros(1, dtype=np.int64), 0)[0]
-    raw: list[bytes | None] = []
+    rows: list[bytes | None] = []
     for blob in encoded:
-        raw.extend([blob, data.draw(st.sampled_from([None, foreign, b"\x01short"]))])
-    ref = _values_py.decode_column(raw, 0, 2, len(encoded), dtype, dim)
-    nat = _native.decode_column(raw, 0, 2, len(encoded), dtype, dim)
+        # Rows as the store holds them: the value beside other slots, plus absent, foreign-dtype and garbage rows.
+        others = {s: foreign for s in data.draw(st.lists(st.integers(0, 2**32 - 1).filter(lambda s: s != slot), max_size=3))}
+        rows.append(_rows_py.build_row({**others, slot: blob}))
+        rows.append(data.draw(st.sampled_from([None, _rows_py.build_row({slot: foreign}), b"\x01\x05", b"\x09garbage"])))
+    ref = _rows_py.decode_feature(rows, slot, dtype, dim)
+    nat = _native.decode_feature(rows, slot, dtype, dim)
     assert all(_same(a, b) for a, b in zip(ref, nat))
     values_out, is_null, found, times_out = nat
-    assert found.all() and (is_null == nulls).all() and (times_out == times).all()
-    other = _native.decode_column(raw, 1, 2, len(encoded), dtype, dim)
-    assert not other[2].any()  # foreign dtype, short and absent entries are never "found"
-    assert _same(_native.event_times_of(raw), _values_py.event_times_of(raw))
+    assert (found[0::2]).all() and not found[1::2].any()
+    assert (is_null[0::2] == nulls).all() and (times_out[0::2] == times).all()
+
+
+def _blob(event_time: int, payload: int) -> bytes:
+    return _values_py.encode_values(1, np.array([payload]), np.zeros(1, dtype=bool), np.array([event_time]), 0)[0]
+
+
+@st.composite
+def merge_cases(draw):  # type: ignore[no-untyped-def]
+    entities = draw(st.integers(min_value=0, max_value=8))
+    slot_pool = st.integers(min_value=0, max_value=12)
+    slots = draw(st.lists(slot_pool, max_size=4, unique=True))
+    existing: list[bytes | None] = []
+    for _ in range(entities):
+        kind = draw(st.sampled_from(["none", "row", "row", "garbage", "truncated"]))
+        if kind == "none":
+            existing.append(None)
+        elif kind == "garbage":
+            existing.append(draw(st.binary(max_size=12)))
+        else:
+            entries = {s: _blob(draw(st.integers(-5, 20)), draw(int64s)) for s in draw(st.lists(slot_pool, max_size=5, unique=True))}
+            row = _rows_py.build_row(entries)
+            existing.append(row[: max(3, len(row) - 3)] if kind == "truncated" and entries else row)
+    times = np.array(draw(st.lists(st.integers(-5, 20), min_size=entities, max_size=entities)), dtype=np.int64)
+    columns = [[_blob(int(times[e]), draw(int64s)) for e in range(entities)] for _ in slots]
+    return existing, slots, columns, times
+
+
+@settings(max_examples=300)
+@given(merge_cases())
+def test_row_merge_matches_reference(case) -> None:  # type: ignore[no-untyped-def]
+    existing, slots, columns, times = case
+    expected = _rows_py.merge_rows(existing, slots, columns, times)
+    assert _native.merge_rows(existing, slots, columns, times) == expected
+    rows, written, skipped = expected
+    assert written + skipped == len(slots) * len(existing)
+    for e, row in enumerate(rows):
+        merged = _rows_py.parse_row(row if row is not None else existing[e])
+        for s, slot in enumerate(slots):
+            kept = merged[slot]
+            assert _values_py.decode_value(kept, 1)[2] >= times[e]  # the stored value is never older than what we offered
+
+
+def test_remove_slot_keeps_other_versions() -> None:
+    row = _rows_py.build_row({1: _blob(1, 10), 2: _blob(2, 20)})
+    left = _rows_py.remove_slot(row, 1)
+    assert left is not None and set(_rows_py.parse_row(left)) == {2}
+    assert _rows_py.remove_slot(left, 2) is None
 
 
 @given(
