@@ -124,10 +124,11 @@ def lookup(
     for ref, feature in zip(refs, resolved):
         start = starts[feature.group]
         rows = raw[start : start + count] if len(starts) > 1 else raw
-        values, is_null, found, event_times = codec.decode_feature(rows, feature.slot, int(feature.dtype), feature.vector_dim)
-        if feature.blocked:
+        if feature.blocked:  # never let a blocked version's values out, not even as placeholders
+            values, is_null, _, event_times = codec.decode_feature([None] * count, feature.slot, int(feature.dtype), feature.vector_dim)
             statuses = np.full(count, int(ValueStatus.BLOCKED), dtype=np.uint8)
         else:
+            values, is_null, found, event_times = codec.decode_feature(rows, feature.slot, int(feature.dtype), feature.vector_dim)
             statuses = codec.freshness_status(found, event_times, now, feature.max_age_micros)
         results.append(FeatureResult(ref, feature, values, is_null, statuses, event_times))
     return LookupResult(count, results, now)

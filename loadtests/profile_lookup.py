@@ -18,6 +18,7 @@ from fsd.domain import KeyType, SystemClock
 from fsd.lookup import EntityColumn, LookupLimits, lookup
 from fsd.serving import convert
 from fsd.serving.server import Daemon
+from fsd.serving.wire import ResponseEncoder
 from fsd.v1 import serving_pb2
 from loadtests import dataset
 
@@ -57,6 +58,7 @@ def main() -> None:
     ).SerializeToString()
     result = lookup(store, snapshot, cols, refs, clock, LookupLimits())
     response = convert.lookup_to_proto(result)
+    encoder = ResponseEncoder()
     stages = {
         "parse request": lambda: serving_pb2.GetFeaturesRequest.FromString(request),
         "entities_from_proto": lambda: convert.entities_from_proto(list(serving_pb2.GetFeaturesRequest.FromString(request).entities)),
@@ -68,6 +70,7 @@ def main() -> None:
         "freshness 10 columns": lambda: [codec.freshness_status(np.ones(len(ids), bool), np.zeros(len(ids), np.int64), 1, 1) for _ in range(10)],
         "lookup() total": lambda: lookup(store, snapshot, cols, refs, clock, LookupLimits()),
         "lookup_to_proto": lambda: convert.lookup_to_proto(result),
+        "wire encode (served)": lambda: encoder.response(result),
         "serialize response": lambda: response.SerializeToString(),
     }
     print(f"{args.per_call} entities x 10 features, {args.entities} entities on disk (median µs of {args.repeat})")

@@ -17,9 +17,9 @@ from fsd.lookup import LookupLimits
 from fsd.online.rocksdb import RocksDbOnlineStore, RocksDbSettings
 from fsd.registry.registry import Registry
 from fsd.serving.interceptors import ErrorMappingInterceptor
-from fsd.serving.servicers import FeatureStoreServicer, RegistryServicer
+from fsd.serving.servicers import FeatureStoreServicer, RegistryServicer, add_feature_store
 from fsd.sync.publisher import Publisher, PublishLimits
-from fsd.v1 import registry_pb2, registry_pb2_grpc, serving_pb2, serving_pb2_grpc
+from fsd.v1 import registry_pb2, registry_pb2_grpc, serving_pb2
 
 logger = logging.getLogger(__name__)
 
@@ -74,9 +74,7 @@ class Daemon:
         )
         limits = self.settings.limits
         lookup_limits = LookupLimits(limits.max_entities, limits.max_features, limits.max_values)
-        serving_pb2_grpc.add_FeatureStoreServicer_to_server(
-            FeatureStoreServicer(self.store, self.registry, self.publisher, self.clock, lookup_limits), server
-        )
+        add_feature_store(FeatureStoreServicer(self.store, self.registry, self.publisher, self.clock, lookup_limits), server)
         registry_pb2_grpc.add_RegistryServicer_to_server(RegistryServicer(self.registry), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         if s.reflection:

@@ -9,6 +9,7 @@ from fsd.lookup import LookupLimits, lookup
 from fsd.online.base import OnlineStore
 from fsd.registry.registry import Registry
 from fsd.serving import convert
+from fsd.serving.wire import ResponseEncoder
 from fsd.sync.publisher import Publisher
 from fsd.v1 import registry_pb2, registry_pb2_grpc, serving_pb2, serving_pb2_grpc
 
@@ -20,11 +21,13 @@ class FeatureStoreServicer(serving_pb2_grpc.FeatureStoreServicer):
         self._publisher = publisher
         self._clock = clock
         self._limits = limits
+        self._encoder = ResponseEncoder()
 
-    def GetFeatures(self, request: serving_pb2.GetFeaturesRequest, context: grpc.ServicerContext) -> serving_pb2.GetFeaturesResponse:
+    def GetFeatures(self, request: serving_pb2.GetFeaturesRequest, context: grpc.ServicerContext) -> bytes:
+        """Returns the serialised GetFeaturesResponse (see add_feature_store: its serializer passes bytes through)."""
         entities = convert.entities_from_proto(list(request.entities))
         result = lookup(self._store, self._registry.snapshot(), entities, list(request.features), self._clock, self._limits)
-        return convert.lookup_to_proto(result)
+        return self._encoder.response(result)
 
     def Publish(self, request_iterator, context: grpc.ServicerContext) -> serving_pb2.PublishResponse:  # type: ignore[no-untyped-def]
         session = None
@@ -59,3 +62,21 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
 
     def GetGroup(self, request: registry_pb2.GetGroupRequest, context: grpc.ServicerContext) -> registry_pb2.GroupInfo:
         return convert.group_info_to_proto(self._registry.snapshot().group(request.name))
+
+
+def add_feature_store(servicer: FeatureStoreServicer, server: grpc.Server) -> None:
+    """Like the generated add_FeatureStoreServicer_to_server, except that GetFeatures replies are bytes that
+    fsd.serving.wire already serialised from arrays."""
+    handlers = {
+        "GetFeatures": grpc.unary_unary_rpc_method_handler(
+            servicer.GetFeatures, request_deserializer=serving_pb2.GetFeaturesRequest.FromString, response_serializer=None
+        ),
+        "Publish": grpc.stream_unary_rpc_method_handler(
+            servicer.Publish,
+            request_deserializer=serving_pb2.PublishChunk.FromString,
+            response_serializer=serving_pb2.PublishResponse.SerializeToString,
+        ),
+    }
+    name = serving_pb2.DESCRIPTOR.services_by_name["FeatureStore"].full_name
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(name, handlers),))
+    server.add_registered_method_handlers(name, handlers)
