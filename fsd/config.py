@@ -27,6 +27,7 @@ class StoreSettings:
     block_cache_mb: int = 256
     bloom_bits_per_key: int = 10
     sync_writes: bool = True
+    retire_retention_seconds: int = 3600  # how long a retired version's values stay on disk before they are purged
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from fsd import codec
-from fsd.domain import Clock, KeyType, ResolvedFeature, ValueStatus
-from fsd.errors import InvalidArgument, ResourceExhausted
+from fsd.domain import Clock, FeatureRef, KeyType, ResolvedFeature, ValueStatus
+from fsd.errors import FailedPrecondition, InvalidArgument, ResourceExhausted
 from fsd.online.base import OnlineStore
 from fsd.registry.registry import RegistrySnapshot
 
@@ -45,6 +45,27 @@ class LookupResult:
     entity_count: int
     features: list[FeatureResult]
     served_at_micros: int
+    manifest: str = ""  # "name@N" when the request named a manifest
+
+
+def _manifest_refs(snapshot: RegistrySnapshot, manifest: str, refs: Sequence[str]) -> tuple[list[str], list[str], str]:
+    """(refs as reported, refs pinned to the manifest's versions, "name@N"): a manifest never serves another version."""
+    info = snapshot.manifest(manifest)
+    pins = {(p.group, p.feature): p for p in info.features}
+    if not refs:
+        return [p.ref for p in info.features], [p.ref for p in info.features], f"{info.name}@{info.version}"
+    pinned = []
+    for text in refs:
+        ref = FeatureRef.parse(text)
+        pin = pins.get((ref.group, ref.feature))
+        if pin is None:
+            raise InvalidArgument(f"features: {text!r} is not in manifest {info.name}@{info.version}", field="features")
+        if ref.version is not None and ref.version != pin.version:
+            raise FailedPrecondition(
+                f"features: {text!r} asks for version {ref.version}, manifest {info.name}@{info.version} pins {pin.version}", field="features"
+            )
+        pinned.append(pin.ref)
+    return list(refs), pinned, f"{info.name}@{info.version}"
 
 
 def _check_entities(entities: Sequence[EntityColumn], limits: LookupLimits) -> tuple[dict[str, EntityColumn], int]:
@@ -77,9 +98,14 @@ def lookup(
     refs: Sequence[str],
     clock: Clock,
     limits: LookupLimits,
+    manifest: str = "",
 ) -> LookupResult:
     """Serve the requested feature versions for all entity rows; never raises for a missing value (NOT_FOUND)."""
     by_name, count = _check_entities(entities, limits)
+    resolve_refs: Sequence[str] = refs
+    served_manifest = ""
+    if manifest:
+        refs, resolve_refs, served_manifest = _manifest_refs(snapshot, manifest, refs)
     if not refs:
         raise InvalidArgument("features: at least one feature reference is required", field="features")
     if len(refs) > limits.max_features:
@@ -88,7 +114,7 @@ def lookup(
         raise ResourceExhausted(
             f"request asks for {count * len(refs)} values, over the limit of {limits.max_values}; split it", field="entities"
         )
-    resolved = [snapshot.resolve(ref) for ref in refs]
+    resolved = [snapshot.resolve(ref) for ref in resolve_refs]
 
     # One row key per (group, entity): a single batched read serves every feature of every group.
     group_order = list(dict.fromkeys(f.group for f in resolved))
@@ -131,4 +157,4 @@ def lookup(
             values, is_null, found, event_times = codec.decode_feature(rows, feature.slot, int(feature.dtype), feature.vector_dim)
             statuses = codec.freshness_status(found, event_times, now, feature.max_age_micros)
         results.append(FeatureResult(ref, feature, values, is_null, statuses, event_times))
-    return LookupResult(count, results, now)
+    return LookupResult(count, results, now, served_manifest)

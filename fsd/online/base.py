@@ -19,8 +19,8 @@ class OnlineStore(Protocol):
         """Apply all puts and deletes atomically; return only once durable (survives a process kill and power loss)."""
         ...
 
-    def scan(self, prefix: bytes, limit: int | None = None) -> Iterator[tuple[bytes, bytes]]:
-        """Key-ordered (key, value) pairs under prefix."""
+    def scan(self, prefix: bytes, limit: int | None = None, start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+        """Key-ordered (key, value) pairs under prefix, from `start` (inclusive) when given: pages through a range."""
         ...
 
     def delete_prefix(self, prefix: bytes) -> None:

@@ -30,9 +30,9 @@ class MemoryOnlineStore:
                     bisect.insort(self._sorted, key)
                 self._data[key] = value
 
-    def scan(self, prefix: bytes, limit: int | None = None) -> Iterator[tuple[bytes, bytes]]:
+    def scan(self, prefix: bytes, limit: int | None = None, start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
         with self._lock:
-            start = bisect.bisect_left(self._sorted, prefix)
+            start = bisect.bisect_left(self._sorted, max(prefix, start) if start is not None else prefix)
             end_key = prefix_end(prefix)
             stop = len(self._sorted) if end_key is None else bisect.bisect_left(self._sorted, end_key)
             if limit is not None:

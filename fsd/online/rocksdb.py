@@ -92,13 +92,13 @@ class RocksDbOnlineStore:
         except Exception as exc:
             raise StorageError(f"write failed: {exc}") from exc
 
-    def scan(self, prefix: bytes, limit: int | None = None) -> Iterator[tuple[bytes, bytes]]:
+    def scan(self, prefix: bytes, limit: int | None = None, start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
         read_opts = ReadOptions()
         end = prefix_end(prefix)
         if end is not None:
             read_opts.set_iterate_upper_bound(end)
         it = self._db.iter(read_opts)
-        it.seek(prefix)
+        it.seek(max(prefix, start) if start is not None else prefix)
         count = 0
         while it.valid():
             if limit is not None and count >= limit:

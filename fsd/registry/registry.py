@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from fsd.domain import Clock, FeatureRef, FeatureSpec, GroupSpec, ResolvedFeature, SystemClock, VersionState
@@ -13,6 +14,8 @@ from fsd.registry.definitions import validate_group
 from fsd.registry.storage import HistoryRow, RegistryStorage
 
 logger = logging.getLogger(__name__)
+
+PromotionGate = Callable[["GroupInfo", "VersionInfo"], None]  # raises FailedPrecondition to refuse a promotion
 
 MAX_FEATURES_PER_GROUP = 1024
 
@@ -25,6 +28,33 @@ class VersionInfo:
     spec: FeatureSpec
     behaviour_hash: str
     created_micros: int
+    first_published_micros: int | None = None
+    retired_micros: int | None = None
+    purged_micros: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PinnedFeature:
+    group: str
+    feature: str
+    version: int
+    behaviour_hash: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.group}:{self.feature}@{self.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestInfo:
+    """A named, versioned list of pinned feature versions: the serving contract of a trained model."""
+
+    name: str
+    version: int
+    created_micros: int
+    created_by: str
+    description: str
+    features: tuple[PinnedFeature, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +91,24 @@ class RegistrySnapshot:
 
     revision: int
     groups: dict[str, GroupInfo]
+    manifests: dict[str, tuple[ManifestInfo, ...]] = field(default_factory=dict)  # name -> versions, ascending
+    blocked: frozenset[int] = frozenset()  # slots whose serving is blocked by policy
     _resolved: dict[str, ResolvedFeature] = field(default_factory=dict)
+
+    def manifest(self, text: str) -> ManifestInfo:
+        """`name` (latest version) or `name@N`."""
+        name, sep, version_text = text.partition("@")
+        versions = self.manifests.get(name)
+        if not versions:
+            raise NotFound(f"unknown manifest {name!r}", field="manifest")
+        if not sep:
+            return versions[-1]
+        if not version_text.isdigit():
+            raise InvalidArgument(f"manifest {text!r}: version after '@' must be a positive integer", field="manifest")
+        for info in versions:
+            if info.version == int(version_text):
+                return info
+        raise NotFound(f"manifest {name!r} has no version {version_text}", field="manifest")
 
     def group(self, name: str) -> GroupInfo:
         info = self.groups.get(name)
@@ -102,6 +149,7 @@ class RegistrySnapshot:
             dtype=chosen.spec.dtype,
             vector_dim=chosen.spec.vector_dim,
             max_age_micros=max_age * 1_000_000,
+            blocked=chosen.slot in self.blocked,
         )
         self._resolved[text] = resolved
         return resolved
@@ -114,7 +162,11 @@ class Registry:
         self._storage = RegistryStorage(path)
         self._clock = clock or SystemClock()
         self._write_lock = threading.Lock()
+        self._blocked: set[int] = set()
+        self._published: set[int] = set()
+        self._promotion_gates: list[PromotionGate] = []
         self._snapshot = self._load()
+        self._published = {v.slot for g in self._snapshot.groups.values() for vs in g.versions.values() for v in vs if v.first_published_micros}
 
     def snapshot(self) -> RegistrySnapshot:
         return self._snapshot
@@ -123,21 +175,30 @@ class Registry:
         versions: dict[str, dict[str, list[VersionInfo]]] = {}
         for row in self._storage.versions():
             spec = serialization.feature_from_dict(json.loads(row.spec_json))
-            info = VersionInfo(row.slot, row.version, row.state, spec, row.behaviour_hash, row.created_micros)
+            info = VersionInfo(
+                row.slot, row.version, row.state, spec, row.behaviour_hash, row.created_micros,
+                row.first_published_micros, row.retired_micros, row.purged_micros,
+            )
             versions.setdefault(row.group_name, {}).setdefault(row.feature, []).append(info)
         groups = {}
         for row in self._storage.groups():
             per_feature = {name: tuple(infos) for name, infos in versions.get(row.name, {}).items()}
             groups[row.name] = GroupInfo(row.group_id, serialization.group_from_json(row.spec_json), per_feature)
-        return RegistrySnapshot(self._storage.counter("revision"), groups)
+        manifests: dict[str, list[ManifestInfo]] = {}
+        for m in self._storage.manifests():
+            pins = tuple(PinnedFeature(**p) for p in json.loads(m.features_json))
+            manifests.setdefault(m.name, []).append(ManifestInfo(m.name, m.version, m.created_micros, m.created_by, m.description, pins))
+        return RegistrySnapshot(
+            self._storage.counter("revision"), groups, {k: tuple(v) for k, v in manifests.items()}, frozenset(self._blocked)
+        )
 
     def history(self, group: str, feature: str | None = None) -> list[HistoryRow]:
         self._snapshot.group(group)
         return self._storage.history(group, feature)
 
-    def plan(self, groups: list[GroupSpec]) -> list[Change]:
-        """What `apply` would do, without changing anything."""
-        return self._decide(groups, self._snapshot)
+    def plan(self, groups: list[GroupSpec], snapshot: RegistrySnapshot | None = None) -> list[Change]:
+        """What `apply` would do, without changing anything (refusals raise exactly as apply would)."""
+        return self._decide(groups, snapshot or self._snapshot)
 
     def apply(self, groups: list[GroupSpec], actor: str = "", reason: str = "", expected_revision: int | None = None) -> ApplyResult:
         """Apply all groups atomically (all or nothing) under the version rules."""
@@ -161,10 +222,8 @@ class Registry:
                     else:
                         self._write_feature(conn, spec, change, now)
                     if change.action != "unchanged":
-                        conn.execute(
-                            "INSERT INTO history (at_micros, revision, group_name, feature, version, action, detail, actor, reason) "
-                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            (now, revision, change.group, change.feature, change.version, change.action, change.detail, actor, reason),
+                        RegistryStorage.add_history(
+                            conn, now, revision, change.group, change.feature, change.version, change.action, change.detail, actor, reason
                         )
             self._snapshot = self._load()
             logger.info("registry revision %d applied: %d changes", revision, sum(c.action != "unchanged" for c in changes))
@@ -260,6 +319,174 @@ class Registry:
                 else:
                     changes.append(Change(spec.name, feature.name, "unchanged", latest.version))
         return changes
+
+    # --- lifecycle -------------------------------------------------------------------------------------------
+
+    def _version(self, snapshot: RegistrySnapshot, group: str, feature: str, version: int) -> tuple[GroupInfo, VersionInfo]:
+        info = snapshot.group(group)
+        versions = info.versions.get(feature)
+        if not versions:
+            raise NotFound(f"group {group!r} has no feature {feature!r}", field="feature")
+        for v in versions:
+            if v.version == version:
+                return info, v
+        raise NotFound(f"{group}:{feature} has no version {version}", field="version")
+
+    def add_promotion_gate(self, gate: PromotionGate) -> None:
+        """Checks a version must pass before it may serve (e.g. the consistency validator)."""
+        self._promotion_gates.append(gate)
+
+    def note_published(self, slots: Sequence[int]) -> None:
+        """Called after values of these feature versions became durable online; records the first publish."""
+        fresh = [s for s in slots if s not in self._published]
+        if not fresh:
+            return
+        with self._write_lock:
+            now = self._clock.now_micros()
+            with self._storage.transaction() as conn:
+                for slot in fresh:
+                    conn.execute(
+                        "UPDATE feature_versions SET first_published_micros = ? WHERE slot = ? AND first_published_micros IS NULL", (now, slot)
+                    )
+            self._published.update(fresh)
+            self._snapshot = self._load()
+
+    def promote(self, group: str, feature: str, version: int, actor: str = "", reason: str = "", force: bool = False) -> VersionInfo:
+        """Make `version` the one SERVING version; the previous one becomes DEPRECATED. One atomic snapshot swap."""
+        with self._write_lock:
+            snapshot = self._snapshot
+            info, target = self._version(snapshot, group, feature, version)
+            if target.state == VersionState.SERVING:
+                return target
+            if target.state == VersionState.RETIRED:
+                raise FailedPrecondition(f"{group}:{feature}@{version} is RETIRED and cannot serve again", field="version")
+            if target.slot not in self._published:
+                raise FailedPrecondition(
+                    f"{group}:{feature}@{version} has no published values; publish (and validate) it before promoting", field="version"
+                )
+            gate_note = ""
+            for gate in self._promotion_gates:
+                try:
+                    gate(info, target)
+                except FailedPrecondition as exc:
+                    if not force:
+                        raise
+                    gate_note = f"; gate overridden with --force: {exc.message}"
+            now = self._clock.now_micros()
+            with self._storage.transaction() as conn:
+                revision = RegistryStorage.next_counter(conn, "revision")
+                for v in info.versions[feature]:
+                    if v.state == VersionState.SERVING:
+                        conn.execute("UPDATE feature_versions SET state = ? WHERE slot = ?", (int(VersionState.DEPRECATED), v.slot))
+                        RegistryStorage.add_history(conn, now, revision, group, feature, v.version, "deprecate", f"superseded by v{version}", actor, reason)
+                conn.execute("UPDATE feature_versions SET state = ? WHERE slot = ?", (int(VersionState.SERVING), target.slot))
+                RegistryStorage.add_history(
+                    conn, now, revision, group, feature, version, "promote", f"{target.state.name} -> SERVING{gate_note}", actor, reason
+                )
+            self._snapshot = self._load()
+            return self._version(self._snapshot, group, feature, version)[1]
+
+    def manifests_pinning(self, group: str, feature: str, version: int) -> list[str]:
+        return sorted(
+            f"{m.name}@{m.version}"
+            for versions in self._snapshot.manifests.values()
+            for m in versions
+            for p in m.features
+            if (p.group, p.feature, p.version) == (group, feature, version)
+        )
+
+    def retire(self, group: str, feature: str, version: int, actor: str = "", reason: str = "", force: bool = False) -> VersionInfo:
+        """RETIRED versions are refused to readers at once; their online values are purged after the retention."""
+        with self._write_lock:
+            info, target = self._version(self._snapshot, group, feature, version)
+            if target.state == VersionState.RETIRED:
+                return target
+            if target.state == VersionState.SERVING:
+                raise FailedPrecondition(
+                    f"{group}:{feature}@{version} is SERVING; promote another version before retiring it", field="version"
+                )
+            pinned = self.manifests_pinning(group, feature, version)
+            if pinned and not force:
+                raise FailedPrecondition(
+                    f"{group}:{feature}@{version} is pinned by manifest(s) {', '.join(pinned)}; retire with force to break them",
+                    field="version",
+                )
+            now = self._clock.now_micros()
+            with self._storage.transaction() as conn:
+                revision = RegistryStorage.next_counter(conn, "revision")
+                conn.execute(
+                    "UPDATE feature_versions SET state = ?, retired_micros = ? WHERE slot = ?", (int(VersionState.RETIRED), now, target.slot)
+                )
+                detail = f"{target.state.name} -> RETIRED" + (f"; forced past manifests {', '.join(pinned)}" if pinned else "")
+                RegistryStorage.add_history(conn, now, revision, group, feature, version, "retire", detail, actor, reason)
+            self._snapshot = self._load()
+            return self._version(self._snapshot, group, feature, version)[1]
+
+    def retired_to_purge(self, retention_micros: int) -> list[tuple[int, int]]:
+        """(group id, slot) of retired versions past retention whose online values are not yet purged."""
+        now = self._clock.now_micros()
+        return [
+            (g.group_id, v.slot)
+            for g in self._snapshot.groups.values()
+            for vs in g.versions.values()
+            for v in vs
+            if v.state == VersionState.RETIRED and v.purged_micros is None and v.retired_micros is not None
+            and now - v.retired_micros >= retention_micros
+        ]
+
+    def note_purged(self, slot: int) -> None:
+        with self._write_lock:
+            now = self._clock.now_micros()
+            with self._storage.transaction() as conn:
+                conn.execute("UPDATE feature_versions SET purged_micros = ? WHERE slot = ?", (now, slot))
+                row = conn.execute("SELECT group_name, feature, version FROM feature_versions WHERE slot = ?", (slot,)).fetchone()
+                RegistryStorage.add_history(conn, now, self._snapshot.revision, row[0], row[1], row[2], "purge", "online values removed", "fsd", "")
+            self._snapshot = self._load()
+
+    def set_blocked(self, slot: int, blocked: bool) -> None:
+        """Serving of a feature version is blocked (BLOCKED statuses) or unblocked; takes effect with the next snapshot."""
+        with self._write_lock:
+            if blocked:
+                self._blocked.add(slot)
+            else:
+                self._blocked.discard(slot)
+            self._snapshot = self._load()
+
+    # --- manifests ---------------------------------------------------------------------------------------------
+
+    def create_manifest(self, name: str, refs: Sequence[str], actor: str = "", description: str = "") -> ManifestInfo:
+        """Pin each ref (unpinned refs take the version SERVING now) under the next version of `name`."""
+        from fsd.domain import FeatureRef, is_valid_name
+
+        if not is_valid_name(name):
+            raise InvalidArgument(f"manifest name {name!r} must be lower-case letters, digits and '_'", field="name")
+        if not refs:
+            raise InvalidArgument("a manifest needs at least one feature", field="features")
+        with self._write_lock:
+            snapshot = self._snapshot
+            pins: list[PinnedFeature] = []
+            seen: set[tuple[str, str]] = set()
+            for text in refs:
+                ref = FeatureRef.parse(text)
+                resolved = snapshot.resolve(text)  # refuses unknown and RETIRED versions
+                if (ref.group, ref.feature) in seen:
+                    raise InvalidArgument(f"manifest {name}: {ref.group}:{ref.feature} is listed twice", field="features")
+                seen.add((ref.group, ref.feature))
+                _, info = self._version(snapshot, ref.group, ref.feature, resolved.version)
+                pins.append(PinnedFeature(ref.group, ref.feature, resolved.version, info.behaviour_hash))
+            version = len(snapshot.manifests.get(name, ())) + 1
+            now = self._clock.now_micros()
+            payload = json.dumps([{"group": p.group, "feature": p.feature, "version": p.version, "behaviour_hash": p.behaviour_hash} for p in pins])
+            with self._storage.transaction() as conn:
+                revision = RegistryStorage.next_counter(conn, "revision")
+                conn.execute(
+                    "INSERT INTO manifests (name, version, created_micros, created_by, description, features_json) VALUES (?, ?, ?, ?, ?, ?)",
+                    (name, version, now, actor, description, payload),
+                )
+                for p in pins:
+                    RegistryStorage.add_history(conn, now, revision, p.group, p.feature, p.version, "pinned", f"manifest {name}@{version}", actor, description)
+            self._snapshot = self._load()
+            return self._snapshot.manifest(f"{name}@{version}")
 
     def close(self) -> None:
         self._storage.close()

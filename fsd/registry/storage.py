@@ -27,7 +27,19 @@ CREATE TABLE IF NOT EXISTS feature_versions (
     spec_json TEXT NOT NULL,
     behaviour_hash TEXT NOT NULL,
     created_micros INTEGER NOT NULL,
+    first_published_micros INTEGER,
+    retired_micros INTEGER,
+    purged_micros INTEGER,
     UNIQUE (group_name, feature, version)
+);
+CREATE TABLE IF NOT EXISTS manifests (
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    created_micros INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    description TEXT NOT NULL,
+    features_json TEXT NOT NULL,
+    PRIMARY KEY (name, version)
 );
 CREATE TABLE IF NOT EXISTS history (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -61,6 +73,19 @@ class VersionRow:
     spec_json: str
     behaviour_hash: str
     created_micros: int
+    first_published_micros: int | None
+    retired_micros: int | None
+    purged_micros: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestRow:
+    name: str
+    version: int
+    created_micros: int
+    created_by: str
+    description: str
+    features_json: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,10 +142,26 @@ class RegistryStorage:
     def versions(self) -> list[VersionRow]:
         with self._lock:
             rows = self._conn.execute(
-                "SELECT slot, group_name, feature, version, state, spec_json, behaviour_hash, created_micros "
-                "FROM feature_versions ORDER BY group_name, feature, version"
+                "SELECT slot, group_name, feature, version, state, spec_json, behaviour_hash, created_micros, "
+                "first_published_micros, retired_micros, purged_micros FROM feature_versions ORDER BY group_name, feature, version"
             ).fetchall()
-        return [VersionRow(r[0], r[1], r[2], r[3], VersionState(r[4]), r[5], r[6], r[7]) for r in rows]
+        return [VersionRow(r[0], r[1], r[2], r[3], VersionState(r[4]), *r[5:]) for r in rows]
+
+    def manifests(self) -> list[ManifestRow]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT name, version, created_micros, created_by, description, features_json FROM manifests ORDER BY name, version"
+            ).fetchall()
+        return [ManifestRow(*r) for r in rows]
+
+    @staticmethod
+    def add_history(conn: sqlite3.Connection, at: int, revision: int, group: str, feature: str, version: int, action: str,
+                    detail: str, actor: str, reason: str) -> None:
+        conn.execute(
+            "INSERT INTO history (at_micros, revision, group_name, feature, version, action, detail, actor, reason) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (at, revision, group, feature, version, action, detail, actor, reason),
+        )
 
     def history(self, group: str, feature: str | None = None) -> list[HistoryRow]:
         query = "SELECT at_micros, revision, group_name, feature, version, action, detail, actor, reason FROM history WHERE group_name = ?"

@@ -6,7 +6,8 @@ import numpy as np
 from fsd.domain import DType, EntityKeySpec, FeatureSpec, GroupSpec, KeyType
 from fsd.errors import InvalidArgument
 from fsd.lookup import EntityColumn, LookupResult
-from fsd.registry.registry import ApplyResult, Change, GroupInfo
+from fsd.registry.registry import ApplyResult, Change, GroupInfo, ManifestInfo, VersionInfo
+from fsd.registry.storage import HistoryRow
 from fsd.sync.publisher import PublishStats
 from fsd.v1 import registry_pb2, serving_pb2, types_pb2
 
@@ -59,7 +60,9 @@ def _fill_column(target: types_pb2.Column, dtype: DType, values: object, dim: in
 
 
 def lookup_to_proto(result: LookupResult) -> serving_pb2.GetFeaturesResponse:
-    response = serving_pb2.GetFeaturesResponse(entity_count=result.entity_count, served_at_micros=result.served_at_micros)
+    response = serving_pb2.GetFeaturesResponse(
+        entity_count=result.entity_count, served_at_micros=result.served_at_micros, manifest=result.manifest
+    )
     for item in result.features:
         f = item.feature
         column = response.features.add(ref=item.ref, group=f.group, feature=f.feature, version=f.version, dtype=int(f.dtype))
@@ -195,13 +198,52 @@ def apply_result_to_proto(result: ApplyResult) -> registry_pb2.ApplyResponse:
     return registry_pb2.ApplyResponse(revision=result.revision, changes=[change_to_proto(c) for c in result.changes])
 
 
+def version_to_proto(group: str, feature: str, info: VersionInfo, pinned_by: list[str] | None = None) -> registry_pb2.VersionInfo:
+    return registry_pb2.VersionInfo(
+        group=group,
+        feature=feature,
+        version=info.version,
+        state=int(info.state),
+        slot=info.slot,
+        behaviour_hash=info.behaviour_hash,
+        created_micros=info.created_micros,
+        first_published_micros=info.first_published_micros or 0,
+        retired_micros=info.retired_micros or 0,
+        definition=feature_to_proto(info.spec),
+        pinned_by=pinned_by or [],
+    )
+
+
 def group_info_to_proto(info: GroupInfo) -> registry_pb2.GroupInfo:
     msg = registry_pb2.GroupInfo(definition=group_to_proto(info.spec))
     for feature in info.spec.features:
         serving = info.serving_version(feature.name)
+        versions = info.versions.get(feature.name, ())
         msg.features.add(
             definition=feature_to_proto(feature),
             serving_version=serving.version if serving else 0,
-            versions=[v.version for v in info.versions.get(feature.name, ())],
+            versions=[v.version for v in versions],
+            version_info=[version_to_proto(info.spec.name, feature.name, v) for v in versions],
         )
     return msg
+
+
+def history_to_proto(rows: list[HistoryRow]) -> list[registry_pb2.HistoryEntry]:
+    return [
+        registry_pb2.HistoryEntry(
+            at_micros=r.at_micros, revision=r.revision, group=r.group_name, feature=r.feature, version=r.version,
+            action=r.action, detail=r.detail, actor=r.actor, reason=r.reason,
+        )
+        for r in rows
+    ]
+
+
+def manifest_to_proto(info: ManifestInfo) -> registry_pb2.Manifest:
+    return registry_pb2.Manifest(
+        name=info.name,
+        version=info.version,
+        created_micros=info.created_micros,
+        created_by=info.created_by,
+        description=info.description,
+        features=[registry_pb2.PinnedFeature(group=p.group, feature=p.feature, version=p.version, behaviour_hash=p.behaviour_hash) for p in info.features],
+    )

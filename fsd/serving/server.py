@@ -19,6 +19,7 @@ from fsd.registry.registry import Registry
 from fsd.serving.interceptors import ErrorMappingInterceptor
 from fsd.serving.servicers import FeatureStoreServicer, RegistryServicer, add_feature_store
 from fsd.sync.publisher import Publisher, PublishLimits
+from fsd.sync.retention import RetentionWorker
 from fsd.v1 import registry_pb2, registry_pb2_grpc, serving_pb2
 
 logger = logging.getLogger(__name__)
@@ -53,7 +54,9 @@ class Daemon:
             self.registry.snapshot,
             self.clock,
             PublishLimits(max_future_skew_micros=limits.max_future_skew_seconds * 1_000_000, max_chunk_rows=limits.max_chunk_rows),
+            on_written=self.registry.note_published,
         )
+        self.retention = RetentionWorker(self.registry, self.publisher, settings.store.retire_retention_seconds)
         self.health = health.HealthServicer()
         self._server: grpc.Server | None = None
         self._stopped = threading.Event()
@@ -75,7 +78,7 @@ class Daemon:
         limits = self.settings.limits
         lookup_limits = LookupLimits(limits.max_entities, limits.max_features, limits.max_values)
         add_feature_store(FeatureStoreServicer(self.store, self.registry, self.publisher, self.clock, lookup_limits), server)
-        registry_pb2_grpc.add_RegistryServicer_to_server(RegistryServicer(self.registry), server)
+        registry_pb2_grpc.add_RegistryServicer_to_server(RegistryServicer(self.registry, on_retire=self.retention.wake), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         if s.reflection:
             reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
@@ -99,6 +102,7 @@ class Daemon:
         if s.host not in ("127.0.0.1", "localhost", "::1", "[::1]"):
             logger.warning("listening on %s without TLS or authentication: anyone who can reach it can read and write", address)
         self._server.start()
+        self.retention.start()
         self._set_health(health_pb2.HealthCheckResponse.SERVING)
         logger.info("fsd serving on %s:%d (data dir %s, pid %d)", s.host, self.port, self.data_dir, os.getpid())
         return self.port
@@ -113,6 +117,7 @@ class Daemon:
         self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         if self._server is not None:
             self._server.stop(self.settings.server.grace_seconds if grace is None else grace).wait()
+        self.retention.stop()
         self.store.close()
         self.registry.close()
         logger.info("fsd stopped")

@@ -1,13 +1,15 @@
 """Thin servicers: convert the request, call the domain function, convert the result."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import grpc
 
 from fsd.domain import Clock
-from fsd.errors import InvalidArgument
+from fsd.errors import InvalidArgument, NotFound
 from fsd.lookup import LookupLimits, lookup
 from fsd.online.base import OnlineStore
-from fsd.registry.registry import Registry
+from fsd.registry.registry import ApplyResult, Registry
 from fsd.serving import convert
 from fsd.serving.wire import ResponseEncoder
 from fsd.sync.publisher import Publisher
@@ -26,7 +28,9 @@ class FeatureStoreServicer(serving_pb2_grpc.FeatureStoreServicer):
     def GetFeatures(self, request: serving_pb2.GetFeaturesRequest, context: grpc.ServicerContext) -> bytes:
         """Returns the serialised GetFeaturesResponse (see add_feature_store: its serializer passes bytes through)."""
         entities = convert.entities_from_proto(list(request.entities))
-        result = lookup(self._store, self._registry.snapshot(), entities, list(request.features), self._clock, self._limits)
+        result = lookup(
+            self._store, self._registry.snapshot(), entities, list(request.features), self._clock, self._limits, request.manifest
+        )
         return self._encoder.response(result)
 
     def Publish(self, request_iterator, context: grpc.ServicerContext) -> serving_pb2.PublishResponse:  # type: ignore[no-untyped-def]
@@ -48,13 +52,56 @@ class FeatureStoreServicer(serving_pb2_grpc.FeatureStoreServicer):
 
 
 class RegistryServicer(registry_pb2_grpc.RegistryServicer):
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, on_retire: Callable[[], None] | None = None) -> None:
         self._registry = registry
+        self._on_retire = on_retire
 
     def Apply(self, request: registry_pb2.ApplyRequest, context: grpc.ServicerContext) -> registry_pb2.ApplyResponse:
         groups = [convert.group_from_proto(g) for g in request.groups]
-        result = self._registry.apply(groups, actor=request.applied_by, reason=request.reason)
+        if request.dry_run:
+            snapshot = self._registry.snapshot()
+            return convert.apply_result_to_proto(ApplyResult(snapshot.revision, tuple(self._registry.plan(groups, snapshot))))
+        expected = request.expected_revision if request.has_expected_revision else None
+        result = self._registry.apply(groups, actor=request.applied_by, reason=request.reason, expected_revision=expected)
         return convert.apply_result_to_proto(result)
+
+    def History(self, request: registry_pb2.HistoryRequest, context: grpc.ServicerContext) -> registry_pb2.HistoryResponse:
+        feature = request.feature or None
+        rows = self._registry.history(request.group, feature)
+        info = self._registry.snapshot().group(request.group)
+        names = [feature] if feature else [f.name for f in info.spec.features]
+        versions = []
+        for name in names:
+            if name not in info.versions:
+                raise NotFound(f"group {request.group!r} has no feature {name!r}", field="feature")
+            versions.extend(
+                convert.version_to_proto(request.group, name, v, self._registry.manifests_pinning(request.group, name, v.version))
+                for v in info.versions[name]
+            )
+        return registry_pb2.HistoryResponse(entries=convert.history_to_proto(rows), versions=versions)
+
+    def Promote(self, request: registry_pb2.VersionRequest, context: grpc.ServicerContext) -> registry_pb2.VersionInfo:
+        info = self._registry.promote(request.group, request.feature, request.version, request.actor, request.reason, request.force)
+        return convert.version_to_proto(request.group, request.feature, info)
+
+    def Retire(self, request: registry_pb2.VersionRequest, context: grpc.ServicerContext) -> registry_pb2.VersionInfo:
+        info = self._registry.retire(request.group, request.feature, request.version, request.actor, request.reason, request.force)
+        if self._on_retire is not None:
+            self._on_retire()
+        return convert.version_to_proto(request.group, request.feature, info)
+
+    def CreateManifest(self, request: registry_pb2.CreateManifestRequest, context: grpc.ServicerContext) -> registry_pb2.Manifest:
+        info = self._registry.create_manifest(request.name, list(request.features), request.created_by, request.description)
+        return convert.manifest_to_proto(info)
+
+    def GetManifest(self, request: registry_pb2.GetManifestRequest, context: grpc.ServicerContext) -> registry_pb2.Manifest:
+        return convert.manifest_to_proto(self._registry.snapshot().manifest(request.name))
+
+    def ListManifests(self, request: registry_pb2.ListManifestsRequest, context: grpc.ServicerContext) -> registry_pb2.ListManifestsResponse:
+        snapshot = self._registry.snapshot()
+        return registry_pb2.ListManifestsResponse(
+            manifests=[convert.manifest_to_proto(m) for _, versions in sorted(snapshot.manifests.items()) for m in versions]
+        )
 
     def ListGroups(self, request: registry_pb2.ListGroupsRequest, context: grpc.ServicerContext) -> registry_pb2.ListGroupsResponse:
         snapshot = self._registry.snapshot()

@@ -18,7 +18,7 @@ _COLUMN_FIELD = {DType.INT64: 1, DType.DOUBLE: 2, DType.FLOAT: 3, DType.BOOL: 4,
 _TAG_VALUES, _TAG_IS_NULL, _TAG_STATUSES, _TAG_EVENT_TIMES = b"\x32", b"\x3a", b"\x42", b"\x4a"
 _TAG_LIST_VALUES = b"\x0a"
 _TAG_VECTOR_DIM, _TAG_VECTOR_VALUES = b"\x08", b"\x12"
-_TAG_ENTITY_COUNT, _TAG_FEATURES, _TAG_SERVED_AT = b"\x08", b"\x12", b"\x18"
+_TAG_ENTITY_COUNT, _TAG_FEATURES, _TAG_SERVED_AT, _TAG_MANIFEST = b"\x08", b"\x12", b"\x18", b"\x22"
 
 
 def varint(value: int) -> bytes:
@@ -90,4 +90,6 @@ class ResponseEncoder:
         parts.extend(_delimited(_TAG_FEATURES, self.column(item)) for item in result.features)
         if result.served_at_micros:
             parts.append(_TAG_SERVED_AT + varint(result.served_at_micros))
+        if result.manifest:
+            parts.append(_delimited(_TAG_MANIFEST, result.manifest.encode("utf-8")))
         return b"".join(parts)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import struct
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -290,11 +291,19 @@ def _write_version(versions: tuple) -> object | None:  # type: ignore[type-arg]
 class Publisher:
     """Owns the write path into one OnlineStore; serialises the read-compare-write of each chunk."""
 
-    def __init__(self, store: OnlineStore, snapshot_source, clock: Clock, limits: PublishLimits | None = None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(
+        self,
+        store: OnlineStore,
+        snapshot_source: Callable[[], RegistrySnapshot],
+        clock: Clock,
+        limits: PublishLimits | None = None,
+        on_written: Callable[[Sequence[int]], None] | None = None,
+    ) -> None:
         self._store = store
         self._snapshot_source = snapshot_source
         self.clock = clock
         self.limits = limits or PublishLimits()
+        self._on_written = on_written
         self._lock = threading.Lock()
 
     def snapshot(self) -> RegistrySnapshot:
@@ -324,3 +333,32 @@ class Publisher:
             self._store.write_batch(puts)
         stats.values_written += written
         stats.values_skipped_older += skipped
+        if written and self._on_written is not None:
+            self._on_written(chunk.slots)
+
+    def purge_slot(self, group_id: int, slot: int, batch_rows: int = 5_000) -> int:
+        """Remove one retired feature version's values from every row of its group; returns rows rewritten.
+
+        Works in bounded batches under the write lock, so publishes interleave instead of waiting for the whole scan.
+        """
+        prefix = codec.group_prefix(group_id)
+        rewritten = 0
+        cursor: bytes | None = None
+        while True:
+            with self._lock:
+                batch = list(self._store.scan(prefix, limit=batch_rows, start=cursor))
+                if not batch:
+                    return rewritten
+                puts, deletes = [], []
+                for key, row in batch:
+                    if slot not in codec.parse_row(row):
+                        continue
+                    remaining = codec.remove_slot(row, slot)
+                    if remaining is None:
+                        deletes.append(key)
+                    else:
+                        puts.append((key, remaining))
+                if puts or deletes:
+                    self._store.write_batch(puts, deletes)
+                rewritten += len(puts) + len(deletes)
+            cursor = batch[-1][0] + b"\x00"

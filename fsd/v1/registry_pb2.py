@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from fsd.v1 import types_pb2 as fsd_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x66sd/v1/registry.proto\x12\x06\x66sd.v1\x1a\x12\x66sd/v1/types.proto\"<\n\rEntityKeySpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1d\n\x04type\x18\x02 \x01(\x0e\x32\x0f.fsd.v1.KeyType\"\xe5\x02\n\nFeatureDef\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1c\n\x05\x64type\x18\x02 \x01(\x0e\x32\r.fsd.v1.DType\x12\x10\n\x08nullable\x18\x03 \x01(\x08\x12\x12\n\nvector_dim\x18\x04 \x01(\r\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\x12\x16\n\x0etransformation\x18\x06 \x01(\t\x12\x16\n\x0ewindow_seconds\x18\x07 \x01(\x03\x12\x1b\n\x13source_dependencies\x18\x08 \x03(\t\x12\x0f\n\x07meaning\x18\t \x01(\t\x12\r\n\x05owner\x18\n \x01(\t\x12*\n\x04tags\x18\x0b \x03(\x0b\x32\x1c.fsd.v1.FeatureDef.TagsEntry\x12\x17\n\x0fmax_age_seconds\x18\x0c \x01(\x03\x12\x11\n\tallow_nan\x18\r \x01(\x08\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xad\x02\n\x08GroupDef\x12\x0c\n\x04name\x18\x01 \x01(\t\x12*\n\x0b\x65ntity_keys\x18\x02 \x03(\x0b\x32\x15.fsd.v1.EntityKeySpec\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\r\n\x05owner\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\x12(\n\x04tags\x18\x06 \x03(\x0b\x32\x1a.fsd.v1.GroupDef.TagsEntry\x12\x17\n\x0fmax_age_seconds\x18\x07 \x01(\x03\x12\x1d\n\x15sync_interval_seconds\x18\x08 \x01(\x03\x12$\n\x08\x66\x65\x61tures\x18\t \x03(\x0b\x32\x12.fsd.v1.FeatureDef\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"T\n\x0c\x41pplyRequest\x12 \n\x06groups\x18\x01 \x03(\x0b\x32\x10.fsd.v1.GroupDef\x12\x12\n\napplied_by\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"^\n\x0b\x41pplyChange\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0f\n\x07\x66\x65\x61ture\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\r\x12\x0e\n\x06\x64\x65tail\x18\x05 \x01(\t\"G\n\rApplyResponse\x12\x10\n\x08revision\x18\x01 \x01(\x04\x12$\n\x07\x63hanges\x18\x02 \x03(\x0b\x32\x13.fsd.v1.ApplyChange\"`\n\x0b\x46\x65\x61tureInfo\x12&\n\ndefinition\x18\x01 \x01(\x0b\x32\x12.fsd.v1.FeatureDef\x12\x17\n\x0fserving_version\x18\x02 \x01(\r\x12\x10\n\x08versions\x18\x03 \x03(\r\"X\n\tGroupInfo\x12$\n\ndefinition\x18\x01 \x01(\x0b\x32\x10.fsd.v1.GroupDef\x12%\n\x08\x66\x65\x61tures\x18\x02 \x03(\x0b\x32\x13.fsd.v1.FeatureInfo\"\x13\n\x11ListGroupsRequest\"7\n\x12ListGroupsResponse\x12!\n\x06groups\x18\x01 \x03(\x0b\x32\x11.fsd.v1.GroupInfo\"\x1f\n\x0fGetGroupRequest\x12\x0c\n\x04name\x18\x01 \x01(\t*L\n\x07KeyType\x12\x18\n\x14KEY_TYPE_UNSPECIFIED\x10\x00\x12\x12\n\x0eKEY_TYPE_INT64\x10\x01\x12\x13\n\x0fKEY_TYPE_STRING\x10\x02\x32\xbd\x01\n\x08Registry\x12\x34\n\x05\x41pply\x12\x14.fsd.v1.ApplyRequest\x1a\x15.fsd.v1.ApplyResponse\x12\x43\n\nListGroups\x12\x19.fsd.v1.ListGroupsRequest\x1a\x1a.fsd.v1.ListGroupsResponse\x12\x36\n\x08GetGroup\x12\x17.fsd.v1.GetGroupRequest\x1a\x11.fsd.v1.GroupInfob\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x66sd/v1/registry.proto\x12\x06\x66sd.v1\x1a\x12\x66sd/v1/types.proto\"<\n\rEntityKeySpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1d\n\x04type\x18\x02 \x01(\x0e\x32\x0f.fsd.v1.KeyType\"\xe5\x02\n\nFeatureDef\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1c\n\x05\x64type\x18\x02 \x01(\x0e\x32\r.fsd.v1.DType\x12\x10\n\x08nullable\x18\x03 \x01(\x08\x12\x12\n\nvector_dim\x18\x04 \x01(\r\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\x12\x16\n\x0etransformation\x18\x06 \x01(\t\x12\x16\n\x0ewindow_seconds\x18\x07 \x01(\x03\x12\x1b\n\x13source_dependencies\x18\x08 \x03(\t\x12\x0f\n\x07meaning\x18\t \x01(\t\x12\r\n\x05owner\x18\n \x01(\t\x12*\n\x04tags\x18\x0b \x03(\x0b\x32\x1c.fsd.v1.FeatureDef.TagsEntry\x12\x17\n\x0fmax_age_seconds\x18\x0c \x01(\x03\x12\x11\n\tallow_nan\x18\r \x01(\x08\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xad\x02\n\x08GroupDef\x12\x0c\n\x04name\x18\x01 \x01(\t\x12*\n\x0b\x65ntity_keys\x18\x02 \x03(\x0b\x32\x15.fsd.v1.EntityKeySpec\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\r\n\x05owner\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\x12(\n\x04tags\x18\x06 \x03(\x0b\x32\x1a.fsd.v1.GroupDef.TagsEntry\x12\x17\n\x0fmax_age_seconds\x18\x07 \x01(\x03\x12\x1d\n\x15sync_interval_seconds\x18\x08 \x01(\x03\x12$\n\x08\x66\x65\x61tures\x18\t \x03(\x0b\x32\x12.fsd.v1.FeatureDef\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x9f\x01\n\x0c\x41pplyRequest\x12 \n\x06groups\x18\x01 \x03(\x0b\x32\x10.fsd.v1.GroupDef\x12\x12\n\napplied_by\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x04 \x01(\x08\x12\x19\n\x11\x65xpected_revision\x18\x05 \x01(\x04\x12\x1d\n\x15has_expected_revision\x18\x06 \x01(\x08\"^\n\x0b\x41pplyChange\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0f\n\x07\x66\x65\x61ture\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\r\x12\x0e\n\x06\x64\x65tail\x18\x05 \x01(\t\"G\n\rApplyResponse\x12\x10\n\x08revision\x18\x01 \x01(\x04\x12$\n\x07\x63hanges\x18\x02 \x03(\x0b\x32\x13.fsd.v1.ApplyChange\"\x94\x02\n\x0bVersionInfo\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0f\n\x07\x66\x65\x61ture\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\r\x12#\n\x05state\x18\x04 \x01(\x0e\x32\x14.fsd.v1.VersionState\x12\x0c\n\x04slot\x18\x05 \x01(\r\x12\x16\n\x0e\x62\x65haviour_hash\x18\x06 \x01(\t\x12\x16\n\x0e\x63reated_micros\x18\x07 \x01(\x03\x12\x1e\n\x16\x66irst_published_micros\x18\x08 \x01(\x03\x12\x16\n\x0eretired_micros\x18\t \x01(\x03\x12&\n\ndefinition\x18\n \x01(\x0b\x32\x12.fsd.v1.FeatureDef\x12\x11\n\tpinned_by\x18\x0b \x03(\t\"\x8b\x01\n\x0b\x46\x65\x61tureInfo\x12&\n\ndefinition\x18\x01 \x01(\x0b\x32\x12.fsd.v1.FeatureDef\x12\x17\n\x0fserving_version\x18\x02 \x01(\r\x12\x10\n\x08versions\x18\x03 \x03(\r\x12)\n\x0cversion_info\x18\x04 \x03(\x0b\x32\x13.fsd.v1.VersionInfo\"X\n\tGroupInfo\x12$\n\ndefinition\x18\x01 \x01(\x0b\x32\x10.fsd.v1.GroupDef\x12%\n\x08\x66\x65\x61tures\x18\x02 \x03(\x0b\x32\x13.fsd.v1.FeatureInfo\"\x13\n\x11ListGroupsRequest\"7\n\x12ListGroupsResponse\x12!\n\x06groups\x18\x01 \x03(\x0b\x32\x11.fsd.v1.GroupInfo\"\x1f\n\x0fGetGroupRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"0\n\x0eHistoryRequest\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0f\n\x07\x66\x65\x61ture\x18\x02 \x01(\t\"\xa3\x01\n\x0cHistoryEntry\x12\x11\n\tat_micros\x18\x01 \x01(\x03\x12\x10\n\x08revision\x18\x02 \x01(\x04\x12\r\n\x05group\x18\x03 \x01(\t\x12\x0f\n\x07\x66\x65\x61ture\x18\x04 \x01(\t\x12\x0f\n\x07version\x18\x05 \x01(\r\x12\x0e\n\x06\x61\x63tion\x18\x06 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x07 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x08 \x01(\t\x12\x0e\n\x06reason\x18\t \x01(\t\"_\n\x0fHistoryResponse\x12%\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x14.fsd.v1.HistoryEntry\x12%\n\x08versions\x18\x02 \x03(\x0b\x32\x13.fsd.v1.VersionInfo\"o\n\x0eVersionRequest\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0f\n\x07\x66\x65\x61ture\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\r\x12\r\n\x05\x61\x63tor\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\r\n\x05\x66orce\x18\x06 \x01(\x08\"X\n\rPinnedFeature\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0f\n\x07\x66\x65\x61ture\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\r\x12\x16\n\x0e\x62\x65haviour_hash\x18\x04 \x01(\t\"\x93\x01\n\x08Manifest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\x12\x16\n\x0e\x63reated_micros\x18\x03 \x01(\x03\x12\x12\n\ncreated_by\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\x12\'\n\x08\x66\x65\x61tures\x18\x06 \x03(\x0b\x32\x15.fsd.v1.PinnedFeature\"`\n\x15\x43reateManifestRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08\x66\x65\x61tures\x18\x02 \x03(\t\x12\x12\n\ncreated_by\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\"\"\n\x12GetManifestRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x16\n\x14ListManifestsRequest\"<\n\x15ListManifestsResponse\x12#\n\tmanifests\x18\x01 \x03(\x0b\x32\x10.fsd.v1.Manifest*d\n\x0cVersionState\x12\x1d\n\x19VERSION_STATE_UNSPECIFIED\x10\x00\x12\x0b\n\x07PENDING\x10\x01\x12\x0b\n\x07SERVING\x10\x02\x12\x0e\n\nDEPRECATED\x10\x03\x12\x0b\n\x07RETIRED\x10\x04*L\n\x07KeyType\x12\x18\n\x14KEY_TYPE_UNSPECIFIED\x10\x00\x12\x12\n\x0eKEY_TYPE_INT64\x10\x01\x12\x13\n\x0fKEY_TYPE_STRING\x10\x02\x32\xb6\x04\n\x08Registry\x12\x34\n\x05\x41pply\x12\x14.fsd.v1.ApplyRequest\x1a\x15.fsd.v1.ApplyResponse\x12\x43\n\nListGroups\x12\x19.fsd.v1.ListGroupsRequest\x1a\x1a.fsd.v1.ListGroupsResponse\x12\x36\n\x08GetGroup\x12\x17.fsd.v1.GetGroupRequest\x1a\x11.fsd.v1.GroupInfo\x12:\n\x07History\x12\x16.fsd.v1.HistoryRequest\x1a\x17.fsd.v1.HistoryResponse\x12\x36\n\x07Promote\x12\x16.fsd.v1.VersionRequest\x1a\x13.fsd.v1.VersionInfo\x12\x35\n\x06Retire\x12\x16.fsd.v1.VersionRequest\x1a\x13.fsd.v1.VersionInfo\x12\x41\n\x0e\x43reateManifest\x12\x1d.fsd.v1.CreateManifestRequest\x1a\x10.fsd.v1.Manifest\x12;\n\x0bGetManifest\x12\x1a.fsd.v1.GetManifestRequest\x1a\x10.fsd.v1.Manifest\x12L\n\rListManifests\x12\x1c.fsd.v1.ListManifestsRequest\x1a\x1d.fsd.v1.ListManifestsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,8 +36,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FEATUREDEF_TAGSENTRY']._serialized_options = b'8\001'
   _globals['_GROUPDEF_TAGSENTRY']._loaded_options = None
   _globals['_GROUPDEF_TAGSENTRY']._serialized_options = b'8\001'
-  _globals['_KEYTYPE']._serialized_start=1333
-  _globals['_KEYTYPE']._serialized_end=1409
+  _globals['_VERSIONSTATE']._serialized_start=2618
+  _globals['_VERSIONSTATE']._serialized_end=2718
+  _globals['_KEYTYPE']._serialized_start=2720
+  _globals['_KEYTYPE']._serialized_end=2796
   _globals['_ENTITYKEYSPEC']._serialized_start=53
   _globals['_ENTITYKEYSPEC']._serialized_end=113
   _globals['_FEATUREDEF']._serialized_start=116
@@ -48,22 +50,44 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GROUPDEF']._serialized_end=777
   _globals['_GROUPDEF_TAGSENTRY']._serialized_start=430
   _globals['_GROUPDEF_TAGSENTRY']._serialized_end=473
-  _globals['_APPLYREQUEST']._serialized_start=779
-  _globals['_APPLYREQUEST']._serialized_end=863
-  _globals['_APPLYCHANGE']._serialized_start=865
-  _globals['_APPLYCHANGE']._serialized_end=959
-  _globals['_APPLYRESPONSE']._serialized_start=961
-  _globals['_APPLYRESPONSE']._serialized_end=1032
-  _globals['_FEATUREINFO']._serialized_start=1034
-  _globals['_FEATUREINFO']._serialized_end=1130
-  _globals['_GROUPINFO']._serialized_start=1132
-  _globals['_GROUPINFO']._serialized_end=1220
-  _globals['_LISTGROUPSREQUEST']._serialized_start=1222
-  _globals['_LISTGROUPSREQUEST']._serialized_end=1241
-  _globals['_LISTGROUPSRESPONSE']._serialized_start=1243
-  _globals['_LISTGROUPSRESPONSE']._serialized_end=1298
-  _globals['_GETGROUPREQUEST']._serialized_start=1300
-  _globals['_GETGROUPREQUEST']._serialized_end=1331
-  _globals['_REGISTRY']._serialized_start=1412
-  _globals['_REGISTRY']._serialized_end=1601
+  _globals['_APPLYREQUEST']._serialized_start=780
+  _globals['_APPLYREQUEST']._serialized_end=939
+  _globals['_APPLYCHANGE']._serialized_start=941
+  _globals['_APPLYCHANGE']._serialized_end=1035
+  _globals['_APPLYRESPONSE']._serialized_start=1037
+  _globals['_APPLYRESPONSE']._serialized_end=1108
+  _globals['_VERSIONINFO']._serialized_start=1111
+  _globals['_VERSIONINFO']._serialized_end=1387
+  _globals['_FEATUREINFO']._serialized_start=1390
+  _globals['_FEATUREINFO']._serialized_end=1529
+  _globals['_GROUPINFO']._serialized_start=1531
+  _globals['_GROUPINFO']._serialized_end=1619
+  _globals['_LISTGROUPSREQUEST']._serialized_start=1621
+  _globals['_LISTGROUPSREQUEST']._serialized_end=1640
+  _globals['_LISTGROUPSRESPONSE']._serialized_start=1642
+  _globals['_LISTGROUPSRESPONSE']._serialized_end=1697
+  _globals['_GETGROUPREQUEST']._serialized_start=1699
+  _globals['_GETGROUPREQUEST']._serialized_end=1730
+  _globals['_HISTORYREQUEST']._serialized_start=1732
+  _globals['_HISTORYREQUEST']._serialized_end=1780
+  _globals['_HISTORYENTRY']._serialized_start=1783
+  _globals['_HISTORYENTRY']._serialized_end=1946
+  _globals['_HISTORYRESPONSE']._serialized_start=1948
+  _globals['_HISTORYRESPONSE']._serialized_end=2043
+  _globals['_VERSIONREQUEST']._serialized_start=2045
+  _globals['_VERSIONREQUEST']._serialized_end=2156
+  _globals['_PINNEDFEATURE']._serialized_start=2158
+  _globals['_PINNEDFEATURE']._serialized_end=2246
+  _globals['_MANIFEST']._serialized_start=2249
+  _globals['_MANIFEST']._serialized_end=2396
+  _globals['_CREATEMANIFESTREQUEST']._serialized_start=2398
+  _globals['_CREATEMANIFESTREQUEST']._serialized_end=2494
+  _globals['_GETMANIFESTREQUEST']._serialized_start=2496
+  _globals['_GETMANIFESTREQUEST']._serialized_end=2530
+  _globals['_LISTMANIFESTSREQUEST']._serialized_start=2532
+  _globals['_LISTMANIFESTSREQUEST']._serialized_end=2554
+  _globals['_LISTMANIFESTSRESPONSE']._serialized_start=2556
+  _globals['_LISTMANIFESTSRESPONSE']._serialized_end=2616
+  _globals['_REGISTRY']._serialized_start=2799
+  _globals['_REGISTRY']._serialized_end=3365
 # @@protoc_insertion_point(module_scope)

@@ -8,11 +8,24 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class VersionState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    VERSION_STATE_UNSPECIFIED: _ClassVar[VersionState]
+    PENDING: _ClassVar[VersionState]
+    SERVING: _ClassVar[VersionState]
+    DEPRECATED: _ClassVar[VersionState]
+    RETIRED: _ClassVar[VersionState]
+
 class KeyType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     KEY_TYPE_UNSPECIFIED: _ClassVar[KeyType]
     KEY_TYPE_INT64: _ClassVar[KeyType]
     KEY_TYPE_STRING: _ClassVar[KeyType]
+VERSION_STATE_UNSPECIFIED: VersionState
+PENDING: VersionState
+SERVING: VersionState
+DEPRECATED: VersionState
+RETIRED: VersionState
 KEY_TYPE_UNSPECIFIED: KeyType
 KEY_TYPE_INT64: KeyType
 KEY_TYPE_STRING: KeyType
@@ -92,14 +105,20 @@ class GroupDef(_message.Message):
     def __init__(self, name: _Optional[str] = ..., entity_keys: _Optional[_Iterable[_Union[EntityKeySpec, _Mapping]]] = ..., source: _Optional[str] = ..., owner: _Optional[str] = ..., description: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ..., max_age_seconds: _Optional[int] = ..., sync_interval_seconds: _Optional[int] = ..., features: _Optional[_Iterable[_Union[FeatureDef, _Mapping]]] = ...) -> None: ...
 
 class ApplyRequest(_message.Message):
-    __slots__ = ("groups", "applied_by", "reason")
+    __slots__ = ("groups", "applied_by", "reason", "dry_run", "expected_revision", "has_expected_revision")
     GROUPS_FIELD_NUMBER: _ClassVar[int]
     APPLIED_BY_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_REVISION_FIELD_NUMBER: _ClassVar[int]
+    HAS_EXPECTED_REVISION_FIELD_NUMBER: _ClassVar[int]
     groups: _containers.RepeatedCompositeFieldContainer[GroupDef]
     applied_by: str
     reason: str
-    def __init__(self, groups: _Optional[_Iterable[_Union[GroupDef, _Mapping]]] = ..., applied_by: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+    dry_run: bool
+    expected_revision: int
+    has_expected_revision: bool
+    def __init__(self, groups: _Optional[_Iterable[_Union[GroupDef, _Mapping]]] = ..., applied_by: _Optional[str] = ..., reason: _Optional[str] = ..., dry_run: _Optional[bool] = ..., expected_revision: _Optional[int] = ..., has_expected_revision: _Optional[bool] = ...) -> None: ...
 
 class ApplyChange(_message.Message):
     __slots__ = ("group", "feature", "action", "version", "detail")
@@ -123,15 +142,43 @@ class ApplyResponse(_message.Message):
     changes: _containers.RepeatedCompositeFieldContainer[ApplyChange]
     def __init__(self, revision: _Optional[int] = ..., changes: _Optional[_Iterable[_Union[ApplyChange, _Mapping]]] = ...) -> None: ...
 
+class VersionInfo(_message.Message):
+    __slots__ = ("group", "feature", "version", "state", "slot", "behaviour_hash", "created_micros", "first_published_micros", "retired_micros", "definition", "pinned_by")
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    FEATURE_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    SLOT_FIELD_NUMBER: _ClassVar[int]
+    BEHAVIOUR_HASH_FIELD_NUMBER: _ClassVar[int]
+    CREATED_MICROS_FIELD_NUMBER: _ClassVar[int]
+    FIRST_PUBLISHED_MICROS_FIELD_NUMBER: _ClassVar[int]
+    RETIRED_MICROS_FIELD_NUMBER: _ClassVar[int]
+    DEFINITION_FIELD_NUMBER: _ClassVar[int]
+    PINNED_BY_FIELD_NUMBER: _ClassVar[int]
+    group: str
+    feature: str
+    version: int
+    state: VersionState
+    slot: int
+    behaviour_hash: str
+    created_micros: int
+    first_published_micros: int
+    retired_micros: int
+    definition: FeatureDef
+    pinned_by: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, group: _Optional[str] = ..., feature: _Optional[str] = ..., version: _Optional[int] = ..., state: _Optional[_Union[VersionState, str]] = ..., slot: _Optional[int] = ..., behaviour_hash: _Optional[str] = ..., created_micros: _Optional[int] = ..., first_published_micros: _Optional[int] = ..., retired_micros: _Optional[int] = ..., definition: _Optional[_Union[FeatureDef, _Mapping]] = ..., pinned_by: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class FeatureInfo(_message.Message):
-    __slots__ = ("definition", "serving_version", "versions")
+    __slots__ = ("definition", "serving_version", "versions", "version_info")
     DEFINITION_FIELD_NUMBER: _ClassVar[int]
     SERVING_VERSION_FIELD_NUMBER: _ClassVar[int]
     VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    VERSION_INFO_FIELD_NUMBER: _ClassVar[int]
     definition: FeatureDef
     serving_version: int
     versions: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, definition: _Optional[_Union[FeatureDef, _Mapping]] = ..., serving_version: _Optional[int] = ..., versions: _Optional[_Iterable[int]] = ...) -> None: ...
+    version_info: _containers.RepeatedCompositeFieldContainer[VersionInfo]
+    def __init__(self, definition: _Optional[_Union[FeatureDef, _Mapping]] = ..., serving_version: _Optional[int] = ..., versions: _Optional[_Iterable[int]] = ..., version_info: _Optional[_Iterable[_Union[VersionInfo, _Mapping]]] = ...) -> None: ...
 
 class GroupInfo(_message.Message):
     __slots__ = ("definition", "features")
@@ -156,3 +203,113 @@ class GetGroupRequest(_message.Message):
     NAME_FIELD_NUMBER: _ClassVar[int]
     name: str
     def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class HistoryRequest(_message.Message):
+    __slots__ = ("group", "feature")
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    FEATURE_FIELD_NUMBER: _ClassVar[int]
+    group: str
+    feature: str
+    def __init__(self, group: _Optional[str] = ..., feature: _Optional[str] = ...) -> None: ...
+
+class HistoryEntry(_message.Message):
+    __slots__ = ("at_micros", "revision", "group", "feature", "version", "action", "detail", "actor", "reason")
+    AT_MICROS_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    FEATURE_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    at_micros: int
+    revision: int
+    group: str
+    feature: str
+    version: int
+    action: str
+    detail: str
+    actor: str
+    reason: str
+    def __init__(self, at_micros: _Optional[int] = ..., revision: _Optional[int] = ..., group: _Optional[str] = ..., feature: _Optional[str] = ..., version: _Optional[int] = ..., action: _Optional[str] = ..., detail: _Optional[str] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class HistoryResponse(_message.Message):
+    __slots__ = ("entries", "versions")
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[HistoryEntry]
+    versions: _containers.RepeatedCompositeFieldContainer[VersionInfo]
+    def __init__(self, entries: _Optional[_Iterable[_Union[HistoryEntry, _Mapping]]] = ..., versions: _Optional[_Iterable[_Union[VersionInfo, _Mapping]]] = ...) -> None: ...
+
+class VersionRequest(_message.Message):
+    __slots__ = ("group", "feature", "version", "actor", "reason", "force")
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    FEATURE_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    group: str
+    feature: str
+    version: int
+    actor: str
+    reason: str
+    force: bool
+    def __init__(self, group: _Optional[str] = ..., feature: _Optional[str] = ..., version: _Optional[int] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ..., force: _Optional[bool] = ...) -> None: ...
+
+class PinnedFeature(_message.Message):
+    __slots__ = ("group", "feature", "version", "behaviour_hash")
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    FEATURE_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    BEHAVIOUR_HASH_FIELD_NUMBER: _ClassVar[int]
+    group: str
+    feature: str
+    version: int
+    behaviour_hash: str
+    def __init__(self, group: _Optional[str] = ..., feature: _Optional[str] = ..., version: _Optional[int] = ..., behaviour_hash: _Optional[str] = ...) -> None: ...
+
+class Manifest(_message.Message):
+    __slots__ = ("name", "version", "created_micros", "created_by", "description", "features")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    CREATED_MICROS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: int
+    created_micros: int
+    created_by: str
+    description: str
+    features: _containers.RepeatedCompositeFieldContainer[PinnedFeature]
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., created_micros: _Optional[int] = ..., created_by: _Optional[str] = ..., description: _Optional[str] = ..., features: _Optional[_Iterable[_Union[PinnedFeature, _Mapping]]] = ...) -> None: ...
+
+class CreateManifestRequest(_message.Message):
+    __slots__ = ("name", "features", "created_by", "description")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    features: _containers.RepeatedScalarFieldContainer[str]
+    created_by: str
+    description: str
+    def __init__(self, name: _Optional[str] = ..., features: _Optional[_Iterable[str]] = ..., created_by: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+
+class GetManifestRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ListManifestsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListManifestsResponse(_message.Message):
+    __slots__ = ("manifests",)
+    MANIFESTS_FIELD_NUMBER: _ClassVar[int]
+    manifests: _containers.RepeatedCompositeFieldContainer[Manifest]
+    def __init__(self, manifests: _Optional[_Iterable[_Union[Manifest, _Mapping]]] = ...) -> None: ...

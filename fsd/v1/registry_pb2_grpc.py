@@ -49,13 +49,44 @@ class RegistryStub:
                 request_serializer=fsd_dot_v1_dot_registry__pb2.GetGroupRequest.SerializeToString,
                 response_deserializer=fsd_dot_v1_dot_registry__pb2.GroupInfo.FromString,
                 _registered_method=True)
+        self.History = channel.unary_unary(
+                '/fsd.v1.Registry/History',
+                request_serializer=fsd_dot_v1_dot_registry__pb2.HistoryRequest.SerializeToString,
+                response_deserializer=fsd_dot_v1_dot_registry__pb2.HistoryResponse.FromString,
+                _registered_method=True)
+        self.Promote = channel.unary_unary(
+                '/fsd.v1.Registry/Promote',
+                request_serializer=fsd_dot_v1_dot_registry__pb2.VersionRequest.SerializeToString,
+                response_deserializer=fsd_dot_v1_dot_registry__pb2.VersionInfo.FromString,
+                _registered_method=True)
+        self.Retire = channel.unary_unary(
+                '/fsd.v1.Registry/Retire',
+                request_serializer=fsd_dot_v1_dot_registry__pb2.VersionRequest.SerializeToString,
+                response_deserializer=fsd_dot_v1_dot_registry__pb2.VersionInfo.FromString,
+                _registered_method=True)
+        self.CreateManifest = channel.unary_unary(
+                '/fsd.v1.Registry/CreateManifest',
+                request_serializer=fsd_dot_v1_dot_registry__pb2.CreateManifestRequest.SerializeToString,
+                response_deserializer=fsd_dot_v1_dot_registry__pb2.Manifest.FromString,
+                _registered_method=True)
+        self.GetManifest = channel.unary_unary(
+                '/fsd.v1.Registry/GetManifest',
+                request_serializer=fsd_dot_v1_dot_registry__pb2.GetManifestRequest.SerializeToString,
+                response_deserializer=fsd_dot_v1_dot_registry__pb2.Manifest.FromString,
+                _registered_method=True)
+        self.ListManifests = channel.unary_unary(
+                '/fsd.v1.Registry/ListManifests',
+                request_serializer=fsd_dot_v1_dot_registry__pb2.ListManifestsRequest.SerializeToString,
+                response_deserializer=fsd_dot_v1_dot_registry__pb2.ListManifestsResponse.FromString,
+                _registered_method=True)
 
 
 class RegistryServicer:
     """Missing associated documentation comment in .proto file."""
 
     def Apply(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Applies definitions atomically under the version rules (or only plans them with dry_run).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -67,6 +98,42 @@ class RegistryServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetGroup(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def History(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Promote(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Retire(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateManifest(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetManifest(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListManifests(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -89,6 +156,36 @@ def add_RegistryServicer_to_server(servicer, server):
                     servicer.GetGroup,
                     request_deserializer=fsd_dot_v1_dot_registry__pb2.GetGroupRequest.FromString,
                     response_serializer=fsd_dot_v1_dot_registry__pb2.GroupInfo.SerializeToString,
+            ),
+            'History': grpc.unary_unary_rpc_method_handler(
+                    servicer.History,
+                    request_deserializer=fsd_dot_v1_dot_registry__pb2.HistoryRequest.FromString,
+                    response_serializer=fsd_dot_v1_dot_registry__pb2.HistoryResponse.SerializeToString,
+            ),
+            'Promote': grpc.unary_unary_rpc_method_handler(
+                    servicer.Promote,
+                    request_deserializer=fsd_dot_v1_dot_registry__pb2.VersionRequest.FromString,
+                    response_serializer=fsd_dot_v1_dot_registry__pb2.VersionInfo.SerializeToString,
+            ),
+            'Retire': grpc.unary_unary_rpc_method_handler(
+                    servicer.Retire,
+                    request_deserializer=fsd_dot_v1_dot_registry__pb2.VersionRequest.FromString,
+                    response_serializer=fsd_dot_v1_dot_registry__pb2.VersionInfo.SerializeToString,
+            ),
+            'CreateManifest': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateManifest,
+                    request_deserializer=fsd_dot_v1_dot_registry__pb2.CreateManifestRequest.FromString,
+                    response_serializer=fsd_dot_v1_dot_registry__pb2.Manifest.SerializeToString,
+            ),
+            'GetManifest': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetManifest,
+                    request_deserializer=fsd_dot_v1_dot_registry__pb2.GetManifestRequest.FromString,
+                    response_serializer=fsd_dot_v1_dot_registry__pb2.Manifest.SerializeToString,
+            ),
+            'ListManifests': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListManifests,
+                    request_deserializer=fsd_dot_v1_dot_registry__pb2.ListManifestsRequest.FromString,
+                    response_serializer=fsd_dot_v1_dot_registry__pb2.ListManifestsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -172,6 +269,168 @@ class Registry:
             '/fsd.v1.Registry/GetGroup',
             fsd_dot_v1_dot_registry__pb2.GetGroupRequest.SerializeToString,
             fsd_dot_v1_dot_registry__pb2.GroupInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def History(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fsd.v1.Registry/History',
+            fsd_dot_v1_dot_registry__pb2.HistoryRequest.SerializeToString,
+            fsd_dot_v1_dot_registry__pb2.HistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Promote(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fsd.v1.Registry/Promote',
+            fsd_dot_v1_dot_registry__pb2.VersionRequest.SerializeToString,
+            fsd_dot_v1_dot_registry__pb2.VersionInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Retire(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fsd.v1.Registry/Retire',
+            fsd_dot_v1_dot_registry__pb2.VersionRequest.SerializeToString,
+            fsd_dot_v1_dot_registry__pb2.VersionInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateManifest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fsd.v1.Registry/CreateManifest',
+            fsd_dot_v1_dot_registry__pb2.CreateManifestRequest.SerializeToString,
+            fsd_dot_v1_dot_registry__pb2.Manifest.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetManifest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fsd.v1.Registry/GetManifest',
+            fsd_dot_v1_dot_registry__pb2.GetManifestRequest.SerializeToString,
+            fsd_dot_v1_dot_registry__pb2.Manifest.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListManifests(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fsd.v1.Registry/ListManifests',
+            fsd_dot_v1_dot_registry__pb2.ListManifestsRequest.SerializeToString,
+            fsd_dot_v1_dot_registry__pb2.ListManifestsResponse.FromString,
             options,
             channel_credentials,
             insecure,

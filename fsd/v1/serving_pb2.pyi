@@ -18,12 +18,14 @@ class EntityColumn(_message.Message):
     def __init__(self, name: _Optional[str] = ..., int64_values: _Optional[_Union[_types_pb2.Int64List, _Mapping]] = ..., string_values: _Optional[_Union[_types_pb2.StringList, _Mapping]] = ...) -> None: ...
 
 class GetFeaturesRequest(_message.Message):
-    __slots__ = ("entities", "features")
+    __slots__ = ("entities", "features", "manifest")
     ENTITIES_FIELD_NUMBER: _ClassVar[int]
     FEATURES_FIELD_NUMBER: _ClassVar[int]
+    MANIFEST_FIELD_NUMBER: _ClassVar[int]
     entities: _containers.RepeatedCompositeFieldContainer[EntityColumn]
     features: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, entities: _Optional[_Iterable[_Union[EntityColumn, _Mapping]]] = ..., features: _Optional[_Iterable[str]] = ...) -> None: ...
+    manifest: str
+    def __init__(self, entities: _Optional[_Iterable[_Union[EntityColumn, _Mapping]]] = ..., features: _Optional[_Iterable[str]] = ..., manifest: _Optional[str] = ...) -> None: ...
 
 class FeatureColumn(_message.Message):
     __slots__ = ("ref", "group", "feature", "version", "dtype", "values", "is_null", "statuses", "event_time_micros")
@@ -48,14 +50,16 @@ class FeatureColumn(_message.Message):
     def __init__(self, ref: _Optional[str] = ..., group: _Optional[str] = ..., feature: _Optional[str] = ..., version: _Optional[int] = ..., dtype: _Optional[_Union[_types_pb2.DType, str]] = ..., values: _Optional[_Union[_types_pb2.Column, _Mapping]] = ..., is_null: _Optional[_Iterable[bool]] = ..., statuses: _Optional[_Iterable[_Union[_types_pb2.ValueStatus, str]]] = ..., event_time_micros: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class GetFeaturesResponse(_message.Message):
-    __slots__ = ("entity_count", "features", "served_at_micros")
+    __slots__ = ("entity_count", "features", "served_at_micros", "manifest")
     ENTITY_COUNT_FIELD_NUMBER: _ClassVar[int]
     FEATURES_FIELD_NUMBER: _ClassVar[int]
     SERVED_AT_MICROS_FIELD_NUMBER: _ClassVar[int]
+    MANIFEST_FIELD_NUMBER: _ClassVar[int]
     entity_count: int
     features: _containers.RepeatedCompositeFieldContainer[FeatureColumn]
     served_at_micros: int
-    def __init__(self, entity_count: _Optional[int] = ..., features: _Optional[_Iterable[_Union[FeatureColumn, _Mapping]]] = ..., served_at_micros: _Optional[int] = ...) -> None: ...
+    manifest: str
+    def __init__(self, entity_count: _Optional[int] = ..., features: _Optional[_Iterable[_Union[FeatureColumn, _Mapping]]] = ..., served_at_micros: _Optional[int] = ..., manifest: _Optional[str] = ...) -> None: ...
 
 class PublishChunk(_message.Message):
     __slots__ = ("publish_id", "group", "sequence", "arrow_ipc")

@@ -42,6 +42,8 @@ def test_scan_is_ordered_and_bounded_by_prefix(store: OnlineStore) -> None:
     store.write_batch([(b"\x01\x02b", b"2"), (b"\x01\x02a", b"1"), (b"\x01\x03", b"x"), (b"\x01\x01\xff", b"y"), (b"\x01\x02\xff\xff", b"3")])
     assert [k for k, _ in store.scan(b"\x01\x02")] == [b"\x01\x02a", b"\x01\x02b", b"\x01\x02\xff\xff"]
     assert [v for _, v in store.scan(b"\x01\x02", limit=2)] == [b"1", b"2"]
+    assert [v for _, v in store.scan(b"\x01\x02", start=b"\x01\x02a\x00")] == [b"2", b"3"]  # pages on from a key
+    assert [v for _, v in store.scan(b"\x01\x02", start=b"\x00")] == [b"1", b"2", b"3"]  # never before the prefix
 
 
 def test_delete_prefix_removes_only_that_range(store: OnlineStore) -> None:

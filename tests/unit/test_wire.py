@@ -50,7 +50,7 @@ def lookup_results(draw):  # type: ignore[no-untyped-def]
                 event_times=np.array(draw(st.lists(int64s, min_size=count, max_size=count)), dtype=np.int64),
             )
         )
-    return LookupResult(count, features, draw(st.integers(min_value=0, max_value=2**62)))
+    return LookupResult(count, features, draw(st.integers(min_value=0, max_value=2**62)), draw(st.sampled_from(["", "fraud_model@3"])))
 
 
 @given(lookup_results())
