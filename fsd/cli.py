@@ -51,18 +51,127 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+_ACTION_MARK = {
+    "create": "+", "compatible_expansion": "+", "new_version": "~>", "metadata_update": "~", "unchanged": " ",
+}
+
+
+def _print_changes(response) -> None:  # type: ignore[no-untyped-def]
+    from fsd.tables import render
+
+    rows = [
+        (_ACTION_MARK.get(c.action, "?"), c.group, c.feature or "(group)", c.action, f"v{c.version}" if c.version else "", c.detail)
+        for c in response.changes
+    ]
+    print(render(["", "group", "feature", "action", "version", "detail"], rows))
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from fsd.client import Client
+    from fsd.registry.definitions import load_repo
+
+    with Client(_target(args)) as client:
+        response = client.plan(load_repo(args.path))
+    _print_changes(response)
+    changed = sum(c.action != "unchanged" for c in response.changes)
+    print(f"plan against registry revision {response.revision}: {changed} change(s); nothing applied")
+    return 0
+
+
 def cmd_apply(args: argparse.Namespace) -> int:
     from fsd.client import Client
     from fsd.registry.definitions import load_repo
 
     groups = load_repo(args.path)
     with Client(_target(args)) as client:
-        response = client.apply(groups, applied_by=args.by or os.environ.get("USER", ""), reason=args.reason or "")
+        plan = client.plan(groups)
+        # Applying against the planned revision: a concurrent apply in between is refused, not merged blindly.
+        response = client.apply(
+            groups, applied_by=args.by or os.environ.get("USER", ""), reason=args.reason or "", expected_revision=plan.revision
+        )
+    _print_changes(response)
+    print(f"registry revision {response.revision}")
+    return 0
+
+
+def _parse_version_ref(text: str) -> tuple[str, str, int]:
+    from fsd.domain import FeatureRef
+
+    ref = FeatureRef.parse(text)
+    if ref.version is None:
+        raise FsdError(f"{text!r}: name a version, e.g. {ref.group}:{ref.feature}@2")
+    return ref.group, ref.feature, ref.version
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from fsd.client import Client
+
+    group, feature, version = _parse_version_ref(args.ref)
+    with Client(_target(args)) as client:
+        info = client.promote(group, feature, version, actor=args.by or os.environ.get("USER", ""), reason=args.reason or "", force=args.force)
+    print(f"{group}:{feature}@{info.version} is now SERVING")
+    return 0
+
+
+def cmd_retire(args: argparse.Namespace) -> int:
+    from fsd.client import Client
+
+    group, feature, version = _parse_version_ref(args.ref)
+    with Client(_target(args)) as client:
+        client.retire(group, feature, version, actor=args.by or os.environ.get("USER", ""), reason=args.reason or "", force=args.force)
+    print(f"{group}:{feature}@{version} is RETIRED; its online values are purged after the retention period")
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from fsd.client import Client
+    from fsd.domain import DType, FeatureRef, VersionState
+    from fsd.registry.durations import format_duration
     from fsd.tables import render
 
-    rows = [(c.group, c.feature or "(group)", c.action, c.version or "", c.detail) for c in response.changes]
-    print(render(["group", "feature", "action", "version", "detail"], rows))
-    print(f"registry revision {response.revision}")
+    if ":" in args.ref:
+        ref = FeatureRef.parse(args.ref)
+        group, feature = ref.group, ref.feature
+    else:
+        group, feature = args.ref, ""
+    with Client(_target(args)) as client:
+        response = client.history(group, feature)
+        info = client.get_group(group)
+    source = info.definition.source or "(no source)"
+    print(f"versions of {group}{':' + feature if feature else ''}:")
+    rows = []
+    for v in response.versions:
+        d = v.definition
+        lineage = f"{source} -> {d.transformation or '(identity)'} -> v{v.version} -> online rows of group {group}, slot {v.slot}"
+        rows.append((
+            f"{v.feature}@{v.version}", VersionState(v.state).name, DType(d.dtype).name.lower(),
+            format_duration(d.window_seconds) if d.window_seconds else "-", v.behaviour_hash[:12],
+            _fmt_time(v.first_published_micros), ",".join(v.pinned_by) or "-", lineage,
+        ))
+    print(render(["version", "state", "dtype", "window", "definition hash", "first published", "pinned by", "lineage"], rows))
+    print("\nhistory:")
+    print(render(
+        ["when (UTC)", "rev", "feature", "version", "action", "detail", "who", "why"],
+        [(_fmt_time(e.at_micros), e.revision, e.feature or "(group)", f"v{e.version}" if e.version else "", e.action, e.detail, e.actor, e.reason)
+         for e in response.entries],
+    ))
+    return 0
+
+
+def cmd_manifest(args: argparse.Namespace) -> int:
+    from fsd.client import Client
+    from fsd.tables import render
+
+    with Client(_target(args)) as client:
+        if args.manifest_command == "create":
+            manifests = [client.create_manifest(args.name, args.features, created_by=args.by or os.environ.get("USER", ""), description=args.description or "")]
+        elif args.manifest_command == "show":
+            manifests = [client.get_manifest(args.name)]
+        else:
+            manifests = list(client.list_manifests().manifests)
+    for m in manifests:
+        print(f"manifest {m.name}@{m.version} (created {_fmt_time(m.created_micros)} by {m.created_by or '-'})")
+        print(render(["feature", "version", "definition hash"], [(f"{p.group}:{p.feature}", f"v{p.version}", p.behaviour_hash[:16]) for p in m.features]))
     return 0
 
 
@@ -74,7 +183,15 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
     table = pq.read_table(args.file)
     with Client(_target(args)) as client, tqdm(total=table.num_rows, unit="rows", disable=args.quiet or None) as bar:
-        response = client.publish(args.group, table, publish_id=args.publish_id, chunk_rows=args.chunk_rows, on_chunk=bar.update)
+        versions = {}
+        for item in args.version or []:
+            name, _, number = item.partition("=")
+            if not number.isdigit():
+                raise FsdError(f"--version {item!r}: expected FEATURE=N")
+            versions[name] = int(number)
+        response = client.publish(
+            args.group, table, publish_id=args.publish_id, chunk_rows=args.chunk_rows, on_chunk=bar.update, feature_versions=versions
+        )
     print(
         f"publish {response.publish_id}: {response.rows_accepted} rows accepted, {response.rows_rejected} rejected, "
         f"{response.values_written} values written, {response.values_skipped_older} skipped (newer online)"
@@ -116,8 +233,15 @@ def cmd_get(args: argparse.Namespace) -> int:
         for ref in args.features:
             group = client.get_group(FeatureRef.parse(ref).group)
             key_types.update({k.name: k.type for k in group.definition.entity_keys})
+        if args.manifest and not args.features:
+            manifest = client.get_manifest(args.manifest)
+            for p in manifest.features:
+                group = client.get_group(p.group)
+                key_types.update({k.name: k.type for k in group.definition.entity_keys})
         entities = _parse_entities(args.entity, key_types)
-        result = client.get_features(args.features, entities)
+        result = client.get_features(args.features, entities, manifest=args.manifest or "")
+    if result.manifest:
+        print(f"served under manifest {result.manifest}")
     print(_render_result(entities, result))
     return 0
 
@@ -185,27 +309,46 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     for name, func, helptext in (
+        ("plan", cmd_plan, "show what apply would change, per feature, without changing anything"),
         ("apply", cmd_apply, "apply a feature repo (folder or YAML file) to the daemon"),
         ("publish", cmd_publish, "publish a Parquet file to a feature group"),
         ("get", cmd_get, "read features for entities"),
         ("groups", cmd_groups, "list feature groups and features"),
+        ("history", cmd_history, "versions, definition hashes, lineage and change history of a group or feature"),
+        ("promote", cmd_promote, "make group:feature@N the SERVING version"),
+        ("retire", cmd_retire, "retire group:feature@N (refused while a manifest pins it, unless --force)"),
+        ("manifest", cmd_manifest, "model manifests: pinned feature versions"),
     ):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("--target", default=None, help="daemon address (default $FSD_TARGET or 127.0.0.1:50051)")
         p.set_defaults(func=func)
-        if name == "apply":
+        if name in ("apply", "plan"):
             p.add_argument("path")
-            p.add_argument("--by", default=None, help="who applies (recorded in history)")
+        if name in ("apply", "promote", "retire", "manifest"):
+            p.add_argument("--by", default=None, help="who (recorded in history; default $USER)")
+        if name in ("apply", "promote", "retire"):
             p.add_argument("--reason", default=None, help="why (recorded in history)")
+        if name in ("promote", "retire"):
+            p.add_argument("ref", help="group:feature@N")
+            p.add_argument("--force", action="store_true", help="override a promotion gate / break pinning manifests (recorded)")
+        if name == "history":
+            p.add_argument("ref", help="group or group:feature")
+        if name == "manifest":
+            p.add_argument("manifest_command", choices=["create", "show", "list"])
+            p.add_argument("name", nargs="?", default="")
+            p.add_argument("--features", nargs="+", default=[], help="group:feature (pins the SERVING version) or group:feature@N")
+            p.add_argument("--description", default=None)
         elif name == "publish":
             p.add_argument("group")
             p.add_argument("file")
             p.add_argument("--publish-id", default=None, help="reuse to resume/retry a publish idempotently")
             p.add_argument("--chunk-rows", type=int, default=20_000)
             p.add_argument("--quiet", action="store_true", help="no progress bar")
+            p.add_argument("--version", action="append", help="FEATURE=N: write version N of that column (e.g. a PENDING one)")
         elif name == "get":
-            p.add_argument("features", nargs="+", help="group:feature or group:feature@N")
+            p.add_argument("features", nargs="*", help="group:feature or group:feature@N (optional with --manifest)")
             p.add_argument("--entity", action="append", required=True, help="KEY=VALUE[,VALUE...]; repeat for composite keys")
+            p.add_argument("--manifest", default=None, help="serve exactly the versions this manifest pins (name or name@N)")
 
     demo = sub.add_parser("demo", help="start a daemon on a temp dir, apply the fraud example, publish, query, stop")
     demo.add_argument("--data-dir", default=None, help="keep the demo data here instead of a temp dir")

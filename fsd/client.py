@@ -39,6 +39,7 @@ class OnlineFeatures:
     entity_count: int
     served_at_micros: int
     features: dict[str, FeatureValues]
+    manifest: str = ""
 
     def __getitem__(self, ref: str) -> FeatureValues:
         return self.features[ref]
@@ -93,9 +94,16 @@ class Client:
 
     # --- serving ---
 
-    def get_features(self, features: Sequence[str], entities: Mapping[str, Sequence[object] | np.ndarray]) -> OnlineFeatures:
-        """entities: {key column: values}, e.g. {"customer_id": [1, 2, 3]}; features: "group:feature[@N]"."""
-        request = serving_pb2.GetFeaturesRequest(entities=convert.entities_to_proto(dict(entities)), features=list(features))
+    def get_features(
+        self, features: Sequence[str], entities: Mapping[str, Sequence[object] | np.ndarray], *, manifest: str = ""
+    ) -> OnlineFeatures:
+        """entities: {key column: values}, e.g. {"customer_id": [1, 2, 3]}; features: "group:feature[@N]".
+
+        With `manifest` ("name" or "name@N"), exactly the versions it pins are served; `features` may then be empty.
+        """
+        request = serving_pb2.GetFeaturesRequest(
+            entities=convert.entities_to_proto(dict(entities)), features=list(features), manifest=manifest
+        )
         response = self._serving.GetFeatures(request, timeout=self.timeout)
         return _online_features(response)
 
@@ -108,15 +116,21 @@ class Client:
         chunk_rows: int = DEFAULT_CHUNK_ROWS,
         first_sequence: int = 0,
         on_chunk: Callable[[int], None] | None = None,
+        feature_versions: Mapping[str, int] | None = None,
     ) -> serving_pb2.PublishResponse:
-        """Stream table in chunks; a retry with the same publish_id skips chunks that are already durable."""
+        """Stream table in chunks; a retry with the same publish_id skips chunks that are already durable.
+
+        feature_versions names the version a column carries (needed for PENDING versions); others write SERVING.
+        """
         pid = publish_id or uuid.uuid4().hex
 
         def chunks() -> Iterator[serving_pb2.PublishChunk]:
             batches = table.to_batches(max_chunksize=chunk_rows) or [pa.RecordBatch.from_pylist([], schema=table.schema)]
             for offset, batch in enumerate(batches):
                 sequence = first_sequence + offset
-                yield serving_pb2.PublishChunk(publish_id=pid, group=group, sequence=sequence, arrow_ipc=table_to_ipc(batch))
+                yield serving_pb2.PublishChunk(
+                    publish_id=pid, group=group, sequence=sequence, arrow_ipc=table_to_ipc(batch), feature_versions=dict(feature_versions or {})
+                )
                 if on_chunk is not None:
                     on_chunk(batch.num_rows)
 
@@ -124,9 +138,44 @@ class Client:
 
     # --- registry ---
 
-    def apply(self, groups: Sequence[GroupSpec], *, applied_by: str = "", reason: str = "") -> registry_pb2.ApplyResponse:
-        request = registry_pb2.ApplyRequest(groups=[convert.group_to_proto(g) for g in groups], applied_by=applied_by, reason=reason)
+    def apply(
+        self, groups: Sequence[GroupSpec], *, applied_by: str = "", reason: str = "", expected_revision: int | None = None
+    ) -> registry_pb2.ApplyResponse:
+        """Apply atomically; with expected_revision, refuse if the registry changed since that revision (a plan)."""
+        request = registry_pb2.ApplyRequest(
+            groups=[convert.group_to_proto(g) for g in groups],
+            applied_by=applied_by,
+            reason=reason,
+            expected_revision=expected_revision or 0,
+            has_expected_revision=expected_revision is not None,
+        )
         return self._registry.Apply(request, timeout=self.timeout)
+
+    def plan(self, groups: Sequence[GroupSpec]) -> registry_pb2.ApplyResponse:
+        """What apply would do; `revision` is the registry revision the plan was made against."""
+        request = registry_pb2.ApplyRequest(groups=[convert.group_to_proto(g) for g in groups], dry_run=True)
+        return self._registry.Apply(request, timeout=self.timeout)
+
+    def history(self, group: str, feature: str = "") -> registry_pb2.HistoryResponse:
+        return self._registry.History(registry_pb2.HistoryRequest(group=group, feature=feature), timeout=self.timeout)
+
+    def promote(self, group: str, feature: str, version: int, *, actor: str = "", reason: str = "", force: bool = False) -> registry_pb2.VersionInfo:
+        request = registry_pb2.VersionRequest(group=group, feature=feature, version=version, actor=actor, reason=reason, force=force)
+        return self._registry.Promote(request, timeout=self.timeout)
+
+    def retire(self, group: str, feature: str, version: int, *, actor: str = "", reason: str = "", force: bool = False) -> registry_pb2.VersionInfo:
+        request = registry_pb2.VersionRequest(group=group, feature=feature, version=version, actor=actor, reason=reason, force=force)
+        return self._registry.Retire(request, timeout=self.timeout)
+
+    def create_manifest(self, name: str, features: Sequence[str], *, created_by: str = "", description: str = "") -> registry_pb2.Manifest:
+        request = registry_pb2.CreateManifestRequest(name=name, features=list(features), created_by=created_by, description=description)
+        return self._registry.CreateManifest(request, timeout=self.timeout)
+
+    def get_manifest(self, name: str) -> registry_pb2.Manifest:
+        return self._registry.GetManifest(registry_pb2.GetManifestRequest(name=name), timeout=self.timeout)
+
+    def list_manifests(self) -> registry_pb2.ListManifestsResponse:
+        return self._registry.ListManifests(registry_pb2.ListManifestsRequest(), timeout=self.timeout)
 
     def list_groups(self) -> registry_pb2.ListGroupsResponse:
         return self._registry.ListGroups(registry_pb2.ListGroupsRequest(), timeout=self.timeout)
@@ -148,4 +197,4 @@ def _online_features(response: serving_pb2.GetFeaturesResponse) -> OnlineFeature
             statuses=np.asarray(column.statuses, dtype=np.uint8),
             event_time_micros=np.asarray(column.event_time_micros, dtype=np.int64),
         )
-    return OnlineFeatures(response.entity_count, response.served_at_micros, features)
+    return OnlineFeatures(response.entity_count, response.served_at_micros, features, response.manifest)

@@ -37,7 +37,7 @@ class FeatureStoreServicer(serving_pb2_grpc.FeatureStoreServicer):
         session = None
         for chunk in request_iterator:
             if session is None:
-                session = self._publisher.begin(chunk.publish_id, chunk.group)
+                session = self._publisher.begin(chunk.publish_id, chunk.group, dict(chunk.feature_versions))
             else:
                 if chunk.publish_id and chunk.publish_id != session.stats.publish_id:
                     raise InvalidArgument("publish_id changed within one publish stream", field="publish_id")

@@ -16,10 +16,10 @@ import numpy as np
 import pyarrow as pa
 
 from fsd import codec
-from fsd.domain import Clock, DType, GroupSpec, VersionState
+from fsd.domain import Clock, DType, VersionState
 from fsd.errors import FailedPrecondition, InvalidArgument, NotFound
 from fsd.online.base import OnlineStore
-from fsd.registry.registry import GroupInfo, RegistrySnapshot
+from fsd.registry.registry import GroupInfo, RegistrySnapshot, VersionInfo
 from fsd.sync import arrow_columns
 
 logger = logging.getLogger(__name__)
@@ -98,13 +98,16 @@ def _rule_reason(rule: str, column: str) -> str:
 class PublishSession:
     """One publish stream. Not thread-safe by itself: the servicer feeds it chunks in order."""
 
-    def __init__(self, publisher: Publisher, publish_id: str, group_name: str) -> None:
+    def __init__(self, publisher: Publisher, publish_id: str, group_name: str, feature_versions: dict[str, int] | None = None) -> None:
         if not publish_id or len(publish_id) > MAX_PUBLISH_ID_CHARS:
             raise InvalidArgument(f"publish_id must be 1 to {MAX_PUBLISH_ID_CHARS} characters", field="publish_id")
         self._publisher = publisher
         snapshot = publisher.snapshot()
         self._group: GroupInfo = snapshot.group(group_name)
         self._snapshot = snapshot
+        self._declared = dict(feature_versions or {})
+        for name, version in self._declared.items():
+            _target_version(self._group, name, version)  # refuse unknown/unwritable versions before any chunk
         self.stats = PublishStats(publish_id=publish_id, group=group_name)
         self._marker = marker_key(publish_id)
         self._schema: pa.Schema | None = None
@@ -130,7 +133,7 @@ class PublishSession:
                 f"chunk {sequence}: {table.num_rows} rows exceed the limit of {self._publisher.limits.max_chunk_rows}", field="arrow_ipc"
             )
         row_offset = self.stats.rows_received
-        prepared = _prepare_chunk(table, self._group, self._snapshot, self._publisher.clock.now_micros(), self._publisher.limits)
+        prepared = _prepare_chunk(table, self._group, self._declared, self._publisher.clock.now_micros(), self._publisher.limits)
         self._publisher.write_prepared(prepared, self._marker, sequence, self._group.group_id, self.stats)
         self._next_sequence = sequence + 1
         self.stats.chunks_written += 1
@@ -166,8 +169,29 @@ def _ranges(mask: np.ndarray) -> list[tuple[int, int]]:
     return [(int(edges[i]), int(edges[i + 1])) for i in range(0, len(edges), 2)]
 
 
-def _check_schema(table: pa.Table, group: GroupSpec) -> list[str]:
-    """Whole-chunk checks; returns the feature columns present. Raises naming the offending column."""
+def _target_version(info: GroupInfo, name: str, declared: int | None) -> VersionInfo:
+    """The version a feature column writes: the declared one (PENDING or SERVING), else the SERVING one."""
+    versions = info.versions.get(name)
+    if not versions:
+        raise InvalidArgument(f"column {name!r} is not a feature of group {info.spec.name}", field=name)
+    if declared is None:
+        for v in versions:
+            if v.state == VersionState.SERVING:
+                return v
+        raise FailedPrecondition(f"feature {info.spec.name}:{name} has no SERVING version; name the version to write", field=name)
+    for v in versions:
+        if v.version == declared:
+            if v.state not in (VersionState.PENDING, VersionState.SERVING):
+                raise FailedPrecondition(
+                    f"feature {info.spec.name}:{name}@{declared} is {v.state.name}; only PENDING and SERVING versions take writes", field=name
+                )
+            return v
+    raise NotFound(f"feature {info.spec.name}:{name} has no version {declared}", field=name)
+
+
+def _check_schema(table: pa.Table, info: GroupInfo, declared: dict[str, int]) -> dict[str, VersionInfo]:
+    """Whole-chunk checks against the versions written; returns feature column -> target version."""
+    group = info.spec
     names = table.column_names
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
@@ -201,23 +225,28 @@ def _check_schema(table: pa.Table, group: GroupSpec) -> list[str]:
     features = [n for n in names if n not in key_names and n != EVENT_TIMESTAMP]
     if not features:
         raise InvalidArgument(f"group {group.name}: the chunk carries no feature columns", field="arrow_ipc")
+    undeclared = sorted(set(declared) - set(features))
+    if undeclared:
+        raise InvalidArgument(f"feature_versions names {undeclared[0]!r}, which the chunk does not carry", field="feature_versions")
+    targets = {}
     for name in features:
-        spec = group.feature(name)
-        if spec is None:
-            raise InvalidArgument(f"column {name!r} is not a feature of group {group.name}", field=name)
+        target = _target_version(info, name, declared.get(name))
+        spec = target.spec
         arrow_type = table.schema.field(name).type
         if not arrow_columns.feature_type_compatible(arrow_type, spec):
             raise InvalidArgument(
-                f"feature {group.name}:{name} is {spec.dtype.name.lower()}, column {name!r} is {arrow_type}; "
-                "a type change needs a new feature version (change the definition and apply)",
+                f"feature {group.name}:{name}@{target.version} is {spec.dtype.name.lower()}, column {name!r} is {arrow_type}; "
+                "a type change needs a new feature version (change the definition, apply, and publish to that version)",
                 field=name,
             )
-    return features
+        targets[name] = target
+    return targets
 
 
-def _prepare_chunk(table: pa.Table, info: GroupInfo, snapshot: RegistrySnapshot, now: int, limits: PublishLimits) -> _PreparedChunk:
+def _prepare_chunk(table: pa.Table, info: GroupInfo, declared: dict[str, int], now: int, limits: PublishLimits) -> _PreparedChunk:
     group = info.spec
-    features = _check_schema(table, group)
+    targets = _check_schema(table, info, declared)
+    features = list(targets)
     rows = table.num_rows
     invalid = np.zeros(rows, dtype=np.bool_)
     rejections: list[Rejection] = []
@@ -240,8 +269,7 @@ def _prepare_chunk(table: pa.Table, info: GroupInfo, snapshot: RegistrySnapshot,
     collect(EVENT_TIMESTAMP, times.violations)
     feature_cols = []
     for name in features:
-        spec = group.feature(name)
-        assert spec is not None
+        spec = targets[name].spec
         col = arrow_columns.feature_column(table.column(name), spec)
         collect(name, col.violations)
         feature_cols.append((name, spec, col))
@@ -264,11 +292,7 @@ def _prepare_chunk(table: pa.Table, info: GroupInfo, snapshot: RegistrySnapshot,
     encoded: list[list[bytes]] = []
     write_time = now
     for name, spec, col in feature_cols:
-        versions = info.versions.get(name, ())
-        target = _write_version(versions)
-        if target is None:
-            raise FailedPrecondition(f"feature {group.name}:{name} has no SERVING version to write", field=name)
-        slots.append(target.slot)
+        slots.append(targets[name].slot)
         if spec.dtype in (DType.STRING, DType.BYTES):
             values: object = [col.values[i] for i in chosen_rows]  # type: ignore[index]
         else:
@@ -277,15 +301,6 @@ def _prepare_chunk(table: pa.Table, info: GroupInfo, snapshot: RegistrySnapshot,
             codec.encode_values(int(spec.dtype), values, col.nulls[chosen_rows], event_times[chosen], write_time, spec.vector_dim)
         )
     return _PreparedChunk(valid, rejections, [entities[i] for i in chosen], event_times[chosen], slots, encoded)
-
-
-def _write_version(versions: tuple) -> object | None:  # type: ignore[type-arg]
-    """Without a declared version a publish writes the SERVING version: values of a PENDING version come from
-    another transformation, so a loader must name that version explicitly."""
-    for info in versions:
-        if info.state == VersionState.SERVING:
-            return info
-    return None
 
 
 class Publisher:
@@ -309,10 +324,10 @@ class Publisher:
     def snapshot(self) -> RegistrySnapshot:
         return self._snapshot_source()
 
-    def begin(self, publish_id: str, group: str) -> PublishSession:
+    def begin(self, publish_id: str, group: str, feature_versions: dict[str, int] | None = None) -> PublishSession:
         if not group:
             raise InvalidArgument("the first chunk must name the feature group", field="group")
-        return PublishSession(self, publish_id, group)
+        return PublishSession(self, publish_id, group, feature_versions)
 
     def durable_sequence(self, marker: bytes, group_id: int) -> int:
         raw = self._store.get_many([marker])[0]

@@ -62,16 +62,25 @@ class GetFeaturesResponse(_message.Message):
     def __init__(self, entity_count: _Optional[int] = ..., features: _Optional[_Iterable[_Union[FeatureColumn, _Mapping]]] = ..., served_at_micros: _Optional[int] = ..., manifest: _Optional[str] = ...) -> None: ...
 
 class PublishChunk(_message.Message):
-    __slots__ = ("publish_id", "group", "sequence", "arrow_ipc")
+    __slots__ = ("publish_id", "group", "sequence", "arrow_ipc", "feature_versions")
+    class FeatureVersionsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     PUBLISH_ID_FIELD_NUMBER: _ClassVar[int]
     GROUP_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     ARROW_IPC_FIELD_NUMBER: _ClassVar[int]
+    FEATURE_VERSIONS_FIELD_NUMBER: _ClassVar[int]
     publish_id: str
     group: str
     sequence: int
     arrow_ipc: bytes
-    def __init__(self, publish_id: _Optional[str] = ..., group: _Optional[str] = ..., sequence: _Optional[int] = ..., arrow_ipc: _Optional[bytes] = ...) -> None: ...
+    feature_versions: _containers.ScalarMap[str, int]
+    def __init__(self, publish_id: _Optional[str] = ..., group: _Optional[str] = ..., sequence: _Optional[int] = ..., arrow_ipc: _Optional[bytes] = ..., feature_versions: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class RowRejection(_message.Message):
     __slots__ = ("row_start", "row_end", "field", "rule", "reason")
