@@ -16,15 +16,15 @@ import numpy as np
 import pyarrow as pa
 
 from fsd import codec
-from fsd.domain import Clock, DType, VersionState
+from fsd.domain import Clock, DType, KeyType, VersionState
 from fsd.errors import FailedPrecondition, InvalidArgument, NotFound
 from fsd.online.base import OnlineStore
 from fsd.registry.registry import GroupInfo, RegistrySnapshot, VersionInfo
-from fsd.sync import arrow_columns
+from fsd import validation
+from fsd.validation import Rejection
 
 logger = logging.getLogger(__name__)
 
-EVENT_TIMESTAMP = "event_timestamp"
 MARKER_FORMAT = 0x02  # key space of publish progress markers, apart from values (0x01)
 _MARKER = struct.Struct(">qIq")  # last durable sequence, group id, updated at (µs)
 MAX_PUBLISH_ID_CHARS = 128
@@ -35,15 +35,6 @@ MAX_REJECTIONS_REPORTED = 1000
 class PublishLimits:
     max_future_skew_micros: int = 300 * 1_000_000
     max_chunk_rows: int = 1_000_000
-
-
-@dataclass(frozen=True, slots=True)
-class Rejection:
-    row_start: int
-    row_end: int
-    field: str
-    rule: str
-    reason: str
 
 
 @dataclass(slots=True)
@@ -74,25 +65,6 @@ def decode_ipc(payload: bytes) -> pa.Table:
         return table
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, pa.ArrowException, OSError, ValueError) as exc:
         raise InvalidArgument(f"arrow_ipc: not a valid Arrow IPC stream: {exc}", field="arrow_ipc") from None
-
-
-def _rule_reason(rule: str, column: str) -> str:
-    reasons = {
-        "entity_key_null": "entity key is null",
-        "entity_key_out_of_range": "entity key does not fit int64",
-        "entity_key_too_long": f"entity key is longer than {codec.MAX_KEY_STRING_BYTES} UTF-8 bytes",
-        "timestamp_null": "event_timestamp is null",
-        "timestamp_before_epoch": "event_timestamp is before 1970-01-01",
-        "timestamp_in_future": "event_timestamp is further in the future than the allowed clock skew",
-        "null_in_non_nullable": "null in a non-nullable feature",
-        "nan_in_int_column": "NaN in an int64 feature",
-        "not_integral": "non-integral or out-of-range number for an int64 feature",
-        "int_out_of_range": "value does not fit int64",
-        "nan_or_inf_not_allowed": "NaN or infinity in a feature that does not allow it",
-        "vector_dim_mismatch": "vector length differs from the declared vector_dim",
-        "null_inside_vector": "null element inside a vector",
-    }
-    return f"{column}: {reasons.get(rule, rule)}"
 
 
 class PublishSession:
@@ -160,15 +132,6 @@ class _PreparedChunk:
     encoded: list[list[bytes]]      # per feature slot, per kept entity
 
 
-def _ranges(mask: np.ndarray) -> list[tuple[int, int]]:
-    """Runs of True as [start, end) ranges."""
-    if not mask.any():
-        return []
-    padded = np.concatenate(([False], mask, [False])).astype(np.int8)
-    edges = np.flatnonzero(np.diff(padded))
-    return [(int(edges[i]), int(edges[i + 1])) for i in range(0, len(edges), 2)]
-
-
 def _target_version(info: GroupInfo, name: str, declared: int | None) -> VersionInfo:
     """The version a feature column writes: the declared one (PENDING or SERVING), else the SERVING one."""
     versions = info.versions.get(name)
@@ -189,97 +152,26 @@ def _target_version(info: GroupInfo, name: str, declared: int | None) -> Version
     raise NotFound(f"feature {info.spec.name}:{name} has no version {declared}", field=name)
 
 
-def _check_schema(table: pa.Table, info: GroupInfo, declared: dict[str, int]) -> dict[str, VersionInfo]:
-    """Whole-chunk checks against the versions written; returns feature column -> target version."""
-    group = info.spec
-    names = table.column_names
-    if len(set(names)) != len(names):
-        dup = next(n for n in names if names.count(n) > 1)
-        raise InvalidArgument(f"column {dup!r} appears more than once", field=dup)
-    key_names = [k.name for k in group.entity_keys]
-    present_keys = [n for n in names if n in key_names]
-    missing = [k for k in key_names if k not in names]
-    if missing:
-        raise InvalidArgument(
-            f"group {group.name}: entity key column {missing[0]!r} is missing (entity keys: {', '.join(key_names)})", field=missing[0]
-        )
-    if present_keys != key_names:
-        raise InvalidArgument(
-            f"group {group.name}: entity key columns are in order {present_keys}, the group declares {key_names}", field=present_keys[0]
-        )
-    for key in group.entity_keys:
-        arrow_type = table.schema.field(key.name).type
-        if not arrow_columns.key_type_compatible(arrow_type, key.type):
-            raise InvalidArgument(
-                f"group {group.name}: entity key {key.name!r} is {arrow_type}, the group declares {key.type.name.lower()}", field=key.name
-            )
-    if EVENT_TIMESTAMP not in names:
-        raise InvalidArgument(f"column {EVENT_TIMESTAMP!r} is missing", field=EVENT_TIMESTAMP)
-    ts_type = table.schema.field(EVENT_TIMESTAMP).type
-    if not pa.types.is_timestamp(ts_type):
-        raise InvalidArgument(f"column {EVENT_TIMESTAMP!r} is {ts_type}, expected a timezone-aware timestamp", field=EVENT_TIMESTAMP)
-    if ts_type.tz is None:
-        raise InvalidArgument(
-            f"column {EVENT_TIMESTAMP!r} has no timezone; naive timestamps are refused (convert to UTC-aware timestamps)", field=EVENT_TIMESTAMP
-        )
-    features = [n for n in names if n not in key_names and n != EVENT_TIMESTAMP]
-    if not features:
-        raise InvalidArgument(f"group {group.name}: the chunk carries no feature columns", field="arrow_ipc")
+def target_versions(table: pa.Table, info: GroupInfo, declared: dict[str, int]) -> dict[str, VersionInfo]:
+    """Schema checks against the versions written; returns feature column -> target version."""
+    features = validation.feature_columns(table, info.spec)
     undeclared = sorted(set(declared) - set(features))
     if undeclared:
         raise InvalidArgument(f"feature_versions names {undeclared[0]!r}, which the chunk does not carry", field="feature_versions")
-    targets = {}
-    for name in features:
-        target = _target_version(info, name, declared.get(name))
-        spec = target.spec
-        arrow_type = table.schema.field(name).type
-        if not arrow_columns.feature_type_compatible(arrow_type, spec):
-            raise InvalidArgument(
-                f"feature {group.name}:{name}@{target.version} is {spec.dtype.name.lower()}, column {name!r} is {arrow_type}; "
-                "a type change needs a new feature version (change the definition, apply, and publish to that version)",
-                field=name,
-            )
-        targets[name] = target
+    targets = {name: _target_version(info, name, declared.get(name)) for name in features}
+    validation.check_feature_types(table, info.spec, {n: (t.version, t.spec) for n, t in targets.items()})
     return targets
 
 
 def _prepare_chunk(table: pa.Table, info: GroupInfo, declared: dict[str, int], now: int, limits: PublishLimits) -> _PreparedChunk:
     group = info.spec
-    targets = _check_schema(table, info, declared)
-    features = list(targets)
-    rows = table.num_rows
-    invalid = np.zeros(rows, dtype=np.bool_)
-    rejections: list[Rejection] = []
-
-    def collect(column: str, violations: dict[str, np.ndarray]) -> None:
-        nonlocal invalid
-        for rule, mask in violations.items():
-            fresh = mask & ~invalid  # report each row once, under its first broken rule
-            for start, end in _ranges(fresh):
-                rejections.append(Rejection(start, end, column, rule, _rule_reason(rule, column)))
-            invalid |= mask
-
-    key_columns = []
-    for key in group.entity_keys:
-        col = arrow_columns.entity_key_column(table.column(key.name), key.type)
-        collect(key.name, col.violations)
-        key_columns.append(col)
-    times = arrow_columns.event_time_column(table.column(EVENT_TIMESTAMP))
-    times.violations["timestamp_in_future"] = (times.values > now + limits.max_future_skew_micros) & ~times.nulls
-    collect(EVENT_TIMESTAMP, times.violations)
-    feature_cols = []
-    for name in features:
-        spec = targets[name].spec
-        col = arrow_columns.feature_column(table.column(name), spec)
-        collect(name, col.violations)
-        feature_cols.append((name, spec, col))
-    rejections.sort(key=lambda r: (r.row_start, r.field))
-    valid = ~invalid
-    keep_rows = np.flatnonzero(valid)
-    is_string = [k.type.name == "STRING" for k in group.entity_keys]
-    key_values = [[c.values[i] for i in keep_rows] if s else c.values[keep_rows] for c, s in zip(key_columns, is_string)]
+    targets = target_versions(table, info, declared)
+    checked = validation.validate_rows(table, group, {n: t.spec for n, t in targets.items()}, now, limits.max_future_skew_micros)
+    keep_rows = np.flatnonzero(checked.valid)
+    is_string = [k.type == KeyType.STRING for k in group.entity_keys]
+    key_values = [[c.values[i] for i in keep_rows] if s else c.values[keep_rows] for c, s in zip(checked.keys, is_string)]  # type: ignore[index]
     entities = codec.encode_entities(key_values, is_string) if len(keep_rows) else []
-    event_times = times.values[keep_rows]
+    event_times = checked.event_times[keep_rows]
     # Keep only the newest row per entity (the last one among equal event times): one value per key per chunk.
     newest: dict[bytes, int] = {}
     for pos, entity in enumerate(entities):
@@ -290,17 +182,15 @@ def _prepare_chunk(table: pa.Table, info: GroupInfo, declared: dict[str, int], n
     chosen_rows = keep_rows[chosen]
     slots: list[int] = []
     encoded: list[list[bytes]] = []
-    write_time = now
-    for name, spec, col in feature_cols:
+    for name, col in checked.features.items():
+        spec = targets[name].spec
         slots.append(targets[name].slot)
         if spec.dtype in (DType.STRING, DType.BYTES):
             values: object = [col.values[i] for i in chosen_rows]  # type: ignore[index]
         else:
             values = col.values[chosen_rows]  # type: ignore[index]
-        encoded.append(
-            codec.encode_values(int(spec.dtype), values, col.nulls[chosen_rows], event_times[chosen], write_time, spec.vector_dim)
-        )
-    return _PreparedChunk(valid, rejections, [entities[i] for i in chosen], event_times[chosen], slots, encoded)
+        encoded.append(codec.encode_values(int(spec.dtype), values, col.nulls[chosen_rows], event_times[chosen], now, spec.vector_dim))
+    return _PreparedChunk(checked.valid, checked.rejections, [entities[i] for i in chosen], event_times[chosen], slots, encoded)
 
 
 class Publisher:
