@@ -1,0 +1,1 @@
+"""The offline store: Parquet per (group, feature, version), point-in-time retrieval, latest values for sync."""

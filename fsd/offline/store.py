@@ -1,0 +1,133 @@
+"""Parquet layout and IO of the offline store: one hive-partitioned dataset per (group, feature, version).
+
+    <root>/<group>/<feature>/v<N>/date=YYYY-MM-DD/part-<snapshot>.parquet
+
+columns: the group's entity keys, event_timestamp, created_timestamp (UTC µs), and `value`. One dataset per
+feature version makes mixing versions impossible by construction. Files are written to a temp name, fsynced
+and renamed, so a crash never leaves a half file visible; each write is one snapshot id.
+"""
+from __future__ import annotations
+
+import os
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from fsd.errors import InvalidArgument, StorageError
+
+VALUE = "value"
+EVENT_TIMESTAMP = "event_timestamp"
+CREATED_TIMESTAMP = "created_timestamp"
+_TS = pa.timestamp("us", tz="UTC")
+_SNAPSHOT_RE = re.compile(r"part-(\d{16})-([0-9a-f]{8})\.parquet$")
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    snapshot_id: str
+    rows: int
+    files: tuple[str, ...]
+    min_event_micros: int
+    max_event_micros: int
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class OfflineStore:
+    """Reads and writes feature-version datasets under one root folder."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).resolve()
+
+    def dataset_dir(self, group: str, feature: str, version: int) -> Path:
+        return self.root / group / feature / f"v{version}"
+
+    def write(self, group: str, feature: str, version: int, table: pa.Table) -> WriteResult:
+        """table: key columns..., event_timestamp, created_timestamp (timestamp[us, UTC]), value."""
+        for name in (EVENT_TIMESTAMP, CREATED_TIMESTAMP, VALUE):
+            if name not in table.column_names:
+                raise InvalidArgument(f"offline write: column {name!r} missing", field=name)
+        if table.num_rows == 0:
+            return WriteResult("", 0, (), 0, 0)
+        table = table.set_column(table.schema.get_field_index(EVENT_TIMESTAMP), EVENT_TIMESTAMP, pc.cast(table[EVENT_TIMESTAMP], _TS))
+        table = table.set_column(table.schema.get_field_index(CREATED_TIMESTAMP), CREATED_TIMESTAMP, pc.cast(table[CREATED_TIMESTAMP], _TS))
+        snapshot = f"{time.time_ns() // 1000:016d}-{uuid.uuid4().hex[:8]}"
+        micros = table[EVENT_TIMESTAMP].cast(pa.int64()).to_numpy(zero_copy_only=False)
+        days = (micros // 86_400_000_000).astype(np.int64)
+        base = self.dataset_dir(group, feature, version)
+        files = []
+        try:
+            for day in np.unique(days):
+                part = table.filter(pa.array(days == day))
+                date = time.strftime("%Y-%m-%d", time.gmtime(int(day) * 86400))
+                folder = base / f"date={date}"
+                folder.mkdir(parents=True, exist_ok=True)
+                final = folder / f"part-{snapshot}.parquet"
+                tmp = folder / f".tmp-{snapshot}.parquet"
+                pq.write_table(part, tmp, compression="zstd")
+                with open(tmp, "rb+") as fh:
+                    os.fsync(fh.fileno())
+                os.replace(tmp, final)
+                _fsync_dir(folder)
+                files.append(str(final))
+        except OSError as exc:
+            raise StorageError(f"offline write to {base} failed: {exc}") from exc
+        return WriteResult(snapshot, table.num_rows, tuple(files), int(micros.min()), int(micros.max()))
+
+    def snapshots(self, group: str, feature: str, version: int) -> list[str]:
+        base = self.dataset_dir(group, feature, version)
+        found = {m.group(1) + "-" + m.group(2) for p in base.rglob("part-*.parquet") if (m := _SNAPSHOT_RE.search(p.name))}
+        return sorted(found)
+
+    def read(
+        self,
+        group: str,
+        feature: str,
+        version: int,
+        *,
+        key_columns: list[str],
+        key_filter: pa.Array | None = None,
+        max_event_micros: int | None = None,
+        min_event_micros: int | None = None,
+        created_as_of_micros: int | None = None,
+    ) -> pa.Table:
+        """Rows of one feature version, pruned by time (partition pruning) and optionally by entity key."""
+        base = self.dataset_dir(group, feature, version)
+        columns = [*key_columns, EVENT_TIMESTAMP, CREATED_TIMESTAMP, VALUE]
+        if not base.exists():
+            return pa.table({c: pa.array([], type=_TS if c in (EVENT_TIMESTAMP, CREATED_TIMESTAMP) else pa.null()) for c in columns})
+        partitioning = ds.partitioning(pa.schema([("date", pa.string())]), flavor="hive")
+        dataset = ds.dataset(base, format="parquet", partitioning=partitioning, ignore_prefixes=[".tmp-", "."])
+        condition = None
+
+        def both(a, b):  # type: ignore[no-untyped-def]
+            return b if a is None else a & b
+
+        if max_event_micros is not None:
+            condition = both(condition, ds.field(EVENT_TIMESTAMP) <= pa.scalar(max_event_micros, _TS))
+            condition = both(condition, ds.field("date") <= time.strftime("%Y-%m-%d", time.gmtime(max_event_micros // 1_000_000)))
+        if min_event_micros is not None:
+            condition = both(condition, ds.field(EVENT_TIMESTAMP) >= pa.scalar(min_event_micros, _TS))
+            condition = both(condition, ds.field("date") >= time.strftime("%Y-%m-%d", time.gmtime(max(0, min_event_micros) // 1_000_000)))
+        if created_as_of_micros is not None:
+            condition = both(condition, ds.field(CREATED_TIMESTAMP) <= pa.scalar(created_as_of_micros, _TS))
+        if key_filter is not None and len(key_columns) == 1:
+            condition = both(condition, ds.field(key_columns[0]).isin(key_filter))
+        try:
+            return dataset.to_table(columns=columns, filter=condition)
+        except (pa.ArrowException, OSError) as exc:
+            raise StorageError(f"offline read of {base} failed: {exc}") from exc
