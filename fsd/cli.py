@@ -289,6 +289,49 @@ def cmd_groups(args: argparse.Namespace) -> int:
     return 0
 
 
+def _offline_root(args: argparse.Namespace) -> str:
+    return args.offline_root or os.environ.get("FSD_OFFLINE_ROOT", "./fsd-offline")
+
+
+def cmd_offline(args: argparse.Namespace) -> int:
+    from fsd.client import Client
+    from fsd.offline.store import OfflineStore
+    from fsd.training import ingest_offline, read_table
+
+    versions = {}
+    for item in args.version or []:
+        name, _, number = item.partition("=")
+        if not number.isdigit():
+            raise FsdError(f"--version {item!r}: expected FEATURE=N")
+        versions[name] = int(number)
+    table = read_table(args.file)
+    with Client(_target(args)) as client:
+        report = ingest_offline(client, OfflineStore(_offline_root(args)), args.group, table, versions=versions, kind=args.kind,
+                                skip_bad_rows=args.skip_bad_rows, actor=args.by or os.environ.get("USER", ""))
+    print(f"{report.rows_written} of {report.rows} rows written to {_offline_root(args)} ({report.rows_rejected} rejected)")
+    for feature, (version, result) in report.writes.items():
+        print(f"  {args.group}:{feature}@{version}: snapshot {result.snapshot_id}, {len(result.files)} file(s)")
+    for r in report.rejections[:20]:
+        print(f"  rows {r.row_start}-{r.row_end - 1}: [{r.rule}] {r.reason}")
+    return 0
+
+
+def cmd_dataset(args: argparse.Namespace) -> int:
+    from fsd.client import Client
+    from fsd.offline.store import OfflineStore
+    from fsd.training import create_dataset, read_table
+
+    entity_rows = read_table(args.entities)
+    as_of = int(datetime.fromisoformat(args.as_of).timestamp() * 1_000_000) if args.as_of else None
+    with Client(_target(args)) as client:
+        doc = create_dataset(client, OfflineStore(_offline_root(args)), entity_rows, args.features, args.out, name=args.name,
+                             as_of_micros=as_of, actor=args.by or os.environ.get("USER", ""))
+    print(f"wrote {doc['rows']} rows to {args.out}/data.parquet; serving manifest {doc['serving_manifest']}")
+    for f in doc["features"]:  # type: ignore[union-attr]
+        print(f"  {f['ref']}  hash {f['definition_hash'][:12]}  {f['statuses']}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from fsd.demo import run_demo
 
@@ -349,6 +392,30 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("features", nargs="*", help="group:feature or group:feature@N (optional with --manifest)")
             p.add_argument("--entity", action="append", required=True, help="KEY=VALUE[,VALUE...]; repeat for composite keys")
             p.add_argument("--manifest", default=None, help="serve exactly the versions this manifest pins (name or name@N)")
+
+    offline = sub.add_parser("offline", help="offline store: ingest Parquet/CSV, validated against the registry")
+    offline.add_argument("action", choices=["ingest"])
+    offline.add_argument("group")
+    offline.add_argument("file")
+    offline.add_argument("--kind", choices=["ingest", "backfill", "correction"], default="ingest", help="recorded in history")
+    offline.add_argument("--version", action="append", help="FEATURE=N: write that version (default: SERVING)")
+    offline.add_argument("--skip-bad-rows", action="store_true", help="write the valid rows even if some are rejected")
+    offline.add_argument("--offline-root", default=None, help="default $FSD_OFFLINE_ROOT or ./fsd-offline")
+    offline.add_argument("--target", default=None)
+    offline.add_argument("--by", default=None)
+    offline.set_defaults(func=cmd_offline)
+
+    dataset = sub.add_parser("dataset", help="training datasets: point-in-time join + manifest")
+    dataset.add_argument("action", choices=["create"])
+    dataset.add_argument("--entities", required=True, help="Parquet/CSV with entity keys and event_timestamp (UTC-aware)")
+    dataset.add_argument("--features", nargs="+", required=True)
+    dataset.add_argument("--out", required=True)
+    dataset.add_argument("--name", required=True, help="name of the serving manifest to register")
+    dataset.add_argument("--as-of", default=None, help="ISO time with offset: only values created by then")
+    dataset.add_argument("--offline-root", default=None)
+    dataset.add_argument("--target", default=None)
+    dataset.add_argument("--by", default=None)
+    dataset.set_defaults(func=cmd_dataset)
 
     demo = sub.add_parser("demo", help="start a daemon on a temp dir, apply the fraud example, publish, query, stop")
     demo.add_argument("--data-dir", default=None, help="keep the demo data here instead of a temp dir")

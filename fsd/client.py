@@ -174,6 +174,9 @@ class Client:
     def get_manifest(self, name: str) -> registry_pb2.Manifest:
         return self._registry.GetManifest(registry_pb2.GetManifestRequest(name=name), timeout=self.timeout)
 
+    def record_offline_write(self, write: registry_pb2.OfflineWrite) -> registry_pb2.OfflineWriteAck:
+        return self._registry.RecordOfflineWrite(write, timeout=self.timeout)
+
     def list_manifests(self) -> registry_pb2.ListManifestsResponse:
         return self._registry.ListManifests(registry_pb2.ListManifestsRequest(), timeout=self.timeout)
 

@@ -452,6 +452,19 @@ class Registry:
                 self._blocked.discard(slot)
             self._snapshot = self._load()
 
+    def record_offline_write(self, group: str, feature: str, version: int, kind: str, detail: str, actor: str) -> int:
+        """History entry for an offline write; the scope (time range, rows, snapshot) is in detail."""
+        if kind not in ("ingest", "backfill", "correction"):
+            raise InvalidArgument(f"offline write kind {kind!r} must be ingest, backfill or correction", field="kind")
+        with self._write_lock:
+            self._version(self._snapshot, group, feature, version)
+            now = self._clock.now_micros()
+            with self._storage.transaction() as conn:
+                revision = RegistryStorage.next_counter(conn, "revision")
+                RegistryStorage.add_history(conn, now, revision, group, feature, version, f"offline_{kind}", detail, actor, "")
+            self._snapshot = self._load()
+            return revision
+
     # --- manifests ---------------------------------------------------------------------------------------------
 
     def create_manifest(self, name: str, refs: Sequence[str], actor: str = "", description: str = "") -> ManifestInfo:

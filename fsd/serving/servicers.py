@@ -97,6 +97,17 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
     def GetManifest(self, request: registry_pb2.GetManifestRequest, context: grpc.ServicerContext) -> registry_pb2.Manifest:
         return convert.manifest_to_proto(self._registry.snapshot().manifest(request.name))
 
+    def RecordOfflineWrite(self, request: registry_pb2.OfflineWrite, context: grpc.ServicerContext) -> registry_pb2.OfflineWriteAck:
+        from fsd.registry.durations import format_duration
+
+        span = format_duration((request.max_event_micros - request.min_event_micros) // 1_000_000)
+        detail = (
+            f"{request.rows} rows, event times {request.min_event_micros}..{request.max_event_micros} µs ({span}), "
+            f"snapshot {request.snapshot_id}"
+        )
+        revision = self._registry.record_offline_write(request.group, request.feature, request.version, request.kind, detail, request.actor)
+        return registry_pb2.OfflineWriteAck(revision=revision)
+
     def ListManifests(self, request: registry_pb2.ListManifestsRequest, context: grpc.ServicerContext) -> registry_pb2.ListManifestsResponse:
         snapshot = self._registry.snapshot()
         return registry_pb2.ListManifestsResponse(

@@ -313,3 +313,31 @@ class ListManifestsResponse(_message.Message):
     MANIFESTS_FIELD_NUMBER: _ClassVar[int]
     manifests: _containers.RepeatedCompositeFieldContainer[Manifest]
     def __init__(self, manifests: _Optional[_Iterable[_Union[Manifest, _Mapping]]] = ...) -> None: ...
+
+class OfflineWrite(_message.Message):
+    __slots__ = ("group", "feature", "version", "kind", "min_event_micros", "max_event_micros", "rows", "snapshot_id", "actor")
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    FEATURE_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    MIN_EVENT_MICROS_FIELD_NUMBER: _ClassVar[int]
+    MAX_EVENT_MICROS_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    group: str
+    feature: str
+    version: int
+    kind: str
+    min_event_micros: int
+    max_event_micros: int
+    rows: int
+    snapshot_id: str
+    actor: str
+    def __init__(self, group: _Optional[str] = ..., feature: _Optional[str] = ..., version: _Optional[int] = ..., kind: _Optional[str] = ..., min_event_micros: _Optional[int] = ..., max_event_micros: _Optional[int] = ..., rows: _Optional[int] = ..., snapshot_id: _Optional[str] = ..., actor: _Optional[str] = ...) -> None: ...
+
+class OfflineWriteAck(_message.Message):
+    __slots__ = ("revision",)
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    revision: int
+    def __init__(self, revision: _Optional[int] = ...) -> None: ...

@@ -79,6 +79,11 @@ class RegistryStub:
                 request_serializer=fsd_dot_v1_dot_registry__pb2.ListManifestsRequest.SerializeToString,
                 response_deserializer=fsd_dot_v1_dot_registry__pb2.ListManifestsResponse.FromString,
                 _registered_method=True)
+        self.RecordOfflineWrite = channel.unary_unary(
+                '/fsd.v1.Registry/RecordOfflineWrite',
+                request_serializer=fsd_dot_v1_dot_registry__pb2.OfflineWrite.SerializeToString,
+                response_deserializer=fsd_dot_v1_dot_registry__pb2.OfflineWriteAck.FromString,
+                _registered_method=True)
 
 
 class RegistryServicer:
@@ -139,6 +144,13 @@ class RegistryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordOfflineWrite(self, request, context):
+        """Records an offline write (ingest, backfill, correction) and its scope in the feature version's history.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -186,6 +198,11 @@ def add_RegistryServicer_to_server(servicer, server):
                     servicer.ListManifests,
                     request_deserializer=fsd_dot_v1_dot_registry__pb2.ListManifestsRequest.FromString,
                     response_serializer=fsd_dot_v1_dot_registry__pb2.ListManifestsResponse.SerializeToString,
+            ),
+            'RecordOfflineWrite': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordOfflineWrite,
+                    request_deserializer=fsd_dot_v1_dot_registry__pb2.OfflineWrite.FromString,
+                    response_serializer=fsd_dot_v1_dot_registry__pb2.OfflineWriteAck.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -431,6 +448,33 @@ class Registry:
             '/fsd.v1.Registry/ListManifests',
             fsd_dot_v1_dot_registry__pb2.ListManifestsRequest.SerializeToString,
             fsd_dot_v1_dot_registry__pb2.ListManifestsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordOfflineWrite(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fsd.v1.Registry/RecordOfflineWrite',
+            fsd_dot_v1_dot_registry__pb2.OfflineWrite.SerializeToString,
+            fsd_dot_v1_dot_registry__pb2.OfflineWriteAck.FromString,
             options,
             channel_credentials,
             insecure,

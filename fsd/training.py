@@ -1,0 +1,169 @@
+"""Training-side workflows that join the registry (through the daemon) with the offline store:
+offline ingest with recorded scope, point-in-time datasets, and dataset export with a serving manifest."""
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from fsd.client import Client
+from fsd.domain import FeatureRef, FeatureSpec, GroupSpec, VersionState
+from fsd.errors import FailedPrecondition, InvalidArgument, NotFound
+from fsd.offline.ingest import IngestReport, ingest
+from fsd.offline.retrieval import FeatureVersion, get_historical_features
+from fsd.offline.store import EVENT_TIMESTAMP, OfflineStore
+from fsd.serving import convert
+from fsd.v1 import registry_pb2
+
+
+@dataclass(frozen=True, slots=True)
+class VersionView:
+    version: int
+    state: VersionState
+    spec: FeatureSpec
+    behaviour_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class GroupView:
+    spec: GroupSpec
+    versions: dict[str, list[VersionView]]
+
+    def version(self, feature: str, version: int | None) -> VersionView:
+        """The pinned version, or the SERVING one (what `group:feature` means at call time)."""
+        versions = self.versions.get(feature)
+        if not versions:
+            raise NotFound(f"group {self.spec.name!r} has no feature {feature!r}", field="features")
+        if version is None:
+            for v in versions:
+                if v.state == VersionState.SERVING:
+                    return v
+            raise FailedPrecondition(f"{self.spec.name}:{feature} has no SERVING version; pin one with @N", field="features")
+        for v in versions:
+            if v.version == version:
+                if v.state == VersionState.RETIRED:
+                    raise FailedPrecondition(f"{self.spec.name}:{feature}@{version} is RETIRED", field="features")
+                return v
+        raise NotFound(f"{self.spec.name}:{feature} has no version {version}", field="features")
+
+
+def group_view(client: Client, name: str) -> GroupView:
+    info = client.get_group(name)
+    spec = convert.group_from_proto(info.definition)
+    versions = {
+        f.definition.name: [VersionView(v.version, VersionState(v.state), convert.feature_from_proto(v.definition), v.behaviour_hash) for v in f.version_info]
+        for f in info.features
+    }
+    return GroupView(spec, versions)
+
+
+def ingest_offline(
+    client: Client,
+    store: OfflineStore,
+    group: str,
+    table: pa.Table,
+    *,
+    versions: Mapping[str, int] | None = None,
+    kind: str = "ingest",
+    skip_bad_rows: bool = False,
+    actor: str = "",
+) -> IngestReport:
+    """Validate against the registry, write per feature version, and record each write's scope in history."""
+    view = group_view(client, group)
+    declared = dict(versions or {})
+    targets = {}
+    for name in table.column_names:
+        if name in view.versions:
+            chosen = view.version(name, declared.get(name))
+            targets[name] = (chosen.version, chosen.spec)
+    report = ingest(store, table, view.spec, targets, now_micros=time.time_ns() // 1000, skip_bad_rows=skip_bad_rows)
+    for feature, (version, result) in report.writes.items():
+        if result.rows:
+            client.record_offline_write(registry_pb2.OfflineWrite(
+                group=group, feature=feature, version=version, kind=kind, min_event_micros=result.min_event_micros,
+                max_event_micros=result.max_event_micros, rows=result.rows, snapshot_id=result.snapshot_id, actor=actor,
+            ))
+    return report
+
+
+def resolve_features(client: Client, refs: Sequence[str]) -> list[tuple[FeatureVersion, VersionView]]:
+    views: dict[str, GroupView] = {}
+    out = []
+    for text in refs:
+        ref = FeatureRef.parse(text)
+        view = views.get(ref.group) or views.setdefault(ref.group, group_view(client, ref.group))
+        chosen = view.version(ref.feature, ref.version)
+        max_age = chosen.spec.max_age_seconds or view.spec.max_age_seconds
+        keys = tuple(k.name for k in view.spec.entity_keys)
+        out.append((FeatureVersion(ref.group, ref.feature, chosen.version, keys, max_age * 1_000_000, chosen.behaviour_hash), chosen))
+    return out
+
+
+def historical_features(
+    client: Client, store: OfflineStore, entity_rows: pa.Table, refs: Sequence[str], *, as_of_micros: int | None = None, with_status: bool = False
+) -> tuple[pa.Table, list[FeatureVersion]]:
+    """Point-in-time features; unpinned refs use the version SERVING now, and the result says which."""
+    resolved = [fv for fv, _ in resolve_features(client, refs)]
+    return get_historical_features(store, entity_rows, resolved, as_of_micros=as_of_micros, with_status=with_status), resolved
+
+
+def create_dataset(
+    client: Client,
+    store: OfflineStore,
+    entity_rows: pa.Table,
+    refs: Sequence[str],
+    out_dir: str | Path,
+    *,
+    name: str,
+    as_of_micros: int | None = None,
+    actor: str = "",
+) -> dict[str, object]:
+    """Write the joined Parquet and manifest.json, and register the serving manifest that pins the same versions."""
+    out = Path(out_dir)
+    if (out / "manifest.json").exists():
+        raise FailedPrecondition(f"{out} already holds a dataset; choose another --out", field="out")
+    out.mkdir(parents=True, exist_ok=True)
+    table, resolved = historical_features(client, store, entity_rows, refs, as_of_micros=as_of_micros, with_status=True)
+    tmp = out / ".data.parquet.tmp"
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, out / "data.parquet")
+    manifest = client.create_manifest(name, [f"{f.group}:{f.feature}@{f.version}" for f in resolved], created_by=actor,
+                                      description=f"training dataset {out}")
+    times = pc.min_max(pc.cast(entity_rows[EVENT_TIMESTAMP], pa.timestamp("us", tz="UTC")).cast(pa.int64()))
+    statuses = {f.column: dict(zip(*[c.to_pylist() for c in pc.value_counts(table[f"{f.column}:status"]).flatten()])) for f in resolved}
+    document = {
+        "serving_manifest": f"{manifest.name}@{manifest.version}",
+        "features": [
+            {"ref": f"{f.group}:{f.feature}@{f.version}", "column": f.column, "definition_hash": f.behaviour_hash,
+             "offline_snapshots": store.snapshots(f.group, f.feature, f.version), "statuses": statuses[f.column]}
+            for f in resolved
+        ],
+        "rows": table.num_rows,
+        "event_time_range_micros": [times["min"].as_py(), times["max"].as_py()],
+        "as_of_micros": as_of_micros,
+        "created_at_micros": time.time_ns() // 1000,
+        "data": "data.parquet",
+    }
+    tmp_manifest = out / ".manifest.json.tmp"
+    tmp_manifest.write_text(json.dumps(document, indent=2))
+    os.replace(tmp_manifest, out / "manifest.json")
+    return document
+
+
+def read_table(path: str | Path) -> pa.Table:
+    """Parquet or CSV (CSV timestamps must carry an offset, e.g. 2026-01-01T00:00:00Z)."""
+    p = Path(path)
+    if not p.is_file():
+        raise InvalidArgument(f"{p}: no such file", field="file")
+    if p.suffix.lower() == ".csv":
+        from pyarrow import csv
+
+        return csv.read_csv(p)
+    return pq.read_table(p)
