@@ -12,10 +12,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 
+_PACK_LIMIT = 1 << 62
+
+
 def _column_codes(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """Dense int codes of one key column (equal values, equal codes)."""
+    """Non-negative int codes of one key column (equal values, equal codes); small ranges skip the sort."""
     if pa.types.is_integer(column.type):
         values = pc.cast(column, pa.int64()).to_numpy(zero_copy_only=False)
+        if len(values):
+            low, high = int(values.min()), int(values.max())
+            if high - low < 1 << 40:
+                return values - low
         return np.unique(values, return_inverse=True)[1].astype(np.int64)
     encoded = pc.dictionary_encode(column)
     if isinstance(encoded, pa.ChunkedArray):
@@ -47,11 +54,20 @@ def asof_indices(
         return np.full(len(left_ids), -1, dtype=np.int64)
     order = np.lexsort((right_created, right_times, right_ids))
     r_ids = right_ids[order]
-    # Times ranked over both sides, so (entity, time) packs into one int64 without overflow.
-    ranks = np.unique(np.concatenate([left_times, right_times]), return_inverse=True)[1].astype(np.int64)
-    span = int(ranks.max()) + 1
-    r_key = r_ids * span + ranks[len(left_times):][order]
-    l_key = left_ids * span + ranks[: len(left_times)]
+    # Pack (entity, time) into one int64: offset times when the product fits, else rank them over both sides.
+    t_low = min(int(left_times.min()), int(right_times.min()))
+    span = max(int(left_times.max()), int(right_times.max())) - t_low + 1
+    id_count = max(int(left_ids.max()), int(right_ids.max())) + 1
+    if span * id_count < _PACK_LIMIT:
+        l_rel, r_rel = left_times - t_low, right_times - t_low
+    else:
+        ranks = np.unique(np.concatenate([left_times, right_times]), return_inverse=True)[1].astype(np.int64)
+        span = int(ranks.max()) + 1
+        if span * id_count >= _PACK_LIMIT:
+            raise ValueError("too many distinct entities and times to pack; split the request")
+        l_rel, r_rel = ranks[: len(left_times)], ranks[len(left_times):]
+    r_key = r_ids * span + r_rel[order]
+    l_key = left_ids * span + l_rel
     pos = np.searchsorted(r_key, l_key, side="right") - 1
     hit = pos >= 0
     safe = np.where(hit, pos, 0)

@@ -48,11 +48,10 @@ def join_feature(
     missing = [k for k in feature.key_names if k not in entity_rows.column_names]
     if missing:
         raise InvalidArgument(f"entity rows: column {missing[0]!r} is needed by {feature.column}", field=missing[0])
-    lowest = int(row_times.min()) - feature.max_age_micros if feature.max_age_micros else None
-    key_filter = pc.unique(entity_rows[feature.key_names[0]]) if len(feature.key_names) == 1 else None
     right = store.read(
-        feature.group, feature.feature, feature.version, key_columns=list(feature.key_names), key_filter=key_filter,
-        max_event_micros=int(row_times.max()), min_event_micros=lowest, created_as_of_micros=as_of_micros,
+        feature.group, feature.feature, feature.version, key_columns=list(feature.key_names),
+        # No lower time bound: a value older than max age must still be seen, to report it STALE, not NOT_FOUND.
+        max_event_micros=int(row_times.max()), created_as_of_micros=as_of_micros,
     )
     n = entity_rows.num_rows
     if right.num_rows == 0:

@@ -34,7 +34,10 @@ def brute_force(rows, entity, t, max_age, as_of):  # type: ignore[no-untyped-def
     candidates = [r for r in rows if (r[0], r[1]) == entity and BASE + r[2] * SEC <= t and (as_of is None or BASE + r[3] * SEC <= as_of)]
     if not candidates:
         return None, "NOT_FOUND"
-    best = max(candidates, key=lambda r: (r[2], r[3]))
+    best = candidates[0]
+    for r in candidates:  # greatest (event, created); among exact ties the row written last
+        if (r[2], r[3]) >= (best[2], best[3]):
+            best = r
     if max_age and t - (BASE + best[2] * SEC) > max_age:
         return None, "STALE"
     return best[4], "PRESENT"
