@@ -72,6 +72,23 @@ def _require_utc_timestamp(table: pa.Table, name: str) -> None:
         raise InvalidArgument(f"column {name!r} has no timezone; naive timestamps are refused (convert to UTC-aware timestamps)", field=name)
 
 
+def entity_key_mismatch(schema: pa.Schema, group: GroupSpec) -> str | None:
+    """How the table's entity-key columns differ from the group's (names, types, composite order), or None."""
+    names = schema.names
+    declared = [k.name for k in group.entity_keys]
+    missing = [k for k in declared if k not in names]
+    if missing:
+        return f"entity key column {missing[0]!r} is missing (group {group.name} is keyed by {', '.join(declared)})"
+    present = [n for n in names if n in declared]
+    if present != declared:
+        return f"entity key columns are in order {present}, group {group.name} declares {declared}"
+    for key in group.entity_keys:
+        arrow_type = schema.field(key.name).type
+        if not arrow_columns.key_type_compatible(arrow_type, key.type):
+            return f"entity key {key.name!r} is {arrow_type}, group {group.name} declares {key.type.name.lower()}"
+    return None
+
+
 def feature_columns(table: pa.Table, group: GroupSpec) -> list[str]:
     """Checks keys and timestamps; returns the feature columns present (in table order)."""
     names = table.column_names

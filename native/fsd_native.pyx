@@ -146,22 +146,23 @@ def entity_keys(uint32_t group_id, list entities):
     return out
 
 
-cdef inline bytes _header(int dtype, bint is_null, int64_t event_time, int64_t write_time, Py_ssize_t payload):
+cdef inline bytes _header(int dtype, bint is_null, int64_t event_time, int64_t created_time, Py_ssize_t payload):
     buf = PyBytes_FromStringAndSize(NULL, HEADER_SIZE + payload)
     cdef char* p = PyBytes_AS_STRING(buf)
     p[0] = VALUE_FORMAT
     p[1] = <char>dtype
     p[2] = FLAG_NULL if is_null else 0
     _put_i64_le(p + 3, event_time)
-    _put_i64_le(p + 11, write_time)
+    _put_i64_le(p + 11, created_time)
     return buf
 
 
-def encode_values(int dtype, values, nulls, event_times, int64_t write_time, int vector_dim=0):
+def encode_values(int dtype, values, nulls, event_times, created_times, int vector_dim=0):
     """Encode one feature column of a publish chunk (see _values_py.encode_values)."""
     cdef cnp.uint8_t[::1] null_arr = np.ascontiguousarray(np.asarray(nulls, dtype=np.bool_)).view(np.uint8)
     cdef cnp.int64_t[::1] times = np.ascontiguousarray(np.asarray(event_times, dtype=np.int64))
     cdef Py_ssize_t count = null_arr.shape[0], row, n
+    cdef cnp.int64_t[::1] created = np.array(np.broadcast_to(np.asarray(created_times, dtype=np.int64), (count,)), dtype=np.int64)
     cdef list out = [None] * count
     cdef bytes blob, raw
     cdef char* p
@@ -187,32 +188,32 @@ def encode_values(int dtype, values, nulls, event_times, int64_t write_time, int
         raise ValueError(f"unknown dtype code {dtype}")
     for row in range(count):
         if null_arr[row]:
-            out[row] = _header(dtype, True, times[row], write_time, 0)
+            out[row] = _header(dtype, True, times[row], created[row], 0)
             continue
         if dtype == INT64:
-            blob = _header(dtype, False, times[row], write_time, 8)
+            blob = _header(dtype, False, times[row], created[row], 8)
             iv = i64[row]
             memcpy(PyBytes_AS_STRING(blob) + HEADER_SIZE, &iv, 8)
         elif dtype == DOUBLE:
-            blob = _header(dtype, False, times[row], write_time, 8)
+            blob = _header(dtype, False, times[row], created[row], 8)
             dv = f64[row]
             memcpy(PyBytes_AS_STRING(blob) + HEADER_SIZE, &dv, 8)
         elif dtype == FLOAT:
-            blob = _header(dtype, False, times[row], write_time, 4)
+            blob = _header(dtype, False, times[row], created[row], 4)
             fv = f32[row]
             memcpy(PyBytes_AS_STRING(blob) + HEADER_SIZE, &fv, 4)
         elif dtype == BOOL:
-            blob = _header(dtype, False, times[row], write_time, 1)
+            blob = _header(dtype, False, times[row], created[row], 1)
             PyBytes_AS_STRING(blob)[HEADER_SIZE] = 1 if b8[row] else 0
         elif dtype == FLOAT_VECTOR:
-            blob = _header(dtype, False, times[row], write_time, 4 * vector_dim)
+            blob = _header(dtype, False, times[row], created[row], 4 * vector_dim)
             if vector_dim:
                 memcpy(PyBytes_AS_STRING(blob) + HEADER_SIZE, &vec[row, 0], 4 * vector_dim)
         else:
             item = values[row]
             raw = (<str>item).encode("utf-8") if dtype == STRING else bytes(item)
             n = PyBytes_GET_SIZE(raw)
-            blob = _header(dtype, False, times[row], write_time, n)
+            blob = _header(dtype, False, times[row], created[row], n)
             memcpy(PyBytes_AS_STRING(blob) + HEADER_SIZE, PyBytes_AS_STRING(raw), n)
         out[row] = blob
     return out
@@ -288,16 +289,21 @@ cdef Py_ssize_t _normalise(Entry* entries, Py_ssize_t count) noexcept:
     return out
 
 
-cdef inline int64_t _value_event_time(const char* p, uint32_t length) noexcept nogil:
-    if length >= HEADER_SIZE and <uint8_t>p[0] == VALUE_FORMAT:
-        return _get_i64_le(p + 3)
-    return -1
+cdef inline bint _older_than(const char* old, uint32_t old_len, const char* new, uint32_t new_len) noexcept nogil:
+    """True when the new value's (event, created) stamp is below the stored one's (see _rows_py.stamp)."""
+    cdef int64_t oe = -1, oc = -1, ne = -1, nc = -1
+    if old_len >= HEADER_SIZE and <uint8_t>old[0] == VALUE_FORMAT:
+        oe = _get_i64_le(old + 3)
+        oc = _get_i64_le(old + 11)
+    if new_len >= HEADER_SIZE and <uint8_t>new[0] == VALUE_FORMAT:
+        ne = _get_i64_le(new + 3)
+        nc = _get_i64_le(new + 11)
+    return oe > ne or (oe == ne and oc > nc)
 
 
-def merge_rows(list existing, slots, list columns, event_times):
+def merge_rows(list existing, slots, list columns):
     """Fold new values into entity rows (see _rows_py.merge_rows): returns (rows or None, written, skipped)."""
     cdef uint32_t[::1] slot_arr = np.ascontiguousarray(np.asarray(slots, dtype=np.uint32))
-    cdef cnp.int64_t[::1] times = np.ascontiguousarray(np.asarray(event_times, dtype=np.int64))
     cdef Py_ssize_t ne = len(existing), ns = slot_arr.shape[0], e, s, i, count, capacity, lo, hi, mid, total, pos
     cdef list out = [None] * ne
     cdef Py_ssize_t written = 0, skipped = 0
@@ -325,12 +331,15 @@ def merge_rows(list existing, slots, list columns, event_times):
                         lo = mid + 1
                     else:
                         hi = mid
+                item = columns[s][e]
+                if item is None:  # nothing offered for this entity
+                    continue
+                value = item
                 if lo < count and entries[lo].slot == slot:
                     found = True
-                    if _value_event_time(entries[lo].ptr, entries[lo].length) > times[e]:
+                    if _older_than(entries[lo].ptr, entries[lo].length, PyBytes_AS_STRING(value), <uint32_t>PyBytes_GET_SIZE(value)):
                         skipped += 1
                         continue
-                value = columns[s][e]
                 if not found:
                     for i in range(count, lo, -1):
                         entries[i] = entries[i - 1]

@@ -48,18 +48,21 @@ def build_row(entries: dict[int, bytes]) -> bytes:
     return b"".join(parts)
 
 
-def _event_time(value: bytes) -> int:
+def stamp(value: bytes) -> tuple[int, int]:
+    """(event time, created time) of a stored value; (-1, -1) for a malformed one, which anything replaces."""
     if len(value) >= HEADER_SIZE and value[0] == VALUE_FORMAT:
-        return int(HEADER.unpack_from(value)[3])
-    return -1
+        _, _, _, event_time, created = HEADER.unpack_from(value)
+        return int(event_time), int(created)
+    return -1, -1
 
 
 def merge_rows(
-    existing: Sequence[bytes | None], slots: Sequence[int], columns: Sequence[Sequence[bytes]], event_times: np.ndarray
+    existing: Sequence[bytes | None], slots: Sequence[int], columns: Sequence[Sequence[bytes | None]]
 ) -> tuple[list[bytes | None], int, int]:
     """Fold new values (columns[s][e] for slots[s], entity e) into the entities' rows.
 
-    A new value replaces the stored one unless the stored event time is newer (equal: the later write wins).
+    A new value replaces the stored one unless the stored (event time, created time) is greater: a newer event
+    wins, and for the same event time the later-computed value (a correction) wins; exact ties: the new one.
     Returns (new row per entity, None where nothing changed; values written; values skipped as older).
     """
     out: list[bytes | None] = []
@@ -68,8 +71,10 @@ def merge_rows(
         entries = parse_row(row)
         changed = False
         for s, slot in enumerate(slots):
+            if columns[s][e] is None:  # nothing offered for this entity (e.g. a correction outside the window)
+                continue
             old = entries.get(slot)
-            if old is not None and _event_time(old) > int(event_times[e]):
+            if old is not None and stamp(old) > stamp(columns[s][e]):
                 skipped += 1
                 continue
             entries[slot] = columns[s][e]

@@ -1,6 +1,6 @@
 """Reference (specification) of the stored value layout and of the batch freshness check.
 
-Value = FORMAT (1) | dtype (1) | flags (1, bit 0 = null) | event time (i64 LE, µs) | write time (i64 LE, µs) | payload
+Value = FORMAT (1) | dtype (1) | flags (1, bit 0 = null) | event time (i64 LE, µs) | created time (i64 LE, µs) | payload
 
 payload by dtype: int64 i64 LE; double f64 LE; float f32 LE; bool 1 byte; string utf-8; bytes raw;
 float_vector dim × f32 LE. A null stores no payload. The dtype byte lets a reader refuse a value written
@@ -30,16 +30,20 @@ def encode_values(
     values: object,
     nulls: np.ndarray,
     event_times: np.ndarray,
-    write_time: int,
+    created_times: np.ndarray | int,
     vector_dim: int = 0,
 ) -> list[bytes]:
-    """Encode one feature column of a publish chunk. values: ndarray for fixed types and vectors, list otherwise."""
+    """Encode one feature column of a publish chunk. values: ndarray for fixed types and vectors, list otherwise.
+
+    created_times: when each value was computed (one per row, or one for all); it orders values of equal event time.
+    """
+    created = np.broadcast_to(np.asarray(created_times, dtype=np.int64), (len(nulls),))
     if dtype in _FIXED:
         values = np.asarray(values, dtype=_FIXED[dtype][1])
     out: list[bytes] = []
     for row in range(len(nulls)):
         is_null = bool(nulls[row])
-        head = HEADER.pack(VALUE_FORMAT, dtype, FLAG_NULL if is_null else 0, int(event_times[row]), write_time)
+        head = HEADER.pack(VALUE_FORMAT, dtype, FLAG_NULL if is_null else 0, int(event_times[row]), int(created[row]))
         if is_null:
             out.append(head)
         elif dtype in _FIXED:

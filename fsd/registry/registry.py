@@ -11,6 +11,7 @@ from fsd.domain import Clock, FeatureRef, FeatureSpec, GroupSpec, ResolvedFeatur
 from fsd.errors import FailedPrecondition, InvalidArgument, NotFound
 from fsd.registry import serialization, versioning
 from fsd.registry.definitions import validate_group
+from fsd.registry.operations import Operations
 from fsd.registry.storage import HistoryRow, RegistryStorage
 
 logger = logging.getLogger(__name__)
@@ -165,6 +166,7 @@ class Registry:
         self._blocked: set[int] = set()
         self._published: set[int] = set()
         self._promotion_gates: list[PromotionGate] = []
+        self.operations = Operations(self._storage, self._clock)
         self._snapshot = self._load()
         self._published = {v.slot for g in self._snapshot.groups.values() for vs in g.versions.values() for v in vs if v.first_published_micros}
 

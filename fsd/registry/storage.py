@@ -41,6 +41,25 @@ CREATE TABLE IF NOT EXISTS manifests (
     features_json TEXT NOT NULL,
     PRIMARY KEY (name, version)
 );
+CREATE TABLE IF NOT EXISTS incidents (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    opened_micros INTEGER NOT NULL,
+    group_name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    publish_id TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    resolved_micros INTEGER,
+    resolved_by TEXT,
+    resolution TEXT
+);
+CREATE TABLE IF NOT EXISTS sync_runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    group_name TEXT NOT NULL,
+    started_micros INTEGER NOT NULL,
+    ended_micros INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    run_json TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS history (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     at_micros INTEGER NOT NULL,
@@ -172,6 +191,10 @@ class RegistryStorage:
         with self._lock:
             rows = self._conn.execute(query + " ORDER BY id", args).fetchall()
         return [HistoryRow(*r) for r in rows]
+
+    def query(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple]:  # type: ignore[type-arg]
+        with self._lock:
+            return self._conn.execute(sql, args).fetchall()
 
     def close(self) -> None:
         with self._lock:

@@ -7,6 +7,7 @@ from fsd.domain import DType, EntityKeySpec, FeatureSpec, GroupSpec, KeyType
 from fsd.errors import InvalidArgument
 from fsd.lookup import EntityColumn, LookupResult
 from fsd.registry.registry import ApplyResult, Change, GroupInfo, ManifestInfo, VersionInfo
+from fsd.registry.operations import Incident, SyncRunRecord
 from fsd.registry.storage import HistoryRow
 from fsd.sync.publisher import PublishStats
 from fsd.v1 import registry_pb2, serving_pb2, types_pb2
@@ -107,6 +108,7 @@ def publish_stats_to_proto(stats: PublishStats) -> serving_pb2.PublishResponse:
         values_written=stats.values_written,
         values_skipped_older=stats.values_skipped_older,
         rejections_truncated=stats.rejections_truncated,
+        reason_counts=stats.reason_counts,
     )
     for r in stats.rejections:
         response.rejections.add(row_start=r.row_start, row_end=r.row_end, field=r.field, rule=r.rule, reason=r.reason)
@@ -247,3 +249,22 @@ def manifest_to_proto(info: ManifestInfo) -> registry_pb2.Manifest:
         description=info.description,
         features=[registry_pb2.PinnedFeature(group=p.group, feature=p.feature, version=p.version, behaviour_hash=p.behaviour_hash) for p in info.features],
     )
+
+
+def incident_to_proto(i: Incident) -> registry_pb2.Incident:
+    return registry_pb2.Incident(
+        id=i.id, opened_micros=i.opened_micros, group=i.group, kind=i.kind, publish_id=i.publish_id, detail=i.detail,
+        resolved_micros=i.resolved_micros or 0, resolved_by=i.resolved_by, resolution=i.resolution,
+    )
+
+
+_SYNC_FIELDS = ("group", "started_micros", "ended_micros", "outcome", "error", "snapshot", "rows_read", "values_written",
+                "rows_rejected", "watermark_micros", "sync_delay_micros", "forced", "id")
+
+
+def sync_run_to_proto(run: SyncRunRecord) -> registry_pb2.SyncRun:
+    return registry_pb2.SyncRun(**{f: getattr(run, f) for f in _SYNC_FIELDS}, reason_counts=run.reason_counts)
+
+
+def sync_run_from_proto(msg: registry_pb2.SyncRun) -> SyncRunRecord:
+    return SyncRunRecord(**{f: getattr(msg, f) for f in _SYNC_FIELDS}, reason_counts=dict(msg.reason_counts))

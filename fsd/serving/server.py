@@ -55,6 +55,7 @@ class Daemon:
             self.clock,
             PublishLimits(max_future_skew_micros=limits.max_future_skew_seconds * 1_000_000, max_chunk_rows=limits.max_chunk_rows),
             on_written=self.registry.note_published,
+            on_incident=self.registry.operations.open_incident,
         )
         self.retention = RetentionWorker(self.registry, self.publisher, settings.store.retire_retention_seconds)
         self.health = health.HealthServicer()

@@ -37,7 +37,7 @@ class FeatureStoreServicer(serving_pb2_grpc.FeatureStoreServicer):
         session = None
         for chunk in request_iterator:
             if session is None:
-                session = self._publisher.begin(chunk.publish_id, chunk.group, dict(chunk.feature_versions))
+                session = self._publisher.begin(chunk.publish_id, chunk.group, dict(chunk.feature_versions), chunk.mode)
             else:
                 if chunk.publish_id and chunk.publish_id != session.stats.publish_id:
                     raise InvalidArgument("publish_id changed within one publish stream", field="publish_id")
@@ -49,6 +49,12 @@ class FeatureStoreServicer(serving_pb2_grpc.FeatureStoreServicer):
         if session is None:
             raise InvalidArgument("publish stream carried no chunks", field="arrow_ipc")
         return convert.publish_stats_to_proto(session.stats)
+
+
+    def PublishStatus(self, request: serving_pb2.PublishStatusRequest, context: grpc.ServicerContext) -> serving_pb2.PublishStatusResponse:
+        known, sequence, group_id = self._publisher.publish_status(request.publish_id)
+        group = next((name for name, g in self._registry.snapshot().groups.items() if g.group_id == group_id), "") if known else ""
+        return serving_pb2.PublishStatusResponse(publish_id=request.publish_id, known=known, last_durable_sequence=sequence, group=group)
 
 
 class RegistryServicer(registry_pb2_grpc.RegistryServicer):
@@ -108,6 +114,22 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
         revision = self._registry.record_offline_write(request.group, request.feature, request.version, request.kind, detail, request.actor)
         return registry_pb2.OfflineWriteAck(revision=revision)
 
+    def ListIncidents(self, request: registry_pb2.ListIncidentsRequest, context: grpc.ServicerContext) -> registry_pb2.ListIncidentsResponse:
+        return registry_pb2.ListIncidentsResponse(
+            incidents=[convert.incident_to_proto(i) for i in self._registry.operations.incidents(request.include_resolved)]
+        )
+
+    def ResolveIncident(self, request: registry_pb2.ResolveIncidentRequest, context: grpc.ServicerContext) -> registry_pb2.Incident:
+        return convert.incident_to_proto(self._registry.operations.resolve_incident(request.id, request.resolved_by, request.resolution))
+
+    def RecordSyncRun(self, request: registry_pb2.SyncRun, context: grpc.ServicerContext) -> registry_pb2.SyncRun:
+        self._registry.snapshot().group(request.group)
+        return convert.sync_run_to_proto(self._registry.operations.record_sync_run(convert.sync_run_from_proto(request)))
+
+    def ListSyncRuns(self, request: registry_pb2.ListSyncRunsRequest, context: grpc.ServicerContext) -> registry_pb2.ListSyncRunsResponse:
+        runs = self._registry.operations.sync_runs(request.group, request.limit)
+        return registry_pb2.ListSyncRunsResponse(runs=[convert.sync_run_to_proto(r) for r in runs])
+
     def ListManifests(self, request: registry_pb2.ListManifestsRequest, context: grpc.ServicerContext) -> registry_pb2.ListManifestsResponse:
         snapshot = self._registry.snapshot()
         return registry_pb2.ListManifestsResponse(
@@ -133,6 +155,11 @@ def add_feature_store(servicer: FeatureStoreServicer, server: grpc.Server) -> No
             servicer.Publish,
             request_deserializer=serving_pb2.PublishChunk.FromString,
             response_serializer=serving_pb2.PublishResponse.SerializeToString,
+        ),
+        "PublishStatus": grpc.unary_unary_rpc_method_handler(
+            servicer.PublishStatus,
+            request_deserializer=serving_pb2.PublishStatusRequest.FromString,
+            response_serializer=serving_pb2.PublishStatusResponse.SerializeToString,
         ),
     }
     name = serving_pb2.DESCRIPTOR.services_by_name["FeatureStore"].full_name

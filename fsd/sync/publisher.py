@@ -30,6 +30,19 @@ _MARKER = struct.Struct(">qIq")  # last durable sequence, group id, updated at (
 MAX_PUBLISH_ID_CHARS = 128
 MAX_REJECTIONS_REPORTED = 1000
 
+# Publish modes (values equal the wire enum fsd.v1.PublishMode; 0 means REFRESH).
+INITIAL, REFRESH, BACKFILL, CORRECTION = 1, 2, 3, 4
+MODE_NAMES = {0: "REFRESH", INITIAL: "INITIAL", REFRESH: "REFRESH", BACKFILL: "BACKFILL", CORRECTION: "CORRECTION"}
+
+# Reason codes of the publish rules (stable: they appear in responses, metrics and the README).
+NEW_FEATURE_ACCEPTED = "NEW_FEATURE_ACCEPTED"          # rule new_feature
+PENDING_VERSION_WRITE = "PENDING_VERSION_WRITE"        # rule definition_update
+OLDER_THAN_ONLINE = "OLDER_THAN_ONLINE"                # rule value_refresh
+BACKFILL_NOT_NEWEST = "BACKFILL_NOT_NEWEST"            # rule backfill
+CORRECTION_OUTSIDE_WINDOW = "CORRECTION_OUTSIDE_WINDOW"  # rule late_correction
+ENTITY_KEY_MISMATCH = "ENTITY_KEY_MISMATCH"            # rule entity_key_mismatch
+ROW_REJECTED = "ROW_REJECTED"                          # rules timestamp_validity and the value rules
+
 
 @dataclass(frozen=True, slots=True)
 class PublishLimits:
@@ -50,6 +63,12 @@ class PublishStats:
     values_skipped_older: int = 0
     rejections: list[Rejection] = field(default_factory=list)
     rejections_truncated: bool = False
+    reason_counts: dict[str, int] = field(default_factory=dict)
+    mode: int = REFRESH
+
+    def count(self, reason: str, n: int) -> None:
+        if n:
+            self.reason_counts[reason] = self.reason_counts.get(reason, 0) + n
 
 
 def marker_key(publish_id: str) -> bytes:
@@ -70,7 +89,11 @@ def decode_ipc(payload: bytes) -> pa.Table:
 class PublishSession:
     """One publish stream. Not thread-safe by itself: the servicer feeds it chunks in order."""
 
-    def __init__(self, publisher: Publisher, publish_id: str, group_name: str, feature_versions: dict[str, int] | None = None) -> None:
+    def __init__(
+        self, publisher: Publisher, publish_id: str, group_name: str, feature_versions: dict[str, int] | None = None, mode: int = REFRESH
+    ) -> None:
+        if mode not in MODE_NAMES:
+            raise InvalidArgument(f"unknown publish mode {mode}", field="mode")
         if not publish_id or len(publish_id) > MAX_PUBLISH_ID_CHARS:
             raise InvalidArgument(f"publish_id must be 1 to {MAX_PUBLISH_ID_CHARS} characters", field="publish_id")
         self._publisher = publisher
@@ -80,7 +103,7 @@ class PublishSession:
         self._declared = dict(feature_versions or {})
         for name, version in self._declared.items():
             _target_version(self._group, name, version)  # refuse unknown/unwritable versions before any chunk
-        self.stats = PublishStats(publish_id=publish_id, group=group_name)
+        self.stats = PublishStats(publish_id=publish_id, group=group_name, mode=mode or REFRESH)
         self._marker = marker_key(publish_id)
         self._schema: pa.Schema | None = None
         self._next_sequence = publisher.durable_sequence(self._marker, self._group.group_id) + 1
@@ -96,6 +119,15 @@ class PublishSession:
                 field="sequence",
             )
         table = decode_ipc(payload)
+        mismatch = validation.entity_key_mismatch(table.schema, self._group.spec)
+        if mismatch is not None:
+            incident = self._publisher.report_incident(self._group.spec.name, "entity_key_mismatch", self.stats.publish_id, mismatch)
+            self.stats.count(ENTITY_KEY_MISMATCH, table.num_rows)
+            raise FailedPrecondition(
+                f"{ENTITY_KEY_MISMATCH}: {mismatch}; the publish is blocked and review incident #{incident} was opened "
+                "(fsd incidents). Nothing of this chunk was written.",
+                field="entity_keys",
+            )
         if self._schema is None:
             self._schema = table.schema
         elif not table.schema.equals(self._schema, check_metadata=False):
@@ -105,7 +137,7 @@ class PublishSession:
                 f"chunk {sequence}: {table.num_rows} rows exceed the limit of {self._publisher.limits.max_chunk_rows}", field="arrow_ipc"
             )
         row_offset = self.stats.rows_received
-        prepared = _prepare_chunk(table, self._group, self._declared, self._publisher.clock.now_micros(), self._publisher.limits)
+        prepared = _prepare_chunk(table, self._group, self._declared, self._publisher.clock.now_micros(), self._publisher.limits, self.stats)
         self._publisher.write_prepared(prepared, self._marker, sequence, self._group.group_id, self.stats)
         self._next_sequence = sequence + 1
         self.stats.chunks_written += 1
@@ -113,6 +145,7 @@ class PublishSession:
         accepted = int(prepared.valid.sum())
         self.stats.rows_accepted += accepted
         self.stats.rows_rejected += table.num_rows - accepted
+        self.stats.count(ROW_REJECTED, table.num_rows - accepted)
         for rejection in prepared.rejections:
             if len(self.stats.rejections) >= MAX_REJECTIONS_REPORTED:
                 self.stats.rejections_truncated = True
@@ -127,9 +160,8 @@ class _PreparedChunk:
     valid: np.ndarray
     rejections: list[Rejection]
     entities: list[bytes]           # for valid rows, deduplicated to the newest row per entity
-    event_times: np.ndarray         # per kept entity
     slots: list[int]
-    encoded: list[list[bytes]]      # per feature slot, per kept entity
+    encoded: list[list[bytes | None]]  # per feature slot, per kept entity; None = not offered online
 
 
 def _target_version(info: GroupInfo, name: str, declared: int | None) -> VersionInfo:
@@ -163,7 +195,9 @@ def target_versions(table: pa.Table, info: GroupInfo, declared: dict[str, int]) 
     return targets
 
 
-def _prepare_chunk(table: pa.Table, info: GroupInfo, declared: dict[str, int], now: int, limits: PublishLimits) -> _PreparedChunk:
+def _prepare_chunk(
+    table: pa.Table, info: GroupInfo, declared: dict[str, int], now: int, limits: PublishLimits, stats: PublishStats
+) -> _PreparedChunk:
     group = info.spec
     targets = target_versions(table, info, declared)
     checked = validation.validate_rows(table, group, {n: t.spec for n, t in targets.items()}, now, limits.max_future_skew_micros)
@@ -172,25 +206,43 @@ def _prepare_chunk(table: pa.Table, info: GroupInfo, declared: dict[str, int], n
     key_values = [[c.values[i] for i in keep_rows] if s else c.values[keep_rows] for c, s in zip(checked.keys, is_string)]  # type: ignore[index]
     entities = codec.encode_entities(key_values, is_string) if len(keep_rows) else []
     event_times = checked.event_times[keep_rows]
-    # Keep only the newest row per entity (the last one among equal event times): one value per key per chunk.
+    created_times = checked.created_times[keep_rows] if checked.created_times is not None else np.full(len(keep_rows), now, dtype=np.int64)
+    # One value per entity per chunk: the greatest (event time, created time); the later row among exact ties.
     newest: dict[bytes, int] = {}
     for pos, entity in enumerate(entities):
         prev = newest.get(entity)
-        if prev is None or event_times[pos] >= event_times[prev]:
+        if prev is None or (event_times[pos], created_times[pos]) >= (event_times[prev], created_times[prev]):
             newest[entity] = pos
     chosen = np.fromiter(sorted(newest.values()), dtype=np.int64, count=len(newest))
     chosen_rows = keep_rows[chosen]
+    chosen_times = event_times[chosen]
     slots: list[int] = []
-    encoded: list[list[bytes]] = []
+    encoded: list[list[bytes | None]] = []
     for name, col in checked.features.items():
-        spec = targets[name].spec
-        slots.append(targets[name].slot)
+        target = targets[name]
+        spec = target.spec
+        slots.append(target.slot)
         if spec.dtype in (DType.STRING, DType.BYTES):
             values: object = [col.values[i] for i in chosen_rows]  # type: ignore[index]
         else:
             values = col.values[chosen_rows]  # type: ignore[index]
-        encoded.append(codec.encode_values(int(spec.dtype), values, col.nulls[chosen_rows], event_times[chosen], now, spec.vector_dim))
-    return _PreparedChunk(checked.valid, checked.rejections, [entities[i] for i in chosen], event_times[chosen], slots, encoded)
+        column: list[bytes | None] = codec.encode_values(
+            int(spec.dtype), values, col.nulls[chosen_rows], chosen_times, created_times[chosen], spec.vector_dim
+        )
+        if stats.mode == CORRECTION:
+            # Late corrections go online only inside the active serving window (not older than max age).
+            max_age = (spec.max_age_seconds or group.max_age_seconds) * 1_000_000
+            if max_age:
+                outside = now - chosen_times > max_age
+                stats.count(CORRECTION_OUTSIDE_WINDOW, int(outside.sum()))
+                column = [None if o else v for v, o in zip(column, outside)]
+        offered = sum(v is not None for v in column)
+        if target.state == VersionState.PENDING:
+            stats.count(PENDING_VERSION_WRITE, offered)
+        if target.first_published_micros is None:
+            stats.count(NEW_FEATURE_ACCEPTED, offered)
+        encoded.append(column)
+    return _PreparedChunk(checked.valid, checked.rejections, [entities[i] for i in chosen], slots, encoded)
 
 
 class Publisher:
@@ -203,7 +255,9 @@ class Publisher:
         clock: Clock,
         limits: PublishLimits | None = None,
         on_written: Callable[[Sequence[int]], None] | None = None,
+        on_incident: Callable[[str, str, str, str], int] | None = None,
     ) -> None:
+        self._on_incident = on_incident
         self._store = store
         self._snapshot_source = snapshot_source
         self.clock = clock
@@ -214,10 +268,22 @@ class Publisher:
     def snapshot(self) -> RegistrySnapshot:
         return self._snapshot_source()
 
-    def begin(self, publish_id: str, group: str, feature_versions: dict[str, int] | None = None) -> PublishSession:
+    def begin(self, publish_id: str, group: str, feature_versions: dict[str, int] | None = None, mode: int = REFRESH) -> PublishSession:
         if not group:
             raise InvalidArgument("the first chunk must name the feature group", field="group")
-        return PublishSession(self, publish_id, group, feature_versions)
+        return PublishSession(self, publish_id, group, feature_versions, mode)
+
+    def report_incident(self, group: str, kind: str, publish_id: str, detail: str) -> int:
+        logger.warning("publish %s to %s blocked: %s", publish_id, group, detail)
+        return self._on_incident(group, kind, publish_id, detail) if self._on_incident is not None else 0
+
+    def publish_status(self, publish_id: str) -> tuple[bool, int, int]:
+        """(known, last durable sequence, group id) of a publish."""
+        raw = self._store.get_many([marker_key(publish_id)])[0]
+        if raw is None:
+            return False, -1, 0
+        sequence, group_id, _ = _MARKER.unpack(raw)
+        return True, sequence, group_id
 
     def durable_sequence(self, marker: bytes, group_id: int) -> int:
         raw = self._store.get_many([marker])[0]
@@ -232,12 +298,13 @@ class Publisher:
         with self._lock:  # read-merge-write of the chunk's rows must not interleave with another publish
             keys = codec.entity_keys(group_id, chunk.entities)
             existing = self._store.get_many(keys)
-            rows, written, skipped = codec.merge_rows(existing, chunk.slots, chunk.encoded, chunk.event_times)
+            rows, written, skipped = codec.merge_rows(existing, chunk.slots, chunk.encoded)
             puts = [(key, row) for key, row in zip(keys, rows) if row is not None]
             puts.append((marker, _MARKER.pack(sequence, group_id, self.clock.now_micros())))
             self._store.write_batch(puts)
         stats.values_written += written
         stats.values_skipped_older += skipped
+        stats.count({BACKFILL: BACKFILL_NOT_NEWEST, CORRECTION: CORRECTION_OUTSIDE_WINDOW}.get(stats.mode, OLDER_THAN_ONLINE), skipped)
         if written and self._on_written is not None:
             self._on_written(chunk.slots)
 

@@ -341,3 +341,100 @@ class OfflineWriteAck(_message.Message):
     REVISION_FIELD_NUMBER: _ClassVar[int]
     revision: int
     def __init__(self, revision: _Optional[int] = ...) -> None: ...
+
+class Incident(_message.Message):
+    __slots__ = ("id", "opened_micros", "group", "kind", "publish_id", "detail", "resolved_micros", "resolved_by", "resolution")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    OPENED_MICROS_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PUBLISH_ID_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    RESOLVED_MICROS_FIELD_NUMBER: _ClassVar[int]
+    RESOLVED_BY_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTION_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    opened_micros: int
+    group: str
+    kind: str
+    publish_id: str
+    detail: str
+    resolved_micros: int
+    resolved_by: str
+    resolution: str
+    def __init__(self, id: _Optional[int] = ..., opened_micros: _Optional[int] = ..., group: _Optional[str] = ..., kind: _Optional[str] = ..., publish_id: _Optional[str] = ..., detail: _Optional[str] = ..., resolved_micros: _Optional[int] = ..., resolved_by: _Optional[str] = ..., resolution: _Optional[str] = ...) -> None: ...
+
+class ListIncidentsRequest(_message.Message):
+    __slots__ = ("include_resolved",)
+    INCLUDE_RESOLVED_FIELD_NUMBER: _ClassVar[int]
+    include_resolved: bool
+    def __init__(self, include_resolved: _Optional[bool] = ...) -> None: ...
+
+class ListIncidentsResponse(_message.Message):
+    __slots__ = ("incidents",)
+    INCIDENTS_FIELD_NUMBER: _ClassVar[int]
+    incidents: _containers.RepeatedCompositeFieldContainer[Incident]
+    def __init__(self, incidents: _Optional[_Iterable[_Union[Incident, _Mapping]]] = ...) -> None: ...
+
+class ResolveIncidentRequest(_message.Message):
+    __slots__ = ("id", "resolved_by", "resolution")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    RESOLVED_BY_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTION_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    resolved_by: str
+    resolution: str
+    def __init__(self, id: _Optional[int] = ..., resolved_by: _Optional[str] = ..., resolution: _Optional[str] = ...) -> None: ...
+
+class SyncRun(_message.Message):
+    __slots__ = ("id", "group", "started_micros", "ended_micros", "outcome", "error", "snapshot", "rows_read", "values_written", "rows_rejected", "reason_counts", "watermark_micros", "sync_delay_micros", "forced")
+    class ReasonCountsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    ID_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    STARTED_MICROS_FIELD_NUMBER: _ClassVar[int]
+    ENDED_MICROS_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    ROWS_READ_FIELD_NUMBER: _ClassVar[int]
+    VALUES_WRITTEN_FIELD_NUMBER: _ClassVar[int]
+    ROWS_REJECTED_FIELD_NUMBER: _ClassVar[int]
+    REASON_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    WATERMARK_MICROS_FIELD_NUMBER: _ClassVar[int]
+    SYNC_DELAY_MICROS_FIELD_NUMBER: _ClassVar[int]
+    FORCED_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    group: str
+    started_micros: int
+    ended_micros: int
+    outcome: str
+    error: str
+    snapshot: str
+    rows_read: int
+    values_written: int
+    rows_rejected: int
+    reason_counts: _containers.ScalarMap[str, int]
+    watermark_micros: int
+    sync_delay_micros: int
+    forced: bool
+    def __init__(self, id: _Optional[int] = ..., group: _Optional[str] = ..., started_micros: _Optional[int] = ..., ended_micros: _Optional[int] = ..., outcome: _Optional[str] = ..., error: _Optional[str] = ..., snapshot: _Optional[str] = ..., rows_read: _Optional[int] = ..., values_written: _Optional[int] = ..., rows_rejected: _Optional[int] = ..., reason_counts: _Optional[_Mapping[str, int]] = ..., watermark_micros: _Optional[int] = ..., sync_delay_micros: _Optional[int] = ..., forced: _Optional[bool] = ...) -> None: ...
+
+class ListSyncRunsRequest(_message.Message):
+    __slots__ = ("group", "limit")
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    group: str
+    limit: int
+    def __init__(self, group: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListSyncRunsResponse(_message.Message):
+    __slots__ = ("runs",)
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    runs: _containers.RepeatedCompositeFieldContainer[SyncRun]
+    def __init__(self, runs: _Optional[_Iterable[_Union[SyncRun, _Mapping]]] = ...) -> None: ...

@@ -84,6 +84,26 @@ class RegistryStub:
                 request_serializer=fsd_dot_v1_dot_registry__pb2.OfflineWrite.SerializeToString,
                 response_deserializer=fsd_dot_v1_dot_registry__pb2.OfflineWriteAck.FromString,
                 _registered_method=True)
+        self.ListIncidents = channel.unary_unary(
+                '/fsd.v1.Registry/ListIncidents',
+                request_serializer=fsd_dot_v1_dot_registry__pb2.ListIncidentsRequest.SerializeToString,
+                response_deserializer=fsd_dot_v1_dot_registry__pb2.ListIncidentsResponse.FromString,
+                _registered_method=True)
+        self.ResolveIncident = channel.unary_unary(
+                '/fsd.v1.Registry/ResolveIncident',
+                request_serializer=fsd_dot_v1_dot_registry__pb2.ResolveIncidentRequest.SerializeToString,
+                response_deserializer=fsd_dot_v1_dot_registry__pb2.Incident.FromString,
+                _registered_method=True)
+        self.RecordSyncRun = channel.unary_unary(
+                '/fsd.v1.Registry/RecordSyncRun',
+                request_serializer=fsd_dot_v1_dot_registry__pb2.SyncRun.SerializeToString,
+                response_deserializer=fsd_dot_v1_dot_registry__pb2.SyncRun.FromString,
+                _registered_method=True)
+        self.ListSyncRuns = channel.unary_unary(
+                '/fsd.v1.Registry/ListSyncRuns',
+                request_serializer=fsd_dot_v1_dot_registry__pb2.ListSyncRunsRequest.SerializeToString,
+                response_deserializer=fsd_dot_v1_dot_registry__pb2.ListSyncRunsResponse.FromString,
+                _registered_method=True)
 
 
 class RegistryServicer:
@@ -151,6 +171,30 @@ class RegistryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListIncidents(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResolveIncident(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordSyncRun(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSyncRuns(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -203,6 +247,26 @@ def add_RegistryServicer_to_server(servicer, server):
                     servicer.RecordOfflineWrite,
                     request_deserializer=fsd_dot_v1_dot_registry__pb2.OfflineWrite.FromString,
                     response_serializer=fsd_dot_v1_dot_registry__pb2.OfflineWriteAck.SerializeToString,
+            ),
+            'ListIncidents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListIncidents,
+                    request_deserializer=fsd_dot_v1_dot_registry__pb2.ListIncidentsRequest.FromString,
+                    response_serializer=fsd_dot_v1_dot_registry__pb2.ListIncidentsResponse.SerializeToString,
+            ),
+            'ResolveIncident': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResolveIncident,
+                    request_deserializer=fsd_dot_v1_dot_registry__pb2.ResolveIncidentRequest.FromString,
+                    response_serializer=fsd_dot_v1_dot_registry__pb2.Incident.SerializeToString,
+            ),
+            'RecordSyncRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordSyncRun,
+                    request_deserializer=fsd_dot_v1_dot_registry__pb2.SyncRun.FromString,
+                    response_serializer=fsd_dot_v1_dot_registry__pb2.SyncRun.SerializeToString,
+            ),
+            'ListSyncRuns': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSyncRuns,
+                    request_deserializer=fsd_dot_v1_dot_registry__pb2.ListSyncRunsRequest.FromString,
+                    response_serializer=fsd_dot_v1_dot_registry__pb2.ListSyncRunsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -475,6 +539,114 @@ class Registry:
             '/fsd.v1.Registry/RecordOfflineWrite',
             fsd_dot_v1_dot_registry__pb2.OfflineWrite.SerializeToString,
             fsd_dot_v1_dot_registry__pb2.OfflineWriteAck.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListIncidents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fsd.v1.Registry/ListIncidents',
+            fsd_dot_v1_dot_registry__pb2.ListIncidentsRequest.SerializeToString,
+            fsd_dot_v1_dot_registry__pb2.ListIncidentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResolveIncident(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fsd.v1.Registry/ResolveIncident',
+            fsd_dot_v1_dot_registry__pb2.ResolveIncidentRequest.SerializeToString,
+            fsd_dot_v1_dot_registry__pb2.Incident.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordSyncRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fsd.v1.Registry/RecordSyncRun',
+            fsd_dot_v1_dot_registry__pb2.SyncRun.SerializeToString,
+            fsd_dot_v1_dot_registry__pb2.SyncRun.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSyncRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fsd.v1.Registry/ListSyncRuns',
+            fsd_dot_v1_dot_registry__pb2.ListSyncRunsRequest.SerializeToString,
+            fsd_dot_v1_dot_registry__pb2.ListSyncRunsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,11 +1,25 @@
 from fsd.v1 import types_pb2 as _types_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class PublishMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PUBLISH_MODE_UNSPECIFIED: _ClassVar[PublishMode]
+    INITIAL: _ClassVar[PublishMode]
+    REFRESH: _ClassVar[PublishMode]
+    BACKFILL: _ClassVar[PublishMode]
+    CORRECTION: _ClassVar[PublishMode]
+PUBLISH_MODE_UNSPECIFIED: PublishMode
+INITIAL: PublishMode
+REFRESH: PublishMode
+BACKFILL: PublishMode
+CORRECTION: PublishMode
 
 class EntityColumn(_message.Message):
     __slots__ = ("name", "int64_values", "string_values")
@@ -62,7 +76,7 @@ class GetFeaturesResponse(_message.Message):
     def __init__(self, entity_count: _Optional[int] = ..., features: _Optional[_Iterable[_Union[FeatureColumn, _Mapping]]] = ..., served_at_micros: _Optional[int] = ..., manifest: _Optional[str] = ...) -> None: ...
 
 class PublishChunk(_message.Message):
-    __slots__ = ("publish_id", "group", "sequence", "arrow_ipc", "feature_versions")
+    __slots__ = ("publish_id", "group", "sequence", "arrow_ipc", "feature_versions", "mode", "snapshot_id")
     class FeatureVersionsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -75,12 +89,34 @@ class PublishChunk(_message.Message):
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     ARROW_IPC_FIELD_NUMBER: _ClassVar[int]
     FEATURE_VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_ID_FIELD_NUMBER: _ClassVar[int]
     publish_id: str
     group: str
     sequence: int
     arrow_ipc: bytes
     feature_versions: _containers.ScalarMap[str, int]
-    def __init__(self, publish_id: _Optional[str] = ..., group: _Optional[str] = ..., sequence: _Optional[int] = ..., arrow_ipc: _Optional[bytes] = ..., feature_versions: _Optional[_Mapping[str, int]] = ...) -> None: ...
+    mode: PublishMode
+    snapshot_id: str
+    def __init__(self, publish_id: _Optional[str] = ..., group: _Optional[str] = ..., sequence: _Optional[int] = ..., arrow_ipc: _Optional[bytes] = ..., feature_versions: _Optional[_Mapping[str, int]] = ..., mode: _Optional[_Union[PublishMode, str]] = ..., snapshot_id: _Optional[str] = ...) -> None: ...
+
+class PublishStatusRequest(_message.Message):
+    __slots__ = ("publish_id",)
+    PUBLISH_ID_FIELD_NUMBER: _ClassVar[int]
+    publish_id: str
+    def __init__(self, publish_id: _Optional[str] = ...) -> None: ...
+
+class PublishStatusResponse(_message.Message):
+    __slots__ = ("publish_id", "known", "last_durable_sequence", "group")
+    PUBLISH_ID_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_FIELD_NUMBER: _ClassVar[int]
+    LAST_DURABLE_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    publish_id: str
+    known: bool
+    last_durable_sequence: int
+    group: str
+    def __init__(self, publish_id: _Optional[str] = ..., known: _Optional[bool] = ..., last_durable_sequence: _Optional[int] = ..., group: _Optional[str] = ...) -> None: ...
 
 class RowRejection(_message.Message):
     __slots__ = ("row_start", "row_end", "field", "rule", "reason")
@@ -97,7 +133,14 @@ class RowRejection(_message.Message):
     def __init__(self, row_start: _Optional[int] = ..., row_end: _Optional[int] = ..., field: _Optional[str] = ..., rule: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class PublishResponse(_message.Message):
-    __slots__ = ("publish_id", "group", "chunks_written", "chunks_skipped_duplicate", "rows_received", "rows_accepted", "rows_rejected", "values_written", "values_skipped_older", "rejections", "rejections_truncated")
+    __slots__ = ("publish_id", "group", "chunks_written", "chunks_skipped_duplicate", "rows_received", "rows_accepted", "rows_rejected", "values_written", "values_skipped_older", "rejections", "rejections_truncated", "reason_counts")
+    class ReasonCountsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     PUBLISH_ID_FIELD_NUMBER: _ClassVar[int]
     GROUP_FIELD_NUMBER: _ClassVar[int]
     CHUNKS_WRITTEN_FIELD_NUMBER: _ClassVar[int]
@@ -109,6 +152,7 @@ class PublishResponse(_message.Message):
     VALUES_SKIPPED_OLDER_FIELD_NUMBER: _ClassVar[int]
     REJECTIONS_FIELD_NUMBER: _ClassVar[int]
     REJECTIONS_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    REASON_COUNTS_FIELD_NUMBER: _ClassVar[int]
     publish_id: str
     group: str
     chunks_written: int
@@ -120,4 +164,5 @@ class PublishResponse(_message.Message):
     values_skipped_older: int
     rejections: _containers.RepeatedCompositeFieldContainer[RowRejection]
     rejections_truncated: bool
-    def __init__(self, publish_id: _Optional[str] = ..., group: _Optional[str] = ..., chunks_written: _Optional[int] = ..., chunks_skipped_duplicate: _Optional[int] = ..., rows_received: _Optional[int] = ..., rows_accepted: _Optional[int] = ..., rows_rejected: _Optional[int] = ..., values_written: _Optional[int] = ..., values_skipped_older: _Optional[int] = ..., rejections: _Optional[_Iterable[_Union[RowRejection, _Mapping]]] = ..., rejections_truncated: _Optional[bool] = ...) -> None: ...
+    reason_counts: _containers.ScalarMap[str, int]
+    def __init__(self, publish_id: _Optional[str] = ..., group: _Optional[str] = ..., chunks_written: _Optional[int] = ..., chunks_skipped_duplicate: _Optional[int] = ..., rows_received: _Optional[int] = ..., rows_accepted: _Optional[int] = ..., rows_rejected: _Optional[int] = ..., values_written: _Optional[int] = ..., values_skipped_older: _Optional[int] = ..., rejections: _Optional[_Iterable[_Union[RowRejection, _Mapping]]] = ..., rejections_truncated: _Optional[bool] = ..., reason_counts: _Optional[_Mapping[str, int]] = ...) -> None: ...

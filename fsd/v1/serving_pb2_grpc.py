@@ -44,6 +44,11 @@ class FeatureStoreStub:
                 request_serializer=fsd_dot_v1_dot_serving__pb2.PublishChunk.SerializeToString,
                 response_deserializer=fsd_dot_v1_dot_serving__pb2.PublishResponse.FromString,
                 _registered_method=True)
+        self.PublishStatus = channel.unary_unary(
+                '/fsd.v1.FeatureStore/PublishStatus',
+                request_serializer=fsd_dot_v1_dot_serving__pb2.PublishStatusRequest.SerializeToString,
+                response_deserializer=fsd_dot_v1_dot_serving__pb2.PublishStatusResponse.FromString,
+                _registered_method=True)
 
 
 class FeatureStoreServicer:
@@ -64,6 +69,13 @@ class FeatureStoreServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PublishStatus(self, request, context):
+        """Where an interrupted publish stands: resume from the last durable chunk + 1.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FeatureStoreServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -76,6 +88,11 @@ def add_FeatureStoreServicer_to_server(servicer, server):
                     servicer.Publish,
                     request_deserializer=fsd_dot_v1_dot_serving__pb2.PublishChunk.FromString,
                     response_serializer=fsd_dot_v1_dot_serving__pb2.PublishResponse.SerializeToString,
+            ),
+            'PublishStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.PublishStatus,
+                    request_deserializer=fsd_dot_v1_dot_serving__pb2.PublishStatusRequest.FromString,
+                    response_serializer=fsd_dot_v1_dot_serving__pb2.PublishStatusResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -132,6 +149,33 @@ class FeatureStore:
             '/fsd.v1.FeatureStore/Publish',
             fsd_dot_v1_dot_serving__pb2.PublishChunk.SerializeToString,
             fsd_dot_v1_dot_serving__pb2.PublishResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PublishStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fsd.v1.FeatureStore/PublishStatus',
+            fsd_dot_v1_dot_serving__pb2.PublishStatusRequest.SerializeToString,
+            fsd_dot_v1_dot_serving__pb2.PublishStatusResponse.FromString,
             options,
             channel_credentials,
             insecure,

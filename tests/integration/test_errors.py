@@ -64,7 +64,6 @@ def test_mismatched_entity_column_lengths(typed_client: Client) -> None:
         ({"f_int": pa.array(["x"])}, "column 'f_int' is string"),
         ({"f_bool": pa.array([1.0])}, "f_bool"),
         ({"unknown_col": pa.array([1])}, "'unknown_col' is not a feature"),
-        ({"entity_id": pa.array(["1"])}, "entity key 'entity_id' is string"),
         ({"event_timestamp": pa.array([1], type=pa.int64())}, "expected a timezone-aware timestamp"),
         ({"event_timestamp": pa.array([now_micros()], type=pa.timestamp("us"))}, "naive timestamps are refused"),
     ],
@@ -77,10 +76,18 @@ def test_whole_chunk_schema_errors_write_nothing(typed_client: Client, override,
     assert_untouched(typed_client, [1])
 
 
-def test_missing_entity_key_column(typed_client: Client) -> None:
-    table = all_types_table([1], [seconds_ago(1)]).drop_columns(["entity_id"])
-    err = rpc_error(lambda: typed_client.publish("all_types", table))
-    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "entity key column 'entity_id' is missing" in err.details()
+@pytest.mark.parametrize(
+    "change, fragment",
+    [
+        (lambda t: t.drop_columns(["entity_id"]), "entity key column 'entity_id' is missing"),
+        (lambda t: t.set_column(0, "entity_id", pa.array(["1"])), "entity key 'entity_id' is string"),
+    ],
+)
+def test_entity_key_mismatch_blocks_the_publish_and_opens_an_incident(typed_client: Client, change, fragment) -> None:  # type: ignore[no-untyped-def]
+    err = rpc_error(lambda: typed_client.publish("all_types", change(all_types_table([1], [seconds_ago(1)]))))
+    assert err.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "ENTITY_KEY_MISMATCH" in err.details() and fragment in err.details() and "incident #1" in err.details()
+    assert_untouched(typed_client, [1])
 
 
 def test_garbage_arrow_payload(typed_client: Client, daemon) -> None:  # type: ignore[no-untyped-def]
