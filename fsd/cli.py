@@ -6,6 +6,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
@@ -332,6 +333,74 @@ def cmd_dataset(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_runs(runs) -> None:  # type: ignore[no-untyped-def]
+    from fsd.tables import render
+
+    rows = []
+    for r in runs:
+        took = (r.ended_micros - r.started_micros) / 1e6
+        reasons = ", ".join(f"{k}={v}" for k, v in sorted(r.reason_counts.items())) or "-"
+        rows.append((r.id, r.group, _fmt_time(r.started_micros), f"{took:.2f}s", r.outcome + (" (forced)" if r.forced else ""),
+                     r.rows_read, r.values_written, r.rows_rejected, f"{r.sync_delay_micros / 1e6:.1f}s", reasons, r.error[:60]))
+    print(render(["run", "group", "started (UTC)", "took", "outcome", "rows read", "values written", "rejected", "sync delay",
+                  "reasons", "error"], rows))
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from fsd.client import Client
+    from fsd.offline.store import OfflineStore
+    from fsd.sync.loader import SyncScheduler, sync_group
+
+    store = OfflineStore(_offline_root(args))
+    with Client(_target(args)) as client:
+        if not args.all:
+            if not args.group:
+                raise FsdError("name a GROUP or use --all")
+            run = sync_group(client, store, args.group, full=args.full, forced=args.full)
+            _print_runs([run])
+            return 0 if run.outcome == "success" else 1
+        scheduler = SyncScheduler(client, store)
+        cycles = 0
+        while True:
+            runs = scheduler.run_due()
+            if runs:
+                _print_runs(runs)
+            cycles += 1
+            if not args.watch or (args.max_cycles and cycles >= args.max_cycles):
+                return 0
+            time.sleep(min(5.0, max(0.2, scheduler.seconds_until_next())))
+
+
+def cmd_sync_status(args: argparse.Namespace) -> int:
+    from fsd.client import Client
+
+    with Client(_target(args)) as client:
+        runs = list(client.sync_runs(args.group or "", args.limit).runs)
+    _print_runs(runs)
+    if runs:
+        ok = sum(r.outcome == "success" for r in runs)
+        print(f"success rate: {ok}/{len(runs)} = {ok / len(runs):.0%}")
+    return 0
+
+
+def cmd_incidents(args: argparse.Namespace) -> int:
+    from fsd.client import Client
+    from fsd.tables import render
+
+    with Client(_target(args)) as client:
+        if args.action == "resolve":
+            if not args.id:
+                raise FsdError("incidents resolve needs an incident ID")
+            client.resolve_incident(int(args.id), resolved_by=args.by or os.environ.get("USER", ""), resolution=args.note or "")
+            print(f"incident {args.id} resolved")
+            return 0
+        incidents = client.incidents(include_resolved=args.all).incidents
+    print(render(["id", "opened (UTC)", "group", "kind", "publish", "detail", "resolved"],
+                 [(i.id, _fmt_time(i.opened_micros), i.group, i.kind, i.publish_id, i.detail,
+                   f"{_fmt_time(i.resolved_micros)} by {i.resolved_by}: {i.resolution}" if i.resolved_micros else "OPEN") for i in incidents]))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from fsd.demo import run_demo
 
@@ -416,6 +485,31 @@ def build_parser() -> argparse.ArgumentParser:
     dataset.add_argument("--target", default=None)
     dataset.add_argument("--by", default=None)
     dataset.set_defaults(func=cmd_dataset)
+
+    sync = sub.add_parser("sync", help="offline -> online: latest values per entity since the last successful sync")
+    sync.add_argument("group", nargs="?", default="")
+    sync.add_argument("--all", action="store_true", help="every group, each at its sync interval")
+    sync.add_argument("--watch", action="store_true", help="keep running the scheduler (with --all)")
+    sync.add_argument("--max-cycles", type=int, default=0, help="stop the watch after N scheduler cycles")
+    sync.add_argument("--full", action="store_true", help="forced resync: ignore the watermark")
+    sync.add_argument("--offline-root", default=None)
+    sync.add_argument("--target", default=None)
+    sync.set_defaults(func=cmd_sync)
+
+    status = sub.add_parser("sync-status", help="sync runs per group, with success rate")
+    status.add_argument("group", nargs="?", default="")
+    status.add_argument("--limit", type=int, default=20)
+    status.add_argument("--target", default=None)
+    status.set_defaults(func=cmd_sync_status)
+
+    incidents = sub.add_parser("incidents", help="review incidents (e.g. blocked entity-key mismatches)")
+    incidents.add_argument("action", nargs="?", choices=["list", "resolve"], default="list")
+    incidents.add_argument("id", nargs="?", default=None)
+    incidents.add_argument("--all", action="store_true", help="include resolved incidents")
+    incidents.add_argument("--note", default=None, help="resolution note")
+    incidents.add_argument("--by", default=None)
+    incidents.add_argument("--target", default=None)
+    incidents.set_defaults(func=cmd_incidents)
 
     demo = sub.add_parser("demo", help="start a daemon on a temp dir, apply the fraud example, publish, query, stop")
     demo.add_argument("--data-dir", default=None, help="keep the demo data here instead of a temp dir")

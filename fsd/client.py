@@ -117,24 +117,40 @@ class Client:
         first_sequence: int = 0,
         on_chunk: Callable[[int], None] | None = None,
         feature_versions: Mapping[str, int] | None = None,
+        mode: str = "REFRESH",
+        snapshot_id: str = "",
+        resume: bool = False,
     ) -> serving_pb2.PublishResponse:
         """Stream table in chunks; a retry with the same publish_id skips chunks that are already durable.
 
         feature_versions names the version a column carries (needed for PENDING versions); others write SERVING.
+        mode: INITIAL, REFRESH, BACKFILL or CORRECTION. resume: ask the daemon which chunks of publish_id are
+        durable and send only the rest (after an interruption).
         """
         pid = publish_id or uuid.uuid4().hex
+        mode_value = serving_pb2.PublishMode.Value(mode)
+        skip_before = 0
+        if resume and publish_id:
+            status = self.publish_status(publish_id)
+            skip_before = status.last_durable_sequence + 1 if status.known else 0
 
         def chunks() -> Iterator[serving_pb2.PublishChunk]:
             batches = table.to_batches(max_chunksize=chunk_rows) or [pa.RecordBatch.from_pylist([], schema=table.schema)]
             for offset, batch in enumerate(batches):
                 sequence = first_sequence + offset
+                if sequence < skip_before and offset < len(batches) - 1:
+                    continue  # durable already; the last chunk is always sent so the stream is never empty
                 yield serving_pb2.PublishChunk(
-                    publish_id=pid, group=group, sequence=sequence, arrow_ipc=table_to_ipc(batch), feature_versions=dict(feature_versions or {})
+                    publish_id=pid, group=group, sequence=sequence, arrow_ipc=table_to_ipc(batch),
+                    feature_versions=dict(feature_versions or {}), mode=mode_value, snapshot_id=snapshot_id,
                 )
                 if on_chunk is not None:
                     on_chunk(batch.num_rows)
 
         return self._serving.Publish(chunks(), timeout=self.timeout * 20)
+
+    def publish_status(self, publish_id: str) -> serving_pb2.PublishStatusResponse:
+        return self._serving.PublishStatus(serving_pb2.PublishStatusRequest(publish_id=publish_id), timeout=self.timeout)
 
     # --- registry ---
 
@@ -176,6 +192,19 @@ class Client:
 
     def record_offline_write(self, write: registry_pb2.OfflineWrite) -> registry_pb2.OfflineWriteAck:
         return self._registry.RecordOfflineWrite(write, timeout=self.timeout)
+
+    def incidents(self, include_resolved: bool = False) -> registry_pb2.ListIncidentsResponse:
+        return self._registry.ListIncidents(registry_pb2.ListIncidentsRequest(include_resolved=include_resolved), timeout=self.timeout)
+
+    def resolve_incident(self, incident_id: int, *, resolved_by: str = "", resolution: str = "") -> registry_pb2.Incident:
+        request = registry_pb2.ResolveIncidentRequest(id=incident_id, resolved_by=resolved_by, resolution=resolution)
+        return self._registry.ResolveIncident(request, timeout=self.timeout)
+
+    def record_sync_run(self, run: registry_pb2.SyncRun) -> registry_pb2.SyncRun:
+        return self._registry.RecordSyncRun(run, timeout=self.timeout)
+
+    def sync_runs(self, group: str = "", limit: int = 50) -> registry_pb2.ListSyncRunsResponse:
+        return self._registry.ListSyncRuns(registry_pb2.ListSyncRunsRequest(group=group, limit=limit), timeout=self.timeout)
 
     def list_manifests(self) -> registry_pb2.ListManifestsResponse:
         return self._registry.ListManifests(registry_pb2.ListManifestsRequest(), timeout=self.timeout)

@@ -110,8 +110,6 @@ class OfflineStore:
         columns = [*key_columns, EVENT_TIMESTAMP, CREATED_TIMESTAMP, VALUE]
         if not base.exists():
             return pa.table({c: pa.array([], type=_TS if c in (EVENT_TIMESTAMP, CREATED_TIMESTAMP) else pa.null()) for c in columns})
-        partitioning = ds.partitioning(pa.schema([("date", pa.string())]), flavor="hive")
-        dataset = ds.dataset(base, format="parquet", partitioning=partitioning, ignore_prefixes=[".tmp-", "."])
         condition = None
 
         def both(a, b):  # type: ignore[no-untyped-def]
@@ -128,6 +126,8 @@ class OfflineStore:
         if key_filter is not None and len(key_columns) == 1:
             condition = both(condition, ds.field(key_columns[0]).isin(key_filter))
         try:
+            partitioning = ds.partitioning(pa.schema([("date", pa.string())]), flavor="hive")
+            dataset = ds.dataset(base, format="parquet", partitioning=partitioning, ignore_prefixes=[".tmp-", "."])
             return dataset.to_table(columns=columns, filter=condition)
         except (pa.ArrowException, OSError) as exc:
             raise StorageError(f"offline read of {base} failed: {exc}") from exc

@@ -1,0 +1,141 @@
+"""The offline -> online loader: latest valid value per entity and feature version since the last successful
+sync, streamed through Publish (so every publish rule applies), recorded as a sync run; and the scheduler
+that runs it per group at the group's own interval with retry and backoff."""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import grpc
+import pyarrow as pa
+
+from fsd.client import Client
+from fsd.domain import VersionState
+from fsd.errors import FsdError
+from fsd.offline.retrieval import FeatureVersion, latest_values
+from fsd.offline.store import CREATED_TIMESTAMP, EVENT_TIMESTAMP, VALUE, OfflineStore
+from fsd.training import group_view
+from fsd.v1 import registry_pb2
+
+logger = logging.getLogger(__name__)
+
+
+def _snapshot_micros(snapshot_id: str) -> int:
+    head = snapshot_id.split("-", 1)[0]
+    return int(head) if head.isdigit() else 0
+
+
+def sync_group(
+    client: Client,
+    store: OfflineStore,
+    group: str,
+    *,
+    full: bool = False,
+    forced: bool = False,
+    chunk_rows: int = 20_000,
+    on_rows: Callable[[int], None] | None = None,
+) -> registry_pb2.SyncRun:
+    """One sync run of a group's SERVING and PENDING versions; always recorded, success or not."""
+    started = time.time_ns() // 1000
+    run = registry_pb2.SyncRun(group=group, started_micros=started, forced=forced)
+    try:
+        view = group_view(client, group)
+        previous = 0 if full else next((r.watermark_micros for r in client.sync_runs(group, 200).runs if r.outcome == "success"), 0)
+        watermark = previous
+        newest_snapshot = 0
+        snapshots: list[str] = []
+        keys = [k.name for k in view.spec.entity_keys]
+        for feature, versions in view.versions.items():
+            for v in versions:
+                if v.state not in (VersionState.SERVING, VersionState.PENDING):
+                    continue
+                fv = FeatureVersion(group, feature, v.version, tuple(keys), 0)
+                fresh = [s for s in store.snapshots(group, feature, v.version) if _snapshot_micros(s) > previous or full]
+                if not fresh:
+                    continue
+                latest = latest_values(store, fv, as_of_micros=time.time_ns() // 1000, since_created_micros=None if full else previous)
+                if latest.num_rows == 0:
+                    continue
+                table = pa.table({**{k: latest[k] for k in keys}, EVENT_TIMESTAMP: latest[EVENT_TIMESTAMP],
+                                  CREATED_TIMESTAMP: latest[CREATED_TIMESTAMP], feature: latest[VALUE]})
+                response = client.publish(group, table, publish_id=f"sync-{group}-{uuid.uuid4().hex[:12]}", chunk_rows=chunk_rows,
+                                          feature_versions={feature: v.version}, mode="REFRESH", snapshot_id=fresh[-1],
+                                          on_chunk=on_rows)
+                run.rows_read += latest.num_rows
+                run.values_written += response.values_written
+                run.rows_rejected += response.rows_rejected
+                for reason, count in response.reason_counts.items():
+                    run.reason_counts[reason] = run.reason_counts.get(reason, 0) + count
+                created_max = int(pa.compute.max(latest[CREATED_TIMESTAMP].cast(pa.int64())).as_py())
+                watermark = max(watermark, created_max)
+                newest_snapshot = max(newest_snapshot, _snapshot_micros(fresh[-1]))
+                snapshots.append(f"{feature}@{v.version}:{fresh[-1]}")
+        run.ended_micros = time.time_ns() // 1000
+        run.outcome = "success"
+        run.watermark_micros = watermark
+        run.snapshot = ",".join(snapshots)
+        run.sync_delay_micros = run.ended_micros - newest_snapshot if newest_snapshot else 0
+    except (FsdError, grpc.RpcError, OSError) as exc:
+        run.ended_micros = time.time_ns() // 1000
+        run.outcome = "failed"
+        run.error = exc.message if isinstance(exc, FsdError) else (exc.details() if isinstance(exc, grpc.RpcError) else str(exc))  # type: ignore[attr-defined]
+        logger.warning("sync of %s failed: %s", group, run.error)
+    return client.record_sync_run(run)
+
+
+@dataclass
+class _GroupSchedule:
+    interval: float
+    next_due: float
+    failures: int = 0
+
+
+class SyncScheduler:
+    """Runs each group at its own sync interval; failed runs retry with exponential backoff (capped at the interval)."""
+
+    def __init__(self, client: Client, store: OfflineStore, groups: list[str] | None = None, clock: Callable[[], float] = time.monotonic,
+                 min_backoff: float = 1.0) -> None:
+        self._client = client
+        self._store = store
+        self._only = groups
+        self._clock = clock
+        self._min_backoff = min_backoff
+        self._schedules: dict[str, _GroupSchedule] = {}
+
+    def _refresh_groups(self) -> None:
+        for info in self._client.list_groups().groups:
+            name = info.definition.name
+            if self._only and name not in self._only:
+                continue
+            interval = float(info.definition.sync_interval_seconds or 300)
+            if name not in self._schedules:
+                self._schedules[name] = _GroupSchedule(interval, self._clock())
+            else:
+                self._schedules[name].interval = interval
+
+    def run_due(self, forced: set[str] | None = None) -> list[registry_pb2.SyncRun]:
+        """Run every group that is due (or forced) once; returns the runs."""
+        self._refresh_groups()
+        now = self._clock()
+        runs = []
+        for name, schedule in sorted(self._schedules.items()):
+            is_forced = name in (forced or set())
+            if schedule.next_due > now and not is_forced:
+                continue
+            run = sync_group(self._client, self._store, name, full=is_forced, forced=is_forced)
+            runs.append(run)
+            if run.outcome == "success":
+                schedule.failures = 0
+                schedule.next_due = self._clock() + schedule.interval
+            else:
+                schedule.failures += 1
+                schedule.next_due = self._clock() + min(schedule.interval, self._min_backoff * 2 ** (schedule.failures - 1))
+        return runs
+
+    def seconds_until_next(self) -> float:
+        if not self._schedules:
+            return 1.0
+        return max(0.0, min(s.next_due for s in self._schedules.values()) - self._clock())

@@ -1,0 +1,211 @@
+"""Each publish rule end to end through the daemon, the offline->online loader, and resume after kill -9."""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import pyarrow as pa
+import pytest
+
+from fsd.client import Client, table_to_ipc
+from fsd.domain import ValueStatus
+from fsd.offline.store import OfflineStore
+from fsd.registry.definitions import load_text
+from fsd.sync.loader import SyncScheduler, sync_group
+from fsd.training import ingest_offline
+from fsd.v1 import serving_pb2, serving_pb2_grpc
+from tests.helpers import MICROS, now_micros
+
+TS = pa.timestamp("us", tz="UTC")
+REPO = """
+feature_groups:
+  - name: velocity
+    entity_keys: [{name: customer_id, type: int64}]
+    max_age: 10m
+    sync_interval: 1s
+    features:
+      - {name: count_1h, dtype: int64, transformation: "count(*)"}
+"""
+
+
+def rows(ids: list[int], ages_s: list[float], values: list[int], created_offsets_s: list[float] | None = None) -> pa.Table:
+    now = now_micros()
+    columns = {
+        "customer_id": pa.array(ids, pa.int64()),
+        "event_timestamp": pa.array([now - int(a * MICROS) for a in ages_s], TS),
+        "count_1h": pa.array(values, pa.int64()),
+    }
+    if created_offsets_s is not None:
+        columns["created_timestamp"] = pa.array([now + int(c * MICROS) for c in created_offsets_s], TS)
+    return pa.table(columns)
+
+
+def served(client: Client, ids: list[int], ref: str = "velocity:count_1h") -> tuple[list[int], list[int]]:
+    column = client.get_features([ref], {"customer_id": ids})[ref]
+    return column.values.tolist(), column.statuses.tolist()
+
+
+@pytest.fixture
+def velocity(client: Client) -> Client:
+    client.apply(load_text(REPO))
+    return client
+
+
+def test_new_feature_is_accepted_after_validation(velocity: Client) -> None:
+    response = velocity.publish("velocity", rows([1, 2], [5, 5], [10, 20]), mode="INITIAL")
+    assert response.reason_counts["NEW_FEATURE_ACCEPTED"] == 2
+    assert served(velocity, [1, 2]) == ([10, 20], [ValueStatus.PRESENT] * 2)
+    again = velocity.publish("velocity", rows([1], [1], [11]))
+    assert "NEW_FEATURE_ACCEPTED" not in again.reason_counts
+
+
+def test_refresh_keeps_the_latest_value_per_entity(velocity: Client) -> None:
+    velocity.publish("velocity", rows([1], [10], [100], [0]))
+    older = velocity.publish("velocity", rows([1], [20], [1]))
+    assert older.reason_counts["OLDER_THAN_ONLINE"] == 1 and older.values_written == 0
+    assert served(velocity, [1])[0] == [100]
+    # Same event time: a later created time replaces, an earlier one does not.
+    online_event = velocity.get_features(["velocity:count_1h"], {"customer_id": [1]})["velocity:count_1h"].event_time_micros.tolist()
+
+    def same_event(value: int, created: int) -> pa.Table:
+        return pa.table({"customer_id": pa.array([1], pa.int64()), "event_timestamp": pa.array(online_event, TS),
+                         "count_1h": pa.array([value], pa.int64()), "created_timestamp": pa.array([created], TS)})
+
+    assert velocity.publish("velocity", same_event(101, now_micros() + 5 * MICROS)).values_written == 1
+    assert served(velocity, [1])[0] == [101]
+    assert velocity.publish("velocity", same_event(7, now_micros() - 3600 * MICROS)).reason_counts["OLDER_THAN_ONLINE"] == 1
+    assert served(velocity, [1])[0] == [101]
+
+
+def test_backfill_changes_online_only_where_it_is_newest(velocity: Client) -> None:
+    velocity.publish("velocity", rows([1, 2], [60, 60], [10, 20]))
+    backfill = rows([1, 1, 2, 3], [3600, 30, 7200, 120], [-1, 11, -2, 33])  # entity 1 gets a newer row; 3 is new
+    response = velocity.publish("velocity", backfill, mode="BACKFILL")
+    assert response.reason_counts["BACKFILL_NOT_NEWEST"] == 1  # entity 2's row is older than online
+    assert served(velocity, [1, 2, 3])[0] == [11, 20, 33]
+
+
+def test_pending_version_is_written_but_not_served_unpinned(velocity: Client) -> None:
+    velocity.publish("velocity", rows([1], [5], [10]))
+    velocity.apply(load_text(REPO.replace('"count(*)"', '"count(distinct merchant)"')))
+    response = velocity.publish("velocity", rows([1], [5], [3]), feature_versions={"count_1h": 2})
+    assert response.reason_counts["PENDING_VERSION_WRITE"] == 1
+    assert served(velocity, [1]) == ([10], [ValueStatus.PRESENT])
+    assert served(velocity, [1], "velocity:count_1h@2")[0] == [3]
+
+
+def test_nullable_expansion_is_null_safe(velocity: Client) -> None:
+    velocity.publish("velocity", rows([1], [5], [10]))
+    velocity.apply(load_text(REPO + "      - {name: avg_amount, dtype: double}\n"))
+    got = velocity.get_features(["velocity:avg_amount", "velocity:count_1h"], {"customer_id": [1]})
+    assert got["velocity:avg_amount"].statuses.tolist() == [ValueStatus.NOT_FOUND]
+    assert got.to_arrow()["velocity:avg_amount"].to_pylist() == [None]
+    assert got["velocity:count_1h"].values.tolist() == [10]
+
+
+def test_breaking_change_is_refused_with_a_pointer_to_versions(velocity: Client) -> None:
+    bad = rows([1], [5], [1]).set_column(2, "count_1h", pa.array(["ten"]))
+    with pytest.raises(grpc.RpcError) as info:
+        velocity.publish("velocity", bad)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "new feature version" in info.value.details()
+
+
+def test_entity_key_mismatch_opens_a_review_incident(velocity: Client) -> None:
+    bad = rows([1], [5], [1]).rename_columns(["account_id", "event_timestamp", "count_1h"])
+    with pytest.raises(grpc.RpcError) as info:
+        velocity.publish("velocity", bad, publish_id="nightly-42")
+    assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    [incident] = velocity.incidents().incidents
+    assert (incident.group, incident.kind, incident.publish_id) == ("velocity", "entity_key_mismatch", "nightly-42")
+    assert "'customer_id' is missing" in incident.detail
+    velocity.resolve_incident(incident.id, resolved_by="oncall", resolution="loader config fixed")
+    assert not velocity.incidents().incidents
+    assert velocity.incidents(include_resolved=True).incidents[0].resolution == "loader config fixed"
+
+
+def test_late_correction_applies_only_inside_the_serving_window(velocity: Client) -> None:
+    velocity.publish("velocity", rows([1, 2], [60, 3600], [10, 20]))  # entity 2 is already outside max age (10m)
+    fix = rows([1, 2], [60, 3600], [11, 21], [30, 30])
+    fix = fix.set_column(1, "event_timestamp", pa.array(
+        velocity.get_features(["velocity:count_1h"], {"customer_id": [1, 2]})["velocity:count_1h"].event_time_micros.tolist(), TS))
+    response = velocity.publish("velocity", fix, mode="CORRECTION")
+    assert response.reason_counts["CORRECTION_OUTSIDE_WINDOW"] == 1
+    assert served(velocity, [1, 2])[0] == [11, 20]
+
+
+def test_loader_syncs_offline_latest_incrementally(velocity: Client, tmp_path: Path) -> None:
+    store = OfflineStore(tmp_path / "offline")
+    ingest_offline(velocity, store, "velocity", rows([1, 1, 2], [120, 30, 60], [5, 6, 7]))
+    first = sync_group(velocity, store, "velocity")
+    assert first.outcome == "success" and first.rows_read == 2 and first.values_written == 2
+    assert served(velocity, [1, 2])[0] == [6, 7]
+    ingest_offline(velocity, store, "velocity", rows([2], [10], [8]))
+    second = sync_group(velocity, store, "velocity")
+    assert (second.rows_read, second.values_written) == (1, 1)  # only what changed since the watermark
+    assert served(velocity, [1, 2])[0] == [6, 8]
+    assert second.watermark_micros > first.watermark_micros and second.sync_delay_micros > 0
+    runs = velocity.sync_runs("velocity").runs
+    assert [r.outcome for r in runs] == ["success", "success"]
+
+
+def test_scheduler_retries_failures_with_backoff(velocity: Client, tmp_path: Path) -> None:
+    store = OfflineStore(tmp_path / "offline")
+    ticks = [0.0]
+    scheduler = SyncScheduler(velocity, store, clock=lambda: ticks[0], min_backoff=0.5)
+    assert [r.outcome for r in scheduler.run_due()] == ["success"]  # nothing offline yet: an empty, successful run
+    assert scheduler.run_due() == []  # not due before its 1 s interval
+    ticks[0] = 1.5
+    broken = tmp_path / "offline" / "velocity" / "count_1h" / "v1" / "date=2026-01-01"
+    broken.mkdir(parents=True)
+    (broken / "part-0000000000000001-deadbeef.parquet").write_bytes(b"not parquet")  # breaks the next read
+    ingest_failure = scheduler.run_due()
+    assert [r.outcome for r in ingest_failure] == ["failed"]
+    assert scheduler.seconds_until_next() == pytest.approx(0.5)
+
+
+def test_killed_publish_resumes_to_the_same_state(daemon_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ids = list(range(1, 3001))
+    table = rows(ids, [5] * len(ids), [i * 3 for i in ids])
+    reference = daemon_factory("reference").start()
+    with Client(reference.target) as client:
+        client.apply(load_text(REPO))
+        client.publish("velocity", table, chunk_rows=300)
+        expected = served(client, ids)
+
+    victim = daemon_factory("victim").start()
+    with Client(victim.target) as client:
+        client.apply(load_text(REPO))
+    channel = grpc.insecure_channel(victim.target)
+    stub = serving_pb2_grpc.FeatureStoreStub(channel)
+    batches = table.to_batches(max_chunksize=300)
+    durable = threading.Event()
+
+    def chunks():  # type: ignore[no-untyped-def]
+        for sequence, batch in enumerate(batches):
+            yield serving_pb2.PublishChunk(publish_id="big-load", group="velocity", sequence=sequence, arrow_ipc=table_to_ipc(batch))
+            if sequence == 4:
+                durable.wait(30)  # hold the stream open until the kill
+                time.sleep(60)
+
+    def watch() -> None:
+        with Client(victim.target) as probe:
+            while probe.publish_status("big-load").last_durable_sequence < 3:
+                time.sleep(0.02)
+        victim.kill9()
+        durable.set()
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    with pytest.raises(grpc.RpcError):
+        stub.Publish(chunks(), timeout=60)
+    watcher.join()
+    channel.close()
+    victim.start()
+    with Client(victim.target) as client:
+        status = client.publish_status("big-load")
+        assert status.known and 3 <= status.last_durable_sequence < len(batches) - 1
+        resumed = client.publish("velocity", table, publish_id="big-load", chunk_rows=300, resume=True)
+        assert resumed.chunks_written == len(batches) - 1 - status.last_durable_sequence
+        assert served(client, ids) == expected
