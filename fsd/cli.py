@@ -35,12 +35,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     daemon = Daemon(settings)
     port = daemon.start()
+    if args.port_file and daemon.metrics_port:
+        with open(f"{args.port_file}.metrics.tmp", "w", encoding="utf-8") as fh:
+            fh.write(str(daemon.metrics_port))
+        os.replace(f"{args.port_file}.metrics.tmp", f"{args.port_file}.metrics")
     if args.port_file:
         tmp = f"{args.port_file}.tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(str(port))
         os.replace(tmp, args.port_file)
-    print(f"fsd serving on {settings.server.host}:{port}", flush=True)
+    print(f"fsd serving on {settings.server.host}:{port}" + (f", metrics on :{daemon.metrics_port}/metrics" if daemon.metrics_port else ""), flush=True)
 
     def _stop(signum: int, _frame: object) -> None:
         logger.info("signal %d: draining", signum)
@@ -401,6 +405,59 @@ def cmd_incidents(args: argparse.Namespace) -> int:
     return 0
 
 
+def _age(seconds: float) -> str:
+    if seconds < 0:
+        return "never"
+    from fsd.registry.durations import format_duration
+
+    return format_duration(int(seconds)) if seconds >= 1 else f"{seconds:.1f}s"
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from fsd.client import Client
+    from fsd.tables import render
+
+    color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    flag = (lambda text: f"\033[31m{text}\033[0m") if color else (lambda text: text)
+    with Client(_target(args)) as client:
+        response = client.status(args.group or "")
+    rows = []
+    for g in response.groups:
+        state = flag("STALE (" + "; ".join(g.breaches) + ")") if g.stale else "ok"
+        rows.append((g.group, _age(g.freshness_lag_seconds), _age(g.seconds_since_sync), g.missed_refreshes,
+                     f"{g.sync_delay_seconds:.1f}s", _age(g.max_age_seconds), _age(g.sync_interval_seconds), state))
+    print(render(["group", "freshness lag", "since sync", "missed refreshes", "sync delay", "max age", "sync every", "state"], rows))
+    feature_rows = []
+    for g in response.groups:
+        for f in g.features:
+            feature_rows.append((f"{g.group}:{f.feature}@{f.version}", f.state,
+                                 f"{f.stale_entity_ratio:.1%} of {f.sampled_values}" if f.stale_entity_ratio >= 0 else "-",
+                                 flag("BLOCKED") if f.blocked else "-",
+                                 f"{f.last_consistency:.2%}" if f.last_consistency >= 0 else "-", f"{f.psi:.3f}" if f.psi >= 0 else "-"))
+    print()
+    print(render(["feature version", "state", "stale entities (sampled)", "blocked", "last consistency", "psi"], feature_rows))
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from fsd.client import Client
+    from fsd.tables import render
+
+    with Client(_target(args)) as client:
+        response = client.validate(args.group, sample=args.sample, skew=args.skew, action=args.action or "", feature=args.feature or "",
+                                   versions=[args.version] if args.version else [])
+    rows = []
+    for f in response.features:
+        m = f.mismatches
+        rows.append((f"{response.group}:{f.feature}@{f.version}", f.sampled, f"{f.consistency:.2%}", m.value_differs, m.version_differs,
+                     m.missing_online, m.stale, m.entity_key_drift, (f"{f.psi:.3f}" + (" SKEWED" if f.skewed else "")) if f.psi >= 0 else "-"))
+    print(render(["feature version", "sampled", "consistency", "value differs", "version differs", "missing online", "stale",
+                  "entity-key drift", "psi (>0.2 = skew)"], rows))
+    for action in response.actions_taken:
+        print(f"action: {action}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from fsd.demo import run_demo
 
@@ -510,6 +567,22 @@ def build_parser() -> argparse.ArgumentParser:
     incidents.add_argument("--by", default=None)
     incidents.add_argument("--target", default=None)
     incidents.set_defaults(func=cmd_incidents)
+
+    status_parser = sub.add_parser("status", help="freshness, sync and consistency per group (breaches flagged)")
+    status_parser.add_argument("group", nargs="?", default="")
+    status_parser.add_argument("--target", default=None)
+    status_parser.set_defaults(func=cmd_status)
+
+    validate = sub.add_parser("validate", help="compare sampled online values with the offline expectation")
+    validate.add_argument("group")
+    validate.add_argument("--sample", type=int, default=1000)
+    validate.add_argument("--skew", action="store_true", help="also compute PSI of served vs offline values")
+    validate.add_argument("--action", choices=["report", "mark_stale", "block", "resync"], default=None,
+                          help="override the group's freshness_policy.on_inconsistency")
+    validate.add_argument("--feature", default=None)
+    validate.add_argument("--version", type=int, default=None)
+    validate.add_argument("--target", default=None)
+    validate.set_defaults(func=cmd_validate)
 
     demo = sub.add_parser("demo", help="start a daemon on a temp dir, apply the fraud example, publish, query, stop")
     demo.add_argument("--data-dir", default=None, help="keep the demo data here instead of a temp dir")

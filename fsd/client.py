@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from fsd.domain import GroupSpec, ValueStatus
 from fsd.serving import convert
-from fsd.v1 import registry_pb2, registry_pb2_grpc, serving_pb2, serving_pb2_grpc
+from fsd.v1 import monitor_pb2, monitor_pb2_grpc, registry_pb2, registry_pb2_grpc, serving_pb2, serving_pb2_grpc
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 DEFAULT_CHUNK_ROWS = 20_000
@@ -78,6 +78,7 @@ class Client:
         )
         self._serving = serving_pb2_grpc.FeatureStoreStub(self._channel)
         self._registry = registry_pb2_grpc.RegistryStub(self._channel)
+        self._monitor = monitor_pb2_grpc.MonitorStub(self._channel)
         self.timeout = timeout
 
     def __enter__(self) -> Client:
@@ -205,6 +206,25 @@ class Client:
 
     def sync_runs(self, group: str = "", limit: int = 50) -> registry_pb2.ListSyncRunsResponse:
         return self._registry.ListSyncRuns(registry_pb2.ListSyncRunsRequest(group=group, limit=limit), timeout=self.timeout)
+
+    # --- monitor ---
+
+    def status(self, group: str = "") -> monitor_pb2.StatusResponse:
+        return self._monitor.GetStatus(monitor_pb2.StatusRequest(group=group), timeout=self.timeout)
+
+    def validate(self, group: str, *, sample: int = 1000, skew: bool = False, action: str = "", feature: str = "",
+                 versions: Sequence[int] = ()) -> monitor_pb2.ValidateResponse:
+        request = monitor_pb2.ValidateRequest(group=group, sample=sample, skew=skew, action=action, feature=feature, versions=list(versions))
+        return self._monitor.Validate(request, timeout=self.timeout * 10)
+
+    def set_blocked(self, group: str, feature: str, version: int, blocked: bool) -> None:
+        self._monitor.SetBlocked(monitor_pb2.SetBlockedRequest(group=group, feature=feature, version=version, blocked=blocked), timeout=self.timeout)
+
+    def pending_resyncs(self) -> monitor_pb2.PendingResyncsResponse:
+        return self._monitor.PendingResyncs(monitor_pb2.PendingResyncsRequest(), timeout=self.timeout)
+
+    def ack_resync(self, request_id: int) -> None:
+        self._monitor.AckResync(monitor_pb2.AckResyncRequest(id=request_id), timeout=self.timeout)
 
     def list_manifests(self) -> registry_pb2.ListManifestsResponse:
         return self._registry.ListManifests(registry_pb2.ListManifestsRequest(), timeout=self.timeout)

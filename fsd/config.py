@@ -19,6 +19,9 @@ class ServerSettings:
     max_message_bytes: int = 64 * 1024 * 1024
     grace_seconds: float = 10.0
     reflection: bool = True
+    metrics: bool = True  # Prometheus /metrics over HTTP on metrics_host
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9464  # 0: any free port (printed at start)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +31,7 @@ class StoreSettings:
     bloom_bits_per_key: int = 10
     sync_writes: bool = True
     retire_retention_seconds: int = 3600  # how long a retired version's values stay on disk before they are purged
+    offline_root: str = "./fsd-offline"  # the offline store the validator compares with
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,13 +44,24 @@ class LimitSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class MonitorSettings:
+    freshness_interval_seconds: float = 10.0
+    sample_rows: int = 2000  # rows sampled per group per freshness check (never a full scan)
+    validate_interval_seconds: float = 3600.0  # periodic validation of every group (0: off)
+    validate_sample: int = 500
+    min_promotion_consistency: float = 0.995  # promotion gate (0: off)
+    served_sample_rate: float = 0.01  # share of GetFeatures responses sampled for skew
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
+    monitor: MonitorSettings = field(default_factory=MonitorSettings)
 
 
-_SECTIONS = {"server": ServerSettings, "store": StoreSettings, "limits": LimitSettings}
+_SECTIONS = {"server": ServerSettings, "store": StoreSettings, "limits": LimitSettings, "monitor": MonitorSettings}
 
 
 def _coerce(section: str, key: str, raw: object, target: type) -> object:

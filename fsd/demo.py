@@ -15,7 +15,7 @@ from fsd.tables import render
 
 def run_demo(keep_dir: str | None = None, customers: int = 1000) -> int:
     data_dir = keep_dir or tempfile.mkdtemp(prefix="fsd-demo-")
-    settings = load_settings(env={}, overrides={"server": {"port": 0}, "store": {"data_dir": data_dir}})
+    settings = load_settings(env={}, overrides={"server": {"port": 0, "metrics_port": 0}, "store": {"data_dir": data_dir}})
     daemon = Daemon(settings)
     port = daemon.start()
     target = f"127.0.0.1:{port}"

@@ -97,6 +97,17 @@ class FeatureSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class FreshnessPolicy:
+    """Per-group breach thresholds (0 = not checked). A breach marks the group stale and asks for a resync."""
+
+    max_lag_seconds: int = 0  # now - newest online event time
+    max_stale_ratio: float = 0.0  # share of sampled online values older than max age
+    max_missed_refreshes: int = 0  # sync intervals elapsed without a successful sync
+    min_consistency: float = 0.0  # validator: share of sampled values equal to the offline expectation
+    on_inconsistency: str = "report"  # report | mark_stale | block | resync
+
+
+@dataclass(frozen=True, slots=True)
 class GroupSpec:
     name: str
     entity_keys: tuple[EntityKeySpec, ...]
@@ -107,6 +118,7 @@ class GroupSpec:
     tags: tuple[tuple[str, str], ...] = ()
     max_age_seconds: int = 0  # 0: values never go stale
     sync_interval_seconds: int = 0
+    policy: FreshnessPolicy = field(default_factory=lambda: FreshnessPolicy())
 
     def feature(self, name: str) -> FeatureSpec | None:
         for spec in self.features:
@@ -156,6 +168,7 @@ class ResolvedFeature:
     vector_dim: int
     max_age_micros: int  # 0: never stale
     blocked: bool = False
+    group_stale: bool = False  # a freshness policy breach marks every value of the group STALE
 
 
 class Clock(Protocol):

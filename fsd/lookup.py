@@ -156,5 +156,7 @@ def lookup(
         else:
             values, is_null, found, event_times = codec.decode_feature(rows, feature.slot, int(feature.dtype), feature.vector_dim)
             statuses = codec.freshness_status(found, event_times, now, feature.max_age_micros)
+            if feature.group_stale:
+                statuses = np.where(found, np.uint8(ValueStatus.STALE), statuses).astype(np.uint8)
         results.append(FeatureResult(ref, feature, values, is_null, statuses, event_times))
     return LookupResult(count, results, now, served_manifest)

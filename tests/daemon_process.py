@@ -15,7 +15,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 class DaemonProcess:
     def __init__(self, data_dir: Path, env: dict[str, str] | None = None, extra_args: list[str] | None = None) -> None:
         self.data_dir = data_dir
-        self.env = {**os.environ, **(env or {})}
+        # Tests default to: any free metrics port, and no promotion gate (the gate's own tests turn it on).
+        defaults = {"FSD_SERVER_METRICS_PORT": "0", "FSD_MONITOR_MIN_PROMOTION_CONSISTENCY": "0", "FSD_MONITOR_FRESHNESS_INTERVAL_SECONDS": "0.5"}
+        self.env = {**os.environ, **defaults, **(env or {})}
         self.extra_args = extra_args or []
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
@@ -28,6 +30,7 @@ class DaemonProcess:
     def start(self, timeout: float = 30.0) -> DaemonProcess:
         port_file = self.data_dir.parent / f"{self.data_dir.name}.port"
         port_file.unlink(missing_ok=True)
+        (port_file.parent / f"{port_file.name}.metrics").unlink(missing_ok=True)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "fsd.cli", "serve", "--data-dir", str(self.data_dir), "--host", "127.0.0.1", "--port", "0",
@@ -44,6 +47,8 @@ class DaemonProcess:
                 raise TimeoutError(f"daemon did not start: {self.log()}")
             time.sleep(0.02)
         self.port = int(port_file.read_text())
+        metrics_file = port_file.parent / f"{port_file.name}.metrics"
+        self.metrics_port = int(metrics_file.read_text()) if metrics_file.exists() else 0
         self.wait_serving(deadline - time.monotonic())
         return self
 

@@ -6,11 +6,33 @@ from pathlib import Path
 
 import yaml
 
-from fsd.domain import DTYPE_NAMES, KEY_TYPE_NAMES, DType, EntityKeySpec, FeatureSpec, GroupSpec, is_valid_name
+from fsd.domain import DTYPE_NAMES, KEY_TYPE_NAMES, DType, EntityKeySpec, FeatureSpec, FreshnessPolicy, GroupSpec, is_valid_name
 from fsd.errors import InvalidArgument
 from fsd.registry.durations import parse_duration
 
-_GROUP_KEYS = {"name", "description", "owner", "entity_keys", "source", "max_age", "sync_interval", "tags", "features"}
+_GROUP_KEYS = {"name", "description", "owner", "entity_keys", "source", "max_age", "sync_interval", "tags", "features", "freshness_policy"}
+_POLICY_KEYS = {"max_lag", "max_stale_ratio", "max_missed_refreshes", "min_consistency", "on_inconsistency"}
+
+
+def _policy(ctx: "_Context", m: Mapping[str, object]) -> FreshnessPolicy:
+    raw = m.get("freshness_policy")
+    if raw is None:
+        return FreshnessPolicy()
+    p = _check_keys(ctx, raw, _POLICY_KEYS, "freshness_policy")
+
+    def ratio(key: str) -> float:
+        value = p.get(key, 0.0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            raise ctx.fail(p, key, f"freshness_policy.{key} must be a number from 0 to 1")
+        return float(value)
+
+    missed = p.get("max_missed_refreshes", 0)
+    if isinstance(missed, bool) or not isinstance(missed, int) or missed < 0:
+        raise ctx.fail(p, "max_missed_refreshes", "freshness_policy.max_missed_refreshes must be a whole number")
+    action = p.get("on_inconsistency", "report")
+    if action not in ("report", "mark_stale", "block", "resync"):
+        raise ctx.fail(p, "on_inconsistency", "freshness_policy.on_inconsistency must be report, mark_stale, block or resync")
+    return FreshnessPolicy(_duration(ctx, p, "max_lag"), ratio("max_stale_ratio"), missed, ratio("min_consistency"), str(action))
 _FEATURE_KEYS = {
     "name", "dtype", "nullable", "vector_dim", "description", "transformation", "window",
     "source_dependencies", "meaning", "owner", "tags", "max_age", "allow_nan",
@@ -180,6 +202,7 @@ def _group(ctx: _Context, raw: object) -> GroupSpec:
         tags=_tags(ctx, m),
         max_age_seconds=_duration(ctx, m, "max_age"),
         sync_interval_seconds=_duration(ctx, m, "sync_interval"),
+        policy=_policy(ctx, m),
     )
 
 

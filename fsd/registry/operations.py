@@ -94,6 +94,37 @@ class Operations:
         rows = self._storage.query(sql + " ORDER BY id DESC LIMIT ?", (*args, limit or 100))
         return [SyncRunRecord(id=r[0], **json.loads(r[1])) for r in rows]
 
+    def request_resync(self, group: str, reason: str) -> int:
+        """A forced-resync request for the sync scheduler; one open request per group is enough."""
+        with self._storage.transaction() as conn:
+            row = conn.execute("SELECT id FROM resync_requests WHERE group_name = ? AND done_micros IS NULL", (group,)).fetchone()
+            if row is not None:
+                return int(row[0])
+            cursor = conn.execute(
+                "INSERT INTO resync_requests (group_name, reason, requested_micros) VALUES (?, ?, ?)", (group, reason, self._clock.now_micros())
+            )
+            return int(cursor.lastrowid)  # type: ignore[arg-type]
+
+    def pending_resyncs(self) -> list[tuple[int, str, str, int]]:
+        return [tuple(r) for r in self._storage.query(  # type: ignore[misc]
+            "SELECT id, group_name, reason, requested_micros FROM resync_requests WHERE done_micros IS NULL ORDER BY id")]
+
+    def ack_resync(self, request_id: int) -> None:
+        with self._storage.transaction() as conn:
+            conn.execute("UPDATE resync_requests SET done_micros = ? WHERE id = ?", (self._clock.now_micros(), request_id))
+
+    def record_validation(self, slot: int, consistency: float, sampled: int, detail: dict[str, object]) -> None:
+        with self._storage.transaction() as conn:
+            conn.execute(
+                "INSERT INTO validations (slot, at_micros, consistency, sampled, detail_json) VALUES (?, ?, ?, ?, ?)",
+                (slot, self._clock.now_micros(), consistency, sampled, json.dumps(detail)),
+            )
+
+    def last_validation(self, slot: int) -> tuple[float, int, int] | None:
+        """(consistency, sampled, at) of the latest validation of a feature version."""
+        rows = self._storage.query("SELECT consistency, sampled, at_micros FROM validations WHERE slot = ? ORDER BY id DESC LIMIT 1", (slot,))
+        return (float(rows[0][0]), int(rows[0][1]), int(rows[0][2])) if rows else None
+
     def last_successful_watermark(self, group: str) -> int:
         for run in self.sync_runs(group, limit=1000):
             if run.outcome == "success":

@@ -94,6 +94,7 @@ class RegistrySnapshot:
     groups: dict[str, GroupInfo]
     manifests: dict[str, tuple[ManifestInfo, ...]] = field(default_factory=dict)  # name -> versions, ascending
     blocked: frozenset[int] = frozenset()  # slots whose serving is blocked by policy
+    stale_groups: frozenset[str] = frozenset()  # groups marked stale by a freshness breach
     _resolved: dict[str, ResolvedFeature] = field(default_factory=dict)
 
     def manifest(self, text: str) -> ManifestInfo:
@@ -151,6 +152,7 @@ class RegistrySnapshot:
             vector_dim=chosen.spec.vector_dim,
             max_age_micros=max_age * 1_000_000,
             blocked=chosen.slot in self.blocked,
+            group_stale=ref.group in self.stale_groups,
         )
         self._resolved[text] = resolved
         return resolved
@@ -164,6 +166,7 @@ class Registry:
         self._clock = clock or SystemClock()
         self._write_lock = threading.Lock()
         self._blocked: set[int] = set()
+        self._stale_groups: dict[str, set[str]] = {}  # group -> sources that marked it stale
         self._published: set[int] = set()
         self._promotion_gates: list[PromotionGate] = []
         self.operations = Operations(self._storage, self._clock)
@@ -191,7 +194,8 @@ class Registry:
             pins = tuple(PinnedFeature(**p) for p in json.loads(m.features_json))
             manifests.setdefault(m.name, []).append(ManifestInfo(m.name, m.version, m.created_micros, m.created_by, m.description, pins))
         return RegistrySnapshot(
-            self._storage.counter("revision"), groups, {k: tuple(v) for k, v in manifests.items()}, frozenset(self._blocked)
+            self._storage.counter("revision"), groups, {k: tuple(v) for k, v in manifests.items()}, frozenset(self._blocked),
+            frozenset(g for g, sources in self._stale_groups.items() if sources),
         )
 
     def history(self, group: str, feature: str | None = None) -> list[HistoryRow]:
@@ -466,6 +470,24 @@ class Registry:
                 RegistryStorage.add_history(conn, now, revision, group, feature, version, f"offline_{kind}", detail, actor, "")
             self._snapshot = self._load()
             return revision
+
+    def set_group_stale(self, group: str, stale: bool, source: str = "freshness") -> bool:
+        """Mark or clear one source's breach flag on a group (stale while any source says so); returns whether
+        that source's flag changed, so callers log transitions rather than every check."""
+        with self._write_lock:
+            self._snapshot.group(group)
+            sources = self._stale_groups.setdefault(group, set())
+            if (source in sources) == stale:
+                return False
+            if stale:
+                sources.add(source)
+            else:
+                sources.discard(source)
+            self._snapshot = self._load()
+            return True
+
+    def blocked_slots(self) -> frozenset[int]:
+        return self._snapshot.blocked
 
     # --- manifests ---------------------------------------------------------------------------------------------
 

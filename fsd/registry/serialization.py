@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
-from fsd.domain import DType, EntityKeySpec, FeatureSpec, GroupSpec, KeyType
+from fsd.domain import DType, EntityKeySpec, FeatureSpec, FreshnessPolicy, GroupSpec, KeyType
 
 
 def feature_to_dict(spec: FeatureSpec) -> dict[str, object]:
@@ -34,6 +34,7 @@ def group_to_json(spec: GroupSpec) -> str:
         "tags": [list(t) for t in spec.tags],
         "max_age_seconds": spec.max_age_seconds,
         "sync_interval_seconds": spec.sync_interval_seconds,
+        "policy": asdict(spec.policy),
     }
     return json.dumps(data, sort_keys=True)
 
@@ -50,4 +51,5 @@ def group_from_json(text: str) -> GroupSpec:
         tags=tuple(tuple(t) for t in data["tags"]),
         max_age_seconds=data["max_age_seconds"],
         sync_interval_seconds=data["sync_interval_seconds"],
+        policy=FreshnessPolicy(**data.get("policy", {})),
     )

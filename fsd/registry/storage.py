@@ -60,6 +60,21 @@ CREATE TABLE IF NOT EXISTS sync_runs (
     outcome TEXT NOT NULL,
     run_json TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS resync_requests (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    group_name TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    requested_micros INTEGER NOT NULL,
+    done_micros INTEGER
+);
+CREATE TABLE IF NOT EXISTS validations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    slot INTEGER NOT NULL,
+    at_micros INTEGER NOT NULL,
+    consistency REAL NOT NULL,
+    sampled INTEGER NOT NULL,
+    detail_json TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS history (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     at_micros INTEGER NOT NULL,

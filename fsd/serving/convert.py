@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from fsd.domain import DType, EntityKeySpec, FeatureSpec, GroupSpec, KeyType
+from dataclasses import asdict
+
+from fsd.domain import DType, EntityKeySpec, FeatureSpec, FreshnessPolicy, GroupSpec, KeyType
 from fsd.errors import InvalidArgument
 from fsd.lookup import EntityColumn, LookupResult
 from fsd.registry.registry import ApplyResult, Change, GroupInfo, ManifestInfo, VersionInfo
@@ -147,6 +149,7 @@ def group_to_proto(spec: GroupSpec) -> registry_pb2.GroupDef:
         max_age_seconds=spec.max_age_seconds,
         sync_interval_seconds=spec.sync_interval_seconds,
         features=[feature_to_proto(f) for f in spec.features],
+        policy=registry_pb2.FreshnessPolicy(**asdict(spec.policy)),
     )
 
 
@@ -189,6 +192,11 @@ def group_from_proto(msg: registry_pb2.GroupDef) -> GroupSpec:
         tags=tuple(sorted(msg.tags.items())),
         max_age_seconds=msg.max_age_seconds,
         sync_interval_seconds=msg.sync_interval_seconds,
+        policy=FreshnessPolicy(
+            max_lag_seconds=msg.policy.max_lag_seconds, max_stale_ratio=msg.policy.max_stale_ratio,
+            max_missed_refreshes=msg.policy.max_missed_refreshes, min_consistency=msg.policy.min_consistency,
+            on_inconsistency=msg.policy.on_inconsistency or "report",
+        ),
     )
 
 

@@ -16,17 +16,24 @@ from fsd.domain import Clock, SystemClock
 from fsd.lookup import LookupLimits
 from fsd.online.rocksdb import RocksDbOnlineStore, RocksDbSettings
 from fsd.registry.registry import Registry
+from fsd.monitor.freshness import FreshnessMonitor
+from fsd.monitor.skew import ServedValues
+from fsd.monitor.validator import ConsistencyValidator
+from fsd.offline.store import OfflineStore
 from fsd.serving.interceptors import ErrorMappingInterceptor
+from fsd.serving.metrics import Metrics, MetricsInterceptor
+from fsd.serving.monitor_servicer import MonitorServicer
 from fsd.serving.servicers import FeatureStoreServicer, RegistryServicer, add_feature_store
 from fsd.sync.publisher import Publisher, PublishLimits
 from fsd.sync.retention import RetentionWorker
-from fsd.v1 import registry_pb2, registry_pb2_grpc, serving_pb2
+from fsd.v1 import monitor_pb2, monitor_pb2_grpc, registry_pb2, registry_pb2_grpc, serving_pb2
 
 logger = logging.getLogger(__name__)
 
 SERVICE_NAMES = (
     serving_pb2.DESCRIPTOR.services_by_name["FeatureStore"].full_name,
     registry_pb2.DESCRIPTOR.services_by_name["Registry"].full_name,
+    monitor_pb2.DESCRIPTOR.services_by_name["Monitor"].full_name,
 )
 
 
@@ -58,6 +65,19 @@ class Daemon:
             on_incident=self.registry.operations.open_incident,
         )
         self.retention = RetentionWorker(self.registry, self.publisher, settings.store.retire_retention_seconds)
+        m = settings.monitor
+        self.metrics = Metrics()
+        self.freshness = FreshnessMonitor(self.registry, self.store, self.clock, interval_seconds=m.freshness_interval_seconds,
+                                          sample_rows=m.sample_rows)
+        self.publisher.set_chunk_hook(lambda group, _stats, newest: self.freshness.note_written(group, newest))
+        self.served = ServedValues(rate=m.served_sample_rate)
+        self.offline = OfflineStore(settings.store.offline_root)
+        self.validator = ConsistencyValidator(self.registry, self.store, self.offline, self.clock, self.served, m.min_promotion_consistency)
+        self.registry.add_promotion_gate(self.validator.promotion_gate)
+        self.last_checks: dict[tuple[str, str, int], tuple[float, float]] = {}
+        self.metrics.watch(self.freshness, lambda: dict(self.last_checks))
+        self.metrics_port = 0
+        self._periodic = threading.Thread(target=self._validate_periodically, name="fsd-validator", daemon=True)
         self.health = health.HealthServicer()
         self._server: grpc.Server | None = None
         self._stopped = threading.Event()
@@ -72,13 +92,18 @@ class Daemon:
         ]
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=s.max_workers, thread_name_prefix="fsd-rpc"),
-            interceptors=[ErrorMappingInterceptor()],
+            interceptors=[MetricsInterceptor(self.metrics), ErrorMappingInterceptor()],
             options=options,
             maximum_concurrent_rpcs=s.max_concurrent_rpcs or None,
         )
         limits = self.settings.limits
         lookup_limits = LookupLimits(limits.max_entities, limits.max_features, limits.max_values)
-        add_feature_store(FeatureStoreServicer(self.store, self.registry, self.publisher, self.clock, lookup_limits), server)
+        add_feature_store(
+            FeatureStoreServicer(self.store, self.registry, self.publisher, self.clock, lookup_limits, self.served, self.metrics.record_publish),
+            server,
+        )
+        self.monitor_servicer = MonitorServicer(self.registry, self.freshness, self.validator, self.clock, self.last_checks)
+        monitor_pb2_grpc.add_MonitorServicer_to_server(self.monitor_servicer, server)
         registry_pb2_grpc.add_RegistryServicer_to_server(RegistryServicer(self.registry, on_retire=self.retention.wake), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         if s.reflection:
@@ -104,9 +129,27 @@ class Daemon:
             logger.warning("listening on %s without TLS or authentication: anyone who can reach it can read and write", address)
         self._server.start()
         self.retention.start()
+        self.freshness.start()
+        self._periodic.start()
+        if s.metrics:
+            self.metrics_port = self.metrics.serve(s.metrics_port, s.metrics_host)
+            logger.info("metrics on http://%s:%d/metrics", s.metrics_host, self.metrics_port)
         self._set_health(health_pb2.HealthCheckResponse.SERVING)
         logger.info("fsd serving on %s:%d (data dir %s, pid %d)", s.host, self.port, self.data_dir, os.getpid())
         return self.port
+
+    def _validate_periodically(self) -> None:
+        from fsd.v1 import monitor_pb2
+
+        interval = self.settings.monitor.validate_interval_seconds
+        if interval <= 0:
+            return
+        while not self._stopped.wait(interval):
+            for group in list(self.registry.snapshot().groups):
+                try:
+                    self.monitor_servicer.Validate(monitor_pb2.ValidateRequest(group=group, sample=self.settings.monitor.validate_sample), None)  # type: ignore[arg-type]
+                except Exception:  # noqa: BLE001 - one group's failure must not stop the others or the daemon
+                    logger.exception("periodic validation of %s failed", group)
 
     def wait(self) -> None:
         self._stopped.wait()
@@ -119,6 +162,8 @@ class Daemon:
         if self._server is not None:
             self._server.stop(self.settings.server.grace_seconds if grace is None else grace).wait()
         self.retention.stop()
+        self.freshness.stop()
+        self.metrics.stop()
         self.store.close()
         self.registry.close()
         logger.info("fsd stopped")

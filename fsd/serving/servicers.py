@@ -12,12 +12,16 @@ from fsd.online.base import OnlineStore
 from fsd.registry.registry import ApplyResult, Registry
 from fsd.serving import convert
 from fsd.serving.wire import ResponseEncoder
-from fsd.sync.publisher import Publisher
+from fsd.monitor.skew import ServedValues
+from fsd.sync.publisher import Publisher, PublishStats
 from fsd.v1 import registry_pb2, registry_pb2_grpc, serving_pb2, serving_pb2_grpc
 
 
 class FeatureStoreServicer(serving_pb2_grpc.FeatureStoreServicer):
-    def __init__(self, store: OnlineStore, registry: Registry, publisher: Publisher, clock: Clock, limits: LookupLimits) -> None:
+    def __init__(self, store: OnlineStore, registry: Registry, publisher: Publisher, clock: Clock, limits: LookupLimits,
+                 served: ServedValues | None = None, on_published: Callable[[PublishStats], None] | None = None) -> None:
+        self._served = served
+        self._on_published = on_published
         self._store = store
         self._registry = registry
         self._publisher = publisher
@@ -31,6 +35,8 @@ class FeatureStoreServicer(serving_pb2_grpc.FeatureStoreServicer):
         result = lookup(
             self._store, self._registry.snapshot(), entities, list(request.features), self._clock, self._limits, request.manifest
         )
+        if self._served is not None:
+            self._served.observe(result)
         return self._encoder.response(result)
 
     def Publish(self, request_iterator, context: grpc.ServicerContext) -> serving_pb2.PublishResponse:  # type: ignore[no-untyped-def]
@@ -48,6 +54,8 @@ class FeatureStoreServicer(serving_pb2_grpc.FeatureStoreServicer):
             session.write_chunk(chunk.sequence, chunk.arrow_ipc)
         if session is None:
             raise InvalidArgument("publish stream carried no chunks", field="arrow_ipc")
+        if self._on_published is not None:
+            self._on_published(session.stats)
         return convert.publish_stats_to_proto(session.stats)
 
 

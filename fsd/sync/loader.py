@@ -117,8 +117,10 @@ class SyncScheduler:
                 self._schedules[name].interval = interval
 
     def run_due(self, forced: set[str] | None = None) -> list[registry_pb2.SyncRun]:
-        """Run every group that is due (or forced) once; returns the runs."""
+        """Run every group that is due, or has a forced-resync request (from the monitor), once; returns the runs."""
         self._refresh_groups()
+        requests = {r.group: r.id for r in self._client.pending_resyncs().requests}
+        forced = set(forced or set()) | set(requests)
         now = self._clock()
         runs = []
         for name, schedule in sorted(self._schedules.items()):
@@ -128,6 +130,8 @@ class SyncScheduler:
             run = sync_group(self._client, self._store, name, full=is_forced, forced=is_forced)
             runs.append(run)
             if run.outcome == "success":
+                if is_forced and name in requests:
+                    self._client.ack_resync(requests[name])
                 schedule.failures = 0
                 schedule.next_due = self._clock() + schedule.interval
             else:

@@ -139,6 +139,7 @@ class PublishSession:
         row_offset = self.stats.rows_received
         prepared = _prepare_chunk(table, self._group, self._declared, self._publisher.clock.now_micros(), self._publisher.limits, self.stats)
         self._publisher.write_prepared(prepared, self._marker, sequence, self._group.group_id, self.stats)
+        self._publisher.chunk_done(self._group.spec.name, self.stats, prepared.newest_event)
         self._next_sequence = sequence + 1
         self.stats.chunks_written += 1
         self.stats.rows_received += table.num_rows
@@ -160,6 +161,7 @@ class _PreparedChunk:
     valid: np.ndarray
     rejections: list[Rejection]
     entities: list[bytes]           # for valid rows, deduplicated to the newest row per entity
+    newest_event: int               # greatest event time offered (0 when none)
     slots: list[int]
     encoded: list[list[bytes | None]]  # per feature slot, per kept entity; None = not offered online
 
@@ -242,7 +244,8 @@ def _prepare_chunk(
         if target.first_published_micros is None:
             stats.count(NEW_FEATURE_ACCEPTED, offered)
         encoded.append(column)
-    return _PreparedChunk(checked.valid, checked.rejections, [entities[i] for i in chosen], slots, encoded)
+    newest_event = int(chosen_times.max()) if len(chosen_times) else 0
+    return _PreparedChunk(checked.valid, checked.rejections, [entities[i] for i in chosen], newest_event, slots, encoded)
 
 
 class Publisher:
@@ -256,8 +259,10 @@ class Publisher:
         limits: PublishLimits | None = None,
         on_written: Callable[[Sequence[int]], None] | None = None,
         on_incident: Callable[[str, str, str, str], int] | None = None,
+        on_chunk: Callable[[str, PublishStats, int], None] | None = None,
     ) -> None:
         self._on_incident = on_incident
+        self._on_chunk = on_chunk  # (group, stats so far, newest event time) after each durable chunk
         self._store = store
         self._snapshot_source = snapshot_source
         self.clock = clock
@@ -272,6 +277,13 @@ class Publisher:
         if not group:
             raise InvalidArgument("the first chunk must name the feature group", field="group")
         return PublishSession(self, publish_id, group, feature_versions, mode)
+
+    def set_chunk_hook(self, hook: Callable[[str, PublishStats, int], None]) -> None:
+        self._on_chunk = hook
+
+    def chunk_done(self, group: str, stats: PublishStats, newest_event: int) -> None:
+        if self._on_chunk is not None:
+            self._on_chunk(group, stats, newest_event)
 
     def report_incident(self, group: str, kind: str, publish_id: str, detail: str) -> int:
         logger.warning("publish %s to %s blocked: %s", publish_id, group, detail)

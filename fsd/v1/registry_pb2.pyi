@@ -76,7 +76,7 @@ class FeatureDef(_message.Message):
     def __init__(self, name: _Optional[str] = ..., dtype: _Optional[_Union[_types_pb2.DType, str]] = ..., nullable: _Optional[bool] = ..., vector_dim: _Optional[int] = ..., description: _Optional[str] = ..., transformation: _Optional[str] = ..., window_seconds: _Optional[int] = ..., source_dependencies: _Optional[_Iterable[str]] = ..., meaning: _Optional[str] = ..., owner: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ..., max_age_seconds: _Optional[int] = ..., allow_nan: _Optional[bool] = ...) -> None: ...
 
 class GroupDef(_message.Message):
-    __slots__ = ("name", "entity_keys", "source", "owner", "description", "tags", "max_age_seconds", "sync_interval_seconds", "features")
+    __slots__ = ("name", "entity_keys", "source", "owner", "description", "tags", "max_age_seconds", "sync_interval_seconds", "features", "policy")
     class TagsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -93,6 +93,7 @@ class GroupDef(_message.Message):
     MAX_AGE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     SYNC_INTERVAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
     FEATURES_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
     name: str
     entity_keys: _containers.RepeatedCompositeFieldContainer[EntityKeySpec]
     source: str
@@ -102,7 +103,22 @@ class GroupDef(_message.Message):
     max_age_seconds: int
     sync_interval_seconds: int
     features: _containers.RepeatedCompositeFieldContainer[FeatureDef]
-    def __init__(self, name: _Optional[str] = ..., entity_keys: _Optional[_Iterable[_Union[EntityKeySpec, _Mapping]]] = ..., source: _Optional[str] = ..., owner: _Optional[str] = ..., description: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ..., max_age_seconds: _Optional[int] = ..., sync_interval_seconds: _Optional[int] = ..., features: _Optional[_Iterable[_Union[FeatureDef, _Mapping]]] = ...) -> None: ...
+    policy: FreshnessPolicy
+    def __init__(self, name: _Optional[str] = ..., entity_keys: _Optional[_Iterable[_Union[EntityKeySpec, _Mapping]]] = ..., source: _Optional[str] = ..., owner: _Optional[str] = ..., description: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ..., max_age_seconds: _Optional[int] = ..., sync_interval_seconds: _Optional[int] = ..., features: _Optional[_Iterable[_Union[FeatureDef, _Mapping]]] = ..., policy: _Optional[_Union[FreshnessPolicy, _Mapping]] = ...) -> None: ...
+
+class FreshnessPolicy(_message.Message):
+    __slots__ = ("max_lag_seconds", "max_stale_ratio", "max_missed_refreshes", "min_consistency", "on_inconsistency")
+    MAX_LAG_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MAX_STALE_RATIO_FIELD_NUMBER: _ClassVar[int]
+    MAX_MISSED_REFRESHES_FIELD_NUMBER: _ClassVar[int]
+    MIN_CONSISTENCY_FIELD_NUMBER: _ClassVar[int]
+    ON_INCONSISTENCY_FIELD_NUMBER: _ClassVar[int]
+    max_lag_seconds: int
+    max_stale_ratio: float
+    max_missed_refreshes: int
+    min_consistency: float
+    on_inconsistency: str
+    def __init__(self, max_lag_seconds: _Optional[int] = ..., max_stale_ratio: _Optional[float] = ..., max_missed_refreshes: _Optional[int] = ..., min_consistency: _Optional[float] = ..., on_inconsistency: _Optional[str] = ...) -> None: ...
 
 class ApplyRequest(_message.Message):
     __slots__ = ("groups", "applied_by", "reason", "dry_run", "expected_revision", "has_expected_revision")

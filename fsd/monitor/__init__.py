@@ -1,0 +1,1 @@
+"""Freshness monitoring, serving-consistency validation and skew: they read, and act only through the registry."""

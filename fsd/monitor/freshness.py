@@ -1,0 +1,144 @@
+"""Freshness signals per group: lag, time since sync, missed refreshes, stale-entity ratio (bounded sampling),
+sync delay; and the policy check that marks a breached group stale and asks for a resync, logging transitions."""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from fsd import codec
+from fsd.codec import _rows_py
+from fsd.domain import Clock, VersionState
+from fsd.monitor.sampling import sample_rows
+from fsd.online.base import OnlineStore
+from fsd.registry.registry import GroupInfo, Registry
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class SlotSample:
+    present: int = 0
+    stale: int = 0
+
+    @property
+    def ratio(self) -> float:
+        return self.stale / self.present if self.present else -1.0
+
+
+@dataclass(slots=True)
+class GroupSignals:
+    group: str
+    newest_event_micros: int = 0
+    freshness_lag_seconds: float = -1.0
+    seconds_since_sync: float = -1.0
+    missed_refreshes: int = 0
+    sync_delay_seconds: float = 0.0
+    stale: bool = False
+    breaches: list[str] = field(default_factory=list)
+    samples: dict[int, SlotSample] = field(default_factory=dict)  # slot -> sample
+
+
+class FreshnessMonitor:
+    """Computes signals on its own thread every `interval` seconds; readers get the last computed copy."""
+
+    def __init__(self, registry: Registry, store: OnlineStore, clock: Clock, *, interval_seconds: float = 10.0, sample_rows: int = 2000) -> None:
+        self._registry = registry
+        self._store = store
+        self._clock = clock
+        self._interval = interval_seconds
+        self._sample_rows = sample_rows
+        self._newest: dict[str, int] = {}  # group -> newest event time written online (kept by the publisher hook)
+        self._signals: dict[str, GroupSignals] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="fsd-freshness", daemon=True)
+
+    def note_written(self, group: str, newest_event_micros: int) -> None:
+        with self._lock:
+            if newest_event_micros > self._newest.get(group, 0):
+                self._newest[group] = newest_event_micros
+
+    def signals(self) -> dict[str, GroupSignals]:
+        with self._lock:
+            return dict(self._signals)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self.refresh()
+            except Exception:  # noqa: BLE001 - a monitor bug must never take the daemon down
+                logger.exception("freshness refresh failed")
+
+    def _sample(self, info: GroupInfo, now: int) -> tuple[dict[int, SlotSample], int]:
+        """Stale counts per serving slot over at most sample_rows rows from a random point of the group's range."""
+        rows = sample_rows(self._store, codec.group_prefix(info.group_id), self._sample_rows)
+        samples: dict[int, SlotSample] = {}
+        newest = 0
+        max_age_of = {}
+        for versions in info.versions.values():
+            for v in versions:
+                if v.state == VersionState.SERVING:
+                    max_age_of[v.slot] = (v.spec.max_age_seconds or info.spec.max_age_seconds) * 1_000_000
+                    samples[v.slot] = SlotSample()
+        for _, row in rows:
+            for slot, value in _rows_py.parse_row(row).items():
+                sample = samples.get(slot)
+                if sample is None:
+                    continue
+                event_time = _rows_py.stamp(value)[0]
+                newest = max(newest, event_time)
+                sample.present += 1
+                if max_age_of[slot] and now - event_time > max_age_of[slot]:
+                    sample.stale += 1
+        return samples, newest
+
+    def refresh(self) -> dict[str, GroupSignals]:
+        now = self._clock.now_micros()
+        snapshot = self._registry.snapshot()
+        computed: dict[str, GroupSignals] = {}
+        for name, info in snapshot.groups.items():
+            signals = GroupSignals(name)
+            samples, sampled_newest = self._sample(info, now)
+            signals.samples = samples
+            with self._lock:
+                newest = max(self._newest.get(name, 0), sampled_newest)
+                self._newest[name] = newest
+            signals.newest_event_micros = newest
+            signals.freshness_lag_seconds = (now - newest) / 1e6 if newest else -1.0
+            runs = [r for r in self._registry.operations.sync_runs(name, limit=200) if r.outcome == "success"]
+            interval = info.spec.sync_interval_seconds
+            if runs:
+                last = runs[0]
+                signals.seconds_since_sync = (now - last.ended_micros) / 1e6
+                signals.sync_delay_seconds = last.sync_delay_micros / 1e6
+                if interval:
+                    signals.missed_refreshes = int(signals.seconds_since_sync // interval)
+            policy = info.spec.policy
+            if policy.max_lag_seconds and signals.freshness_lag_seconds > policy.max_lag_seconds:
+                signals.breaches.append(f"freshness lag {signals.freshness_lag_seconds:.0f}s > {policy.max_lag_seconds}s")
+            if policy.max_missed_refreshes and signals.missed_refreshes > policy.max_missed_refreshes:
+                signals.breaches.append(f"{signals.missed_refreshes} missed refreshes > {policy.max_missed_refreshes}")
+            ratios = [s.ratio for s in samples.values() if s.present]
+            if policy.max_stale_ratio and ratios and max(ratios) > policy.max_stale_ratio:
+                signals.breaches.append(f"stale-entity ratio {max(ratios):.2f} > {policy.max_stale_ratio}")
+            signals.stale = bool(signals.breaches)
+            if self._registry.set_group_stale(name, signals.stale):  # log once per transition, not every cycle
+                if signals.stale:
+                    request = self._registry.operations.request_resync(name, "; ".join(signals.breaches))
+                    logger.warning("group %s breached its freshness policy (%s): marked stale, resync request %d",
+                                   name, "; ".join(signals.breaches), request)
+                else:
+                    logger.info("group %s is within its freshness policy again", name)
+            computed[name] = signals
+        with self._lock:
+            self._signals = computed
+        return computed

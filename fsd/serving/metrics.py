@@ -1,0 +1,110 @@
+"""Prometheus metrics of one daemon: RPC latency histograms, publish outcomes by reason, freshness signals."""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+
+import grpc
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from fsd.monitor.freshness import FreshnessMonitor
+from fsd.sync.publisher import PublishStats
+
+logger = logging.getLogger(__name__)
+
+_BUCKETS = (0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0)
+
+
+class _SignalCollector(Collector):
+    def __init__(self, monitor: FreshnessMonitor, consistency: Callable[[], dict[tuple[str, str, int], tuple[float, float]]]) -> None:
+        self._monitor = monitor
+        self._consistency = consistency
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        lag = GaugeMetricFamily("fsd_freshness_lag_seconds", "now - newest online event time", labels=["group"])
+        since = GaugeMetricFamily("fsd_seconds_since_sync", "now - last successful sync", labels=["group"])
+        missed = GaugeMetricFamily("fsd_missed_refreshes", "sync intervals elapsed without a successful sync", labels=["group"])
+        delay = GaugeMetricFamily("fsd_sync_delay_seconds", "offline availability -> online acknowledgement, last sync", labels=["group"])
+        stale = GaugeMetricFamily("fsd_group_stale", "1 while a freshness policy breach marks the group stale", labels=["group"])
+        ratio = GaugeMetricFamily("fsd_stale_entity_ratio", "sampled share of values older than max age", labels=["group", "slot"])
+        for name, s in self._monitor.signals().items():
+            lag.add_metric([name], s.freshness_lag_seconds)
+            since.add_metric([name], s.seconds_since_sync)
+            missed.add_metric([name], s.missed_refreshes)
+            delay.add_metric([name], s.sync_delay_seconds)
+            stale.add_metric([name], 1.0 if s.stale else 0.0)
+            for slot, sample in s.samples.items():
+                ratio.add_metric([name, str(slot)], sample.ratio)
+        consistency = GaugeMetricFamily("fsd_consistency_ratio", "last validation: online equal to offline", labels=["group", "feature", "version"])
+        skew = GaugeMetricFamily("fsd_psi", "population stability index, offline vs served (-1: not enough data)", labels=["group", "feature", "version"])
+        for (group, feature, version), (value, psi) in self._consistency().items():
+            consistency.add_metric([group, feature, str(version)], value)
+            skew.add_metric([group, feature, str(version)], psi)
+        yield from (lag, since, missed, delay, stale, ratio, consistency, skew)
+
+
+class Metrics:
+    """A private CollectorRegistry, so several daemons in one process (tests, demo) never collide."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.request_seconds = Histogram("fsd_request_seconds", "RPC latency in seconds", ["method", "code"], buckets=_BUCKETS, registry=self.registry)
+        self.publish_rows = Counter("fsd_publish_rows", "published rows by outcome", ["group", "outcome"], registry=self.registry)
+        self.publish_reasons = Counter("fsd_publish_rule_values", "values counted by publish rule reason code", ["group", "reason"], registry=self.registry)
+        self._server = None
+
+    def watch(self, monitor: FreshnessMonitor, consistency: Callable[[], dict[tuple[str, str, int], tuple[float, float]]]) -> None:
+        self.registry.register(_SignalCollector(monitor, consistency))
+
+    def record_publish(self, stats: PublishStats) -> None:
+        self.publish_rows.labels(stats.group, "accepted").inc(stats.rows_accepted)
+        self.publish_rows.labels(stats.group, "rejected").inc(stats.rows_rejected)
+        for reason, count in stats.reason_counts.items():
+            self.publish_reasons.labels(stats.group, reason).inc(count)
+
+    def serve(self, port: int, host: str = "127.0.0.1") -> int:
+        """Start /metrics (port 0: any free port); returns the bound port."""
+        self._server, _ = start_http_server(port, addr=host, registry=self.registry)
+        return int(self._server.server_port)
+
+    def stop(self) -> None:
+        """Non-blocking: the HTTP server's loop polls every 0.5 s, and shutdown should not wait for it."""
+        if self._server is not None:
+            import threading
+
+            threading.Thread(target=self._server.shutdown, name="fsd-metrics-stop", daemon=True).start()
+
+
+class MetricsInterceptor(grpc.ServerInterceptor):
+    """Times every RPC into fsd_request_seconds{method, code}."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
+        handler = continuation(handler_call_details)
+        if handler is None or not (handler.unary_unary or handler.stream_unary):
+            return handler
+        method = handler_call_details.method.rsplit("/", 1)[-1]
+        histogram = self._metrics.request_seconds
+
+        def timed(behaviour):  # type: ignore[no-untyped-def]
+            def wrapped(request, context):  # type: ignore[no-untyped-def]
+                began = time.perf_counter()
+                code = "OK"
+                try:
+                    return behaviour(request, context)
+                except BaseException:
+                    code = (context.code() or grpc.StatusCode.UNKNOWN).name if hasattr(context, "code") else "ERROR"
+                    raise
+                finally:
+                    histogram.labels(method, code).observe(time.perf_counter() - began)
+
+            return wrapped
+
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(timed(handler.unary_unary), handler.request_deserializer, handler.response_serializer)
+        return grpc.stream_unary_rpc_method_handler(timed(handler.stream_unary), handler.request_deserializer, handler.response_serializer)
