@@ -425,7 +425,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     for g in response.groups:
         state = flag("STALE (" + "; ".join(g.breaches) + ")") if g.stale else "ok"
         rows.append((g.group, _age(g.freshness_lag_seconds), _age(g.seconds_since_sync), g.missed_refreshes,
-                     f"{g.sync_delay_seconds:.1f}s", _age(g.max_age_seconds), _age(g.sync_interval_seconds), state))
+                     f"{g.sync_delay_seconds * 1000:.0f}ms" if g.sync_delay_seconds < 1 else f"{g.sync_delay_seconds:.1f}s", _age(g.max_age_seconds), _age(g.sync_interval_seconds), state))
     print(render(["group", "freshness lag", "since sync", "missed refreshes", "sync delay", "max age", "sync every", "state"], rows))
     feature_rows = []
     for g in response.groups:
