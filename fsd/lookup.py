@@ -1,6 +1,7 @@
 """The read path: resolve refs against a registry snapshot, encode keys, one batched read, decode, freshness."""
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -84,6 +85,11 @@ def _check_entities(entities: Sequence[EntityColumn], limits: LookupLimits) -> t
             "entities: columns differ in length (" + ", ".join(f"{c.name}={len(c)}" for c in entities) + ")", field="entities"
         )
     count = counts.pop()
+    for column in entities:
+        if column.type == KeyType.STRING:
+            bad = next((v for v in column.values if not unicodedata.is_normalized("NFC", v)), None)  # type: ignore[attr-defined]
+            if bad is not None:
+                raise InvalidArgument(f"entities: {column.name} key {bad!r} is not in Unicode NFC form", field=f"entities.{column.name}")
     if count == 0:
         raise InvalidArgument("entities: no entity rows given", field="entities")
     if count > limits.max_entities:

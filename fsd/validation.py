@@ -23,6 +23,7 @@ RULE_REASONS = {
     "entity_key_null": "entity key is null",
     "entity_key_out_of_range": "entity key does not fit int64",
     "entity_key_too_long": "entity key is longer than 1024 UTF-8 bytes",
+    "entity_key_not_nfc": "string entity key is not in Unicode NFC form (normalise it before publishing)",
     "timestamp_null": "timestamp is null",
     "timestamp_before_epoch": "timestamp is before 1970-01-01",
     "timestamp_in_future": "event_timestamp is further in the future than the allowed clock skew",

@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 import grpc
 
-from fsd.errors import FsdError
+from fsd.errors import FsdError, InvalidArgument
+from fsd.serving.registration import MalformedRequest
 
 logger = logging.getLogger(__name__)
 
@@ -15,9 +16,26 @@ def _status(error: FsdError) -> grpc.StatusCode:
     return getattr(grpc.StatusCode, error.code, grpc.StatusCode.UNKNOWN)
 
 
-def _guard(behaviour: Callable, method: str) -> Callable:  # type: ignore[type-arg]
+def _check(request: object) -> object:
+    if isinstance(request, MalformedRequest):
+        raise InvalidArgument(f"request is not a valid {request.type_name} message: {request.error}")
+    return request
+
+
+def _checked_stream(requests):  # type: ignore[no-untyped-def]
+    for request in requests:
+        yield _check(request)
+
+
+def _guard(behaviour: Callable, method: str, streaming: bool = False) -> Callable:  # type: ignore[type-arg]
     def wrapped(request, context):  # type: ignore[no-untyped-def]
         try:
+            if streaming:
+                request = _checked_stream(request)
+            else:
+                _check(request)
+            if not streaming and context.time_remaining() is not None and context.time_remaining() <= 0:
+                context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline expired before the call was handled")
             return behaviour(request, context)
         except FsdError as exc:
             if exc.code == "INTERNAL":
@@ -42,6 +60,6 @@ class ErrorMappingInterceptor(grpc.ServerInterceptor):
             )
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
-                _guard(handler.stream_unary, method), handler.request_deserializer, handler.response_serializer
+                _guard(handler.stream_unary, method, streaming=True), handler.request_deserializer, handler.response_serializer
             )
         return handler

@@ -23,10 +23,11 @@ from fsd.offline.store import OfflineStore
 from fsd.serving.interceptors import ErrorMappingInterceptor
 from fsd.serving.metrics import Metrics, MetricsInterceptor
 from fsd.serving.monitor_servicer import MonitorServicer
-from fsd.serving.servicers import FeatureStoreServicer, RegistryServicer, add_feature_store
+from fsd.serving.registration import register
+from fsd.serving.servicers import FeatureStoreServicer, RegistryServicer
 from fsd.sync.publisher import Publisher, PublishLimits
 from fsd.sync.retention import RetentionWorker
-from fsd.v1 import monitor_pb2, monitor_pb2_grpc, registry_pb2, registry_pb2_grpc, serving_pb2
+from fsd.v1 import monitor_pb2, registry_pb2, serving_pb2
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +90,13 @@ class Daemon:
             ("grpc.max_receive_message_length", s.max_message_bytes),
             ("grpc.max_send_message_length", s.max_message_bytes),
             ("grpc.so_reuseport", 0),  # a second daemon on a used port must fail, not share it
+            # Dead peers are noticed, and long-lived connections are recycled so load rebalances.
+            ("grpc.keepalive_time_ms", 60_000),
+            ("grpc.keepalive_timeout_ms", 20_000),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+            ("grpc.max_connection_age_ms", 30 * 60_000),
+            ("grpc.max_connection_age_grace_ms", 30_000),
         ]
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=s.max_workers, thread_name_prefix="fsd-rpc"),
@@ -98,13 +106,14 @@ class Daemon:
         )
         limits = self.settings.limits
         lookup_limits = LookupLimits(limits.max_entities, limits.max_features, limits.max_values)
-        add_feature_store(
-            FeatureStoreServicer(self.store, self.registry, self.publisher, self.clock, lookup_limits, self.served, self.metrics.record_publish),
-            server,
+        feature_store = FeatureStoreServicer(
+            self.store, self.registry, self.publisher, self.clock, lookup_limits, self.served, self.metrics.record_publish
         )
+        # GetFeatures replies are bytes that fsd.serving.wire already serialised from arrays.
+        register(server, serving_pb2.DESCRIPTOR.services_by_name["FeatureStore"], feature_store, frozenset({"GetFeatures"}))
         self.monitor_servicer = MonitorServicer(self.registry, self.freshness, self.validator, self.clock, self.last_checks)
-        monitor_pb2_grpc.add_MonitorServicer_to_server(self.monitor_servicer, server)
-        registry_pb2_grpc.add_RegistryServicer_to_server(RegistryServicer(self.registry, on_retire=self.retention.wake), server)
+        register(server, monitor_pb2.DESCRIPTOR.services_by_name["Monitor"], self.monitor_servicer)
+        register(server, registry_pb2.DESCRIPTOR.services_by_name["Registry"], RegistryServicer(self.registry, on_retire=self.retention.wake))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         if s.reflection:
             reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)

@@ -151,25 +151,3 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
     def GetGroup(self, request: registry_pb2.GetGroupRequest, context: grpc.ServicerContext) -> registry_pb2.GroupInfo:
         return convert.group_info_to_proto(self._registry.snapshot().group(request.name))
 
-
-def add_feature_store(servicer: FeatureStoreServicer, server: grpc.Server) -> None:
-    """Like the generated add_FeatureStoreServicer_to_server, except that GetFeatures replies are bytes that
-    fsd.serving.wire already serialised from arrays."""
-    handlers = {
-        "GetFeatures": grpc.unary_unary_rpc_method_handler(
-            servicer.GetFeatures, request_deserializer=serving_pb2.GetFeaturesRequest.FromString, response_serializer=None
-        ),
-        "Publish": grpc.stream_unary_rpc_method_handler(
-            servicer.Publish,
-            request_deserializer=serving_pb2.PublishChunk.FromString,
-            response_serializer=serving_pb2.PublishResponse.SerializeToString,
-        ),
-        "PublishStatus": grpc.unary_unary_rpc_method_handler(
-            servicer.PublishStatus,
-            request_deserializer=serving_pb2.PublishStatusRequest.FromString,
-            response_serializer=serving_pb2.PublishStatusResponse.SerializeToString,
-        ),
-    }
-    name = serving_pb2.DESCRIPTOR.services_by_name["FeatureStore"].full_name
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(name, handlers),))
-    server.add_registered_method_handlers(name, handlers)

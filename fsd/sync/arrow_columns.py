@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import unicodedata
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -67,7 +69,12 @@ def entity_key_column(array: pa.ChunkedArray, key_type: KeyType) -> ColumnValues
         values = pc.fill_null(pc.cast(array, pa.int64()), 0).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
         return ColumnValues(values, nulls, violations)
     violations["entity_key_too_long"] = _mask(pc.greater(pc.binary_length(array), MAX_KEY_STRING_BYTES))
-    return ColumnValues(array.to_pylist(), nulls, violations)
+    values = array.to_pylist()
+    # One spelling per key: "é" composed and decomposed must not become two entities.
+    violations["entity_key_not_nfc"] = np.fromiter(
+        (v is not None and not unicodedata.is_normalized("NFC", v) for v in values), dtype=np.bool_, count=len(values)
+    )
+    return ColumnValues(values, nulls, violations)
 
 
 def event_time_column(array: pa.ChunkedArray) -> ColumnValues:
