@@ -61,6 +61,33 @@ class OnlineFeatures:
         return pa.table(columns)
 
 
+class _BearerToken(grpc.UnaryUnaryClientInterceptor, grpc.StreamUnaryClientInterceptor):
+    """Adds 'authorization: Bearer <token>' to every call."""
+
+    def __init__(self, token: str) -> None:
+        self._metadata = ("authorization", f"Bearer {token}")
+
+    def _details(self, details):  # type: ignore[no-untyped-def]
+        metadata = list(details.metadata or []) + [self._metadata]
+        return details._replace(metadata=metadata) if hasattr(details, "_replace") else _Details(details, metadata)
+
+    def intercept_unary_unary(self, continuation, client_call_details, request):  # type: ignore[no-untyped-def]
+        return continuation(self._details(client_call_details), request)
+
+    def intercept_stream_unary(self, continuation, client_call_details, request_iterator):  # type: ignore[no-untyped-def]
+        return continuation(self._details(client_call_details), request_iterator)
+
+
+class _Details(grpc.ClientCallDetails):  # type: ignore[misc]
+    def __init__(self, base, metadata) -> None:  # type: ignore[no-untyped-def]
+        self.method = base.method
+        self.timeout = base.timeout
+        self.metadata = metadata
+        self.credentials = base.credentials
+        self.wait_for_ready = getattr(base, "wait_for_ready", None)
+        self.compression = getattr(base, "compression", None)
+
+
 def table_to_ipc(table: pa.Table | pa.RecordBatch) -> bytes:
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
@@ -71,11 +98,40 @@ def table_to_ipc(table: pa.Table | pa.RecordBatch) -> bytes:
 class Client:
     """A connection to one fsd daemon. Errors surface as grpc.RpcError with the daemon's status and message."""
 
-    def __init__(self, target: str = DEFAULT_TARGET, *, timeout: float = 30.0, max_message_bytes: int = 64 * 1024 * 1024) -> None:
-        self._channel = grpc.insecure_channel(
-            target,
-            options=[("grpc.max_receive_message_length", max_message_bytes), ("grpc.max_send_message_length", max_message_bytes)],
-        )
+    def __init__(
+        self,
+        target: str = DEFAULT_TARGET,
+        *,
+        timeout: float = 30.0,
+        max_message_bytes: int = 64 * 1024 * 1024,
+        token: str | None = None,
+        tls_ca: str | None = None,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
+    ) -> None:
+        """token/tls_* default to $FSD_TOKEN, $FSD_TLS_CA, $FSD_TLS_CERT, $FSD_TLS_KEY (TLS when a CA is given)."""
+        import os
+
+        token = token if token is not None else os.environ.get("FSD_TOKEN") or None
+        tls_ca = tls_ca or os.environ.get("FSD_TLS_CA") or None
+        tls_cert = tls_cert or os.environ.get("FSD_TLS_CERT") or None
+        tls_key = tls_key or os.environ.get("FSD_TLS_KEY") or None
+        options = [("grpc.max_receive_message_length", max_message_bytes), ("grpc.max_send_message_length", max_message_bytes)]
+        if tls_ca:
+            with open(tls_ca, "rb") as fh:
+                root = fh.read()
+            chain = key = None
+            if tls_cert and tls_key:
+                with open(tls_cert, "rb") as fh:
+                    chain = fh.read()
+                with open(tls_key, "rb") as fh:
+                    key = fh.read()
+            credentials = grpc.ssl_channel_credentials(root_certificates=root, private_key=key, certificate_chain=chain)
+            channel = grpc.secure_channel(target, credentials, options=options)
+        else:
+            channel = grpc.insecure_channel(target, options=options)
+        self._channel = grpc.intercept_channel(channel, _BearerToken(token)) if token else channel
+        self._raw_channel = channel
         self._serving = serving_pb2_grpc.FeatureStoreStub(self._channel)
         self._registry = registry_pb2_grpc.RegistryStub(self._channel)
         self._monitor = monitor_pb2_grpc.MonitorStub(self._channel)
@@ -88,10 +144,10 @@ class Client:
         self.close()
 
     def close(self) -> None:
-        self._channel.close()
+        self._raw_channel.close()
 
     def wait_ready(self, timeout: float = 10.0) -> None:
-        grpc.channel_ready_future(self._channel).result(timeout=timeout)
+        grpc.channel_ready_future(self._raw_channel).result(timeout=timeout)
 
     # --- serving ---
 

@@ -19,6 +19,10 @@ class ServerSettings:
     max_message_bytes: int = 64 * 1024 * 1024
     grace_seconds: float = 10.0
     reflection: bool = True
+    tokens_file: str = ""  # JSON bearer tokens with scopes; empty: no authentication (loopback default)
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""  # set: mutual TLS, clients must present a certificate signed by this CA
     metrics: bool = True  # Prometheus /metrics over HTTP on metrics_host
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9464  # 0: any free port (printed at start)

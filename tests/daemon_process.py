@@ -27,7 +27,8 @@ class DaemonProcess:
     def target(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> DaemonProcess:
+    def start(self, timeout: float = 30.0, health_tls_ca: str | None = None, health_cert: tuple[str, str] | None = None) -> DaemonProcess:
+        self._tls = (health_tls_ca, health_cert)
         port_file = self.data_dir.parent / f"{self.data_dir.name}.port"
         port_file.unlink(missing_ok=True)
         (port_file.parent / f"{port_file.name}.metrics").unlink(missing_ok=True)
@@ -52,8 +53,16 @@ class DaemonProcess:
         self.wait_serving(deadline - time.monotonic())
         return self
 
+    def _channel(self) -> grpc.Channel:
+        ca, cert = getattr(self, "_tls", (None, None))
+        if ca is None:
+            return grpc.insecure_channel(self.target)
+        key_pair = (Path(cert[1]).read_bytes(), Path(cert[0]).read_bytes()) if cert else (None, None)
+        credentials = grpc.ssl_channel_credentials(Path(ca).read_bytes(), private_key=key_pair[0], certificate_chain=key_pair[1])
+        return grpc.secure_channel(self.target, credentials)
+
     def wait_serving(self, timeout: float) -> None:
-        with grpc.insecure_channel(self.target) as channel:
+        with self._channel() as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             deadline = time.monotonic() + max(timeout, 1.0)
             while True:

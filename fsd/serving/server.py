@@ -20,6 +20,8 @@ from fsd.monitor.freshness import FreshnessMonitor
 from fsd.monitor.skew import ServedValues
 from fsd.monitor.validator import ConsistencyValidator
 from fsd.offline.store import OfflineStore
+from fsd.errors import InvalidArgument
+from fsd.serving.auth import AuthInterceptor, load_tokens
 from fsd.serving.interceptors import ErrorMappingInterceptor
 from fsd.serving.metrics import Metrics, MetricsInterceptor
 from fsd.serving.monitor_servicer import MonitorServicer
@@ -100,7 +102,7 @@ class Daemon:
         ]
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=s.max_workers, thread_name_prefix="fsd-rpc"),
-            interceptors=[MetricsInterceptor(self.metrics), ErrorMappingInterceptor()],
+            interceptors=[*self._auth(), MetricsInterceptor(self.metrics), ErrorMappingInterceptor()],
             options=options,
             maximum_concurrent_rpcs=s.max_concurrent_rpcs or None,
         )
@@ -119,6 +121,23 @@ class Daemon:
             reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
         return server
 
+    def _auth(self) -> list[grpc.ServerInterceptor]:
+        path = self.settings.server.tokens_file
+        return [AuthInterceptor(load_tokens(path))] if path else []
+
+    def _credentials(self) -> grpc.ServerCredentials | None:
+        s = self.settings.server
+        if not (s.tls_cert or s.tls_key):
+            return None
+        if not (s.tls_cert and s.tls_key):
+            raise InvalidArgument("server.tls_cert and server.tls_key go together")
+        try:
+            key, cert = Path(s.tls_key).read_bytes(), Path(s.tls_cert).read_bytes()
+            client_ca = Path(s.tls_client_ca).read_bytes() if s.tls_client_ca else None
+        except OSError as exc:
+            raise InvalidArgument(f"TLS files: {exc}") from None
+        return grpc.ssl_server_credentials([(key, cert)], root_certificates=client_ca, require_client_auth=client_ca is not None)
+
     def _set_health(self, status: int) -> None:
         for name in ("", *SERVICE_NAMES):
             self.health.set(name, status)
@@ -128,14 +147,16 @@ class Daemon:
         self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         self._server = self._build_server()
         address = f"{s.host}:{s.port}"
+        credentials = self._credentials()
         try:
-            self.port = self._server.add_insecure_port(address)
+            self.port = self._server.add_secure_port(address, credentials) if credentials else self._server.add_insecure_port(address)
         except RuntimeError as exc:
             raise OSError(f"cannot listen on {address}: {exc}") from exc
         if self.port == 0:
             raise OSError(f"cannot listen on {address} (in use?)")
-        if s.host not in ("127.0.0.1", "localhost", "::1", "[::1]"):
-            logger.warning("listening on %s without TLS or authentication: anyone who can reach it can read and write", address)
+        if s.host not in ("127.0.0.1", "localhost", "::1", "[::1]") and not (credentials and s.tokens_file):
+            logger.warning("LISTENING ON %s WITHOUT %s: anyone who can reach it can read and write", address,
+                           " AND ".join(x for x, on in (("TLS", credentials), ("TOKEN AUTH", s.tokens_file)) if not on))
         self._server.start()
         self.retention.start()
         self.freshness.start()
