@@ -458,6 +458,25 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from fsd.client import Client
+
+    with Client(_target(args)) as client:
+        info = client.backup(args.name)
+    print(f"backup written to {info.path} (registry revision {info.registry_revision})")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from fsd.backup import restore_backup
+
+    restore_backup(Path(args.backup), Path(args.data_dir))
+    print(f"restored {args.backup} into {args.data_dir}; start it with: fsd serve --data-dir {args.data_dir}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from fsd.demo import run_demo
 
@@ -583,6 +602,16 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--version", type=int, default=None)
     validate.add_argument("--target", default=None)
     validate.set_defaults(func=cmd_validate)
+
+    backup = sub.add_parser("backup", help="consistent backup (RocksDB checkpoint + registry) under the daemon's backup root")
+    backup.add_argument("name", help="a plain name; written to store.backup_root/NAME")
+    backup.add_argument("--target", default=None)
+    backup.set_defaults(func=cmd_backup)
+
+    restore = sub.add_parser("restore", help="copy a backup into a new, empty data dir (daemon stopped)")
+    restore.add_argument("backup", help="path of the backup folder")
+    restore.add_argument("--data-dir", required=True)
+    restore.set_defaults(func=cmd_restore)
 
     demo = sub.add_parser("demo", help="start a daemon on a temp dir, apply the fraud example, publish, query, stop")
     demo.add_argument("--data-dir", default=None, help="keep the demo data here instead of a temp dir")

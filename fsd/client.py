@@ -282,6 +282,9 @@ class Client:
     def ack_resync(self, request_id: int) -> None:
         self._monitor.AckResync(monitor_pb2.AckResyncRequest(id=request_id), timeout=self.timeout)
 
+    def backup(self, name: str) -> registry_pb2.BackupInfo:
+        return self._registry.Backup(registry_pb2.BackupRequest(name=name), timeout=self.timeout * 10)
+
     def list_manifests(self) -> registry_pb2.ListManifestsResponse:
         return self._registry.ListManifests(registry_pb2.ListManifestsRequest(), timeout=self.timeout)
 

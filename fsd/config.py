@@ -36,6 +36,7 @@ class StoreSettings:
     sync_writes: bool = True
     retire_retention_seconds: int = 3600  # how long a retired version's values stay on disk before they are purged
     offline_root: str = "./fsd-offline"  # the offline store the validator compares with
+    backup_root: str = ""  # where `fsd backup NAME` writes; empty: <data_dir>/backups
 
 
 @dataclass(frozen=True, slots=True)

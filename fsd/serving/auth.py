@@ -38,6 +38,7 @@ METHOD_SCOPES = {
     "/fsd.v1.Registry/Retire": "admin",
     "/fsd.v1.Registry/CreateManifest": "admin",
     "/fsd.v1.Registry/ResolveIncident": "admin",
+    "/fsd.v1.Registry/Backup": "admin",
     "/fsd.v1.Monitor/GetStatus": "read",
     "/fsd.v1.Monitor/PendingResyncs": "read",
     "/fsd.v1.Monitor/AckResync": "write",

@@ -11,6 +11,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from fsd.backup import create_backup
 from fsd.config import Settings
 from fsd.domain import Clock, SystemClock
 from fsd.lookup import LookupLimits
@@ -115,7 +116,12 @@ class Daemon:
         register(server, serving_pb2.DESCRIPTOR.services_by_name["FeatureStore"], feature_store, frozenset({"GetFeatures"}))
         self.monitor_servicer = MonitorServicer(self.registry, self.freshness, self.validator, self.clock, self.last_checks)
         register(server, monitor_pb2.DESCRIPTOR.services_by_name["Monitor"], self.monitor_servicer)
-        register(server, registry_pb2.DESCRIPTOR.services_by_name["Registry"], RegistryServicer(self.registry, on_retire=self.retention.wake))
+        backup_root = Path(self.settings.store.backup_root or self.data_dir / "backups")
+        registry_servicer = RegistryServicer(
+            self.registry, on_retire=self.retention.wake,
+            backup=lambda name: create_backup(self.store, self.data_dir / "registry.sqlite", backup_root, name),
+        )
+        register(server, registry_pb2.DESCRIPTOR.services_by_name["Registry"], registry_servicer)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         if s.reflection:
             reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)

@@ -6,7 +6,8 @@ from collections.abc import Callable
 import grpc
 
 from fsd.domain import Clock
-from fsd.errors import InvalidArgument, NotFound
+from fsd.backup import BackupResult
+from fsd.errors import FailedPrecondition, InvalidArgument, NotFound
 from fsd.lookup import LookupLimits, lookup
 from fsd.online.base import OnlineStore
 from fsd.registry.registry import ApplyResult, Registry
@@ -66,7 +67,9 @@ class FeatureStoreServicer(serving_pb2_grpc.FeatureStoreServicer):
 
 
 class RegistryServicer(registry_pb2_grpc.RegistryServicer):
-    def __init__(self, registry: Registry, on_retire: Callable[[], None] | None = None) -> None:
+    def __init__(self, registry: Registry, on_retire: Callable[[], None] | None = None,
+                 backup: Callable[[str], BackupResult] | None = None) -> None:
+        self._backup = backup
         self._registry = registry
         self._on_retire = on_retire
 
@@ -137,6 +140,13 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
     def ListSyncRuns(self, request: registry_pb2.ListSyncRunsRequest, context: grpc.ServicerContext) -> registry_pb2.ListSyncRunsResponse:
         runs = self._registry.operations.sync_runs(request.group, request.limit)
         return registry_pb2.ListSyncRunsResponse(runs=[convert.sync_run_to_proto(r) for r in runs])
+
+    def Backup(self, request: registry_pb2.BackupRequest, context: grpc.ServicerContext) -> registry_pb2.BackupInfo:
+        if self._backup is None:
+            raise FailedPrecondition("backups are not available on this store engine", field="name")
+        revision = self._registry.snapshot().revision
+        result = self._backup(request.name)
+        return registry_pb2.BackupInfo(path=str(result.path), created_micros=result.created_micros, registry_revision=revision)
 
     def ListManifests(self, request: registry_pb2.ListManifestsRequest, context: grpc.ServicerContext) -> registry_pb2.ListManifestsResponse:
         snapshot = self._registry.snapshot()

@@ -449,6 +449,22 @@ class ListSyncRunsRequest(_message.Message):
     limit: int
     def __init__(self, group: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
 
+class BackupRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class BackupInfo(_message.Message):
+    __slots__ = ("path", "created_micros", "registry_revision")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    CREATED_MICROS_FIELD_NUMBER: _ClassVar[int]
+    REGISTRY_REVISION_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    created_micros: int
+    registry_revision: int
+    def __init__(self, path: _Optional[str] = ..., created_micros: _Optional[int] = ..., registry_revision: _Optional[int] = ...) -> None: ...
+
 class ListSyncRunsResponse(_message.Message):
     __slots__ = ("runs",)
     RUNS_FIELD_NUMBER: _ClassVar[int]

@@ -104,6 +104,11 @@ class RegistryStub:
                 request_serializer=fsd_dot_v1_dot_registry__pb2.ListSyncRunsRequest.SerializeToString,
                 response_deserializer=fsd_dot_v1_dot_registry__pb2.ListSyncRunsResponse.FromString,
                 _registered_method=True)
+        self.Backup = channel.unary_unary(
+                '/fsd.v1.Registry/Backup',
+                request_serializer=fsd_dot_v1_dot_registry__pb2.BackupRequest.SerializeToString,
+                response_deserializer=fsd_dot_v1_dot_registry__pb2.BackupInfo.FromString,
+                _registered_method=True)
 
 
 class RegistryServicer:
@@ -195,6 +200,13 @@ class RegistryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Backup(self, request, context):
+        """A consistent copy of the online store (RocksDB checkpoint) and the registry, under store.backup_root.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -267,6 +279,11 @@ def add_RegistryServicer_to_server(servicer, server):
                     servicer.ListSyncRuns,
                     request_deserializer=fsd_dot_v1_dot_registry__pb2.ListSyncRunsRequest.FromString,
                     response_serializer=fsd_dot_v1_dot_registry__pb2.ListSyncRunsResponse.SerializeToString,
+            ),
+            'Backup': grpc.unary_unary_rpc_method_handler(
+                    servicer.Backup,
+                    request_deserializer=fsd_dot_v1_dot_registry__pb2.BackupRequest.FromString,
+                    response_serializer=fsd_dot_v1_dot_registry__pb2.BackupInfo.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -647,6 +664,33 @@ class Registry:
             '/fsd.v1.Registry/ListSyncRuns',
             fsd_dot_v1_dot_registry__pb2.ListSyncRunsRequest.SerializeToString,
             fsd_dot_v1_dot_registry__pb2.ListSyncRunsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Backup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fsd.v1.Registry/Backup',
+            fsd_dot_v1_dot_registry__pb2.BackupRequest.SerializeToString,
+            fsd_dot_v1_dot_registry__pb2.BackupInfo.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,67 @@
+"""Backups and restores of a daemon's data: a RocksDB checkpoint (consistent, taken under load) plus an online
+SQLite backup of the registry, written into a confined folder and renamed into place only when complete."""
+from __future__ import annotations
+
+import re
+import shutil
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from fsd.errors import AlreadyExists, FailedPrecondition, InvalidArgument, StorageError
+from fsd.online.rocksdb import RocksDbOnlineStore
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+@dataclass(frozen=True, slots=True)
+class BackupResult:
+    path: Path
+    created_micros: int
+
+
+def confined(base: Path, name: str) -> Path:
+    """base/name, refusing anything that could leave base (separators, '..', symlinks)."""
+    if not _NAME.match(name) or ".." in name:
+        raise InvalidArgument(f"backup name {name!r} must be a plain name (letters, digits, '.', '-', '_')", field="name")
+    root = base.resolve()
+    target = (root / name).resolve()
+    if target.parent != root:
+        raise InvalidArgument(f"backup name {name!r} resolves outside {root}", field="name")
+    return target
+
+
+def create_backup(store: RocksDbOnlineStore, registry_path: Path, base: Path, name: str) -> BackupResult:
+    base.mkdir(parents=True, exist_ok=True)
+    target = confined(base, name)
+    if target.exists():
+        raise AlreadyExists(f"backup {name!r} already exists in {base}", field="name")
+    staging = target.parent / f".staging-{name}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        store.checkpoint(str(staging / "online"))
+        source = sqlite3.connect(str(registry_path))
+        dest = sqlite3.connect(str(staging / "registry.sqlite"))
+        with dest:
+            source.backup(dest)
+        source.close()
+        dest.close()
+        staging.rename(target)
+    except (OSError, sqlite3.Error) as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise StorageError(f"backup {name!r} failed: {exc}") from exc
+    return BackupResult(target, time.time_ns() // 1000)
+
+
+def restore_backup(backup: Path, data_dir: Path) -> None:
+    """Copy a backup into an empty data dir (the daemon must not be running on it)."""
+    backup = backup.resolve()
+    if not (backup / "online").is_dir() or not (backup / "registry.sqlite").is_file():
+        raise InvalidArgument(f"{backup} is not an fsd backup (needs online/ and registry.sqlite)", field="backup")
+    if data_dir.exists() and any(data_dir.iterdir()):
+        raise FailedPrecondition(f"{data_dir} is not empty; restore into a new data dir", field="data_dir")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(backup / "online", data_dir / "online")
+    shutil.copy2(backup / "registry.sqlite", data_dir / "registry.sqlite")
