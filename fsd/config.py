@@ -66,6 +66,12 @@ class Settings:
     monitor: MonitorSettings = field(default_factory=MonitorSettings)
 
 
+# FSD_* variables that belong to the command-line client or the codec switch, not to daemon settings.
+CLIENT_ENVIRONMENT = frozenset({
+    "FSD_NO_EXTENSIONS", "FSD_CONFIG", "FSD_TARGET", "FSD_TOKEN", "FSD_TLS_CA", "FSD_TLS_CERT", "FSD_TLS_KEY",
+    "FSD_OFFLINE_ROOT", "FSD_LOG_LEVEL",
+})
+
 _SECTIONS = {"server": ServerSettings, "store": StoreSettings, "limits": LimitSettings, "monitor": MonitorSettings}
 
 
@@ -102,7 +108,7 @@ def load_settings(
             merged[section].update(values)
     environ = os.environ if env is None else env
     for name, raw in environ.items():
-        if not name.startswith("FSD_") or name in ("FSD_NO_EXTENSIONS", "FSD_CONFIG"):
+        if not name.startswith("FSD_") or name in CLIENT_ENVIRONMENT:
             continue
         section, _, key = name[4:].lower().partition("_")
         if section not in _SECTIONS:

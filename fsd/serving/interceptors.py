@@ -49,11 +49,22 @@ def _guard(behaviour: Callable, method: str, streaming: bool = False) -> Callabl
 class ErrorMappingInterceptor(grpc.ServerInterceptor):
     """Maps FsdError subclasses to their status code with the error's own message (which names the field/rule)."""
 
+    def __init__(self) -> None:
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}  # built once per method, not per call
+
     def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
+        method = handler_call_details.method
+        cached = self._wrapped.get(method)
+        if cached is not None:
+            return cached
         handler = continuation(handler_call_details)
         if handler is None:
             return None
-        method = handler_call_details.method
+        wrapped = self._wrap(handler, method)
+        self._wrapped[method] = wrapped
+        return wrapped
+
+    def _wrap(self, handler, method):  # type: ignore[no-untyped-def]
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
                 _guard(handler.unary_unary, method), handler.request_deserializer, handler.response_serializer

@@ -83,12 +83,21 @@ class MetricsInterceptor(grpc.ServerInterceptor):
 
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}  # built once per method, not per call
 
     def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
+        cached = self._wrapped.get(handler_call_details.method)
+        if cached is not None:
+            return cached
         handler = continuation(handler_call_details)
         if handler is None or not (handler.unary_unary or handler.stream_unary):
             return handler
-        method = handler_call_details.method.rsplit("/", 1)[-1]
+        wrapped = self._wrap(handler, handler_call_details.method)
+        self._wrapped[handler_call_details.method] = wrapped
+        return wrapped
+
+    def _wrap(self, handler, full_method):  # type: ignore[no-untyped-def]
+        method = full_method.rsplit("/", 1)[-1]
         histogram = self._metrics.request_seconds
 
         def timed(behaviour):  # type: ignore[no-untyped-def]

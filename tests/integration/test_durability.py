@@ -85,13 +85,13 @@ def crash_loop(daemon_factory, tmp_path: Path, cycles: int) -> tuple[int, int]: 
 
 
 def test_kill_9_loop_short(daemon_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    acknowledged, _ = crash_loop(daemon_factory, tmp_path, int(os.environ.get("FSD_CRASH_CYCLES", "3")))
+    acknowledged, _ = crash_loop(daemon_factory, tmp_path, int(os.environ.get("FSDTEST_CRASH_CYCLES", "3")))
     assert acknowledged > 0
 
 
 @pytest.mark.slow
 def test_kill_9_loop_long(daemon_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    acknowledged, attempted = crash_loop(daemon_factory, tmp_path, int(os.environ.get("FSD_CRASH_CYCLES_LONG", "50")))
+    acknowledged, attempted = crash_loop(daemon_factory, tmp_path, int(os.environ.get("FSDTEST_CRASH_CYCLES_LONG", "50")))
     print(f"kill -9 loop: {acknowledged} acknowledged publishes checked over {attempted} attempted, lost 0")
 
 

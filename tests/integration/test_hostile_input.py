@@ -1,5 +1,5 @@
 """Hostile and broken input: random bytes and random field values on every RPC get INVALID_ARGUMENT-class
-answers, never INTERNAL/UNKNOWN, and the daemon stays up. FSD_FUZZ_EXAMPLES raises the count on demand."""
+answers, never INTERNAL/UNKNOWN, and the daemon stays up. FSDTEST_FUZZ_EXAMPLES raises the count on demand."""
 from __future__ import annotations
 
 import os
@@ -16,7 +16,7 @@ from fsd.client import Client, table_to_ipc
 from fsd.v1 import monitor_pb2, registry_pb2, serving_pb2
 from tests.helpers import all_types_table, seconds_ago
 
-EXAMPLES = int(os.environ.get("FSD_FUZZ_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("FSDTEST_FUZZ_EXAMPLES", "60"))
 ALLOWED = {
     grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION,
     grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.OUT_OF_RANGE, grpc.StatusCode.ALREADY_EXISTS,

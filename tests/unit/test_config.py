@@ -35,6 +35,11 @@ def test_bad_settings_are_named(env: dict[str, str], fragment: str) -> None:
     assert fragment in info.value.message
 
 
+def test_client_variables_are_not_daemon_settings() -> None:
+    settings = load_settings(env={"FSD_TARGET": "127.0.0.1:1", "FSD_TOKEN": "x", "FSD_LOG_LEVEL": "DEBUG", "FSD_OFFLINE_ROOT": "/tmp"})
+    assert settings.server.port == 50051
+
+
 def test_unknown_file_section(tmp_path: Path) -> None:
     file = tmp_path / "fsd.toml"
     file.write_text("[servr]\nport = 1\n")
