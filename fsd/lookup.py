@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -97,16 +97,22 @@ def _check_entities(entities: Sequence[EntityColumn], limits: LookupLimits) -> t
     return by_name, count
 
 
-def lookup(
-    store: OnlineStore,
-    snapshot: RegistrySnapshot,
-    entities: Sequence[EntityColumn],
-    refs: Sequence[str],
-    clock: Clock,
-    limits: LookupLimits,
-    manifest: str = "",
-) -> LookupResult:
-    """Serve the requested feature versions for all entity rows; never raises for a missing value (NOT_FOUND)."""
+@dataclass(frozen=True, slots=True)
+class _Fetched:
+    """Rows read for a request, before decoding: one row slice per group."""
+
+    count: int
+    refs: list[str]
+    resolved: list[ResolvedFeature]
+    rows: dict[str, list[bytes | None]]
+    now: int
+    manifest: str
+
+
+def _fetch(
+    store: OnlineStore, snapshot: RegistrySnapshot, entities: Sequence[EntityColumn], refs: Sequence[str], clock: Clock,
+    limits: LookupLimits, manifest: str,
+) -> _Fetched:
     by_name, count = _check_entities(entities, limits)
     resolve_refs: Sequence[str] = refs
     served_manifest = ""
@@ -149,20 +155,62 @@ def lookup(
             raise InvalidArgument(f"entities: {exc}", field="entities") from None
         starts[group_name] = len(keys)
         keys.extend(codec.entity_keys(group.group_id, encoded))
-
     raw = store.get_many(keys)
-    now = clock.now_micros()
+    rows = {g: raw[start : start + count] for g, start in starts.items()} if len(starts) > 1 else {group_order[0]: raw}
+    return _Fetched(count, list(refs), resolved, rows, clock.now_micros(), served_manifest)
+
+
+def _spec(feature: ResolvedFeature, head: bytes) -> tuple[bytes, int, int, int, int, int]:
+    mode = 1 if feature.blocked else (2 if feature.group_stale else 0)
+    return (head, feature.slot, int(feature.dtype), feature.vector_dim, feature.max_age_micros, mode)
+
+
+def lookup(
+    store: OnlineStore,
+    snapshot: RegistrySnapshot,
+    entities: Sequence[EntityColumn],
+    refs: Sequence[str],
+    clock: Clock,
+    limits: LookupLimits,
+    manifest: str = "",
+) -> LookupResult:
+    """Serve the requested feature versions for all entity rows; never raises for a missing value (NOT_FOUND)."""
+    fetched = _fetch(store, snapshot, entities, refs, clock, limits, manifest)
     results = []
-    for ref, feature in zip(refs, resolved):
-        start = starts[feature.group]
-        rows = raw[start : start + count] if len(starts) > 1 else raw
+    count = fetched.count
+    for ref, feature in zip(fetched.refs, fetched.resolved):
+        dtype = int(feature.dtype)
         if feature.blocked:  # never let a blocked version's values out, not even as placeholders
-            values, is_null, _, event_times = codec.decode_feature([None] * count, feature.slot, int(feature.dtype), feature.vector_dim)
+            values, is_null, _, event_times = codec.decode_feature([None] * count, feature.slot, dtype, feature.vector_dim)
             statuses = np.full(count, int(ValueStatus.BLOCKED), dtype=np.uint8)
         else:
-            values, is_null, found, event_times = codec.decode_feature(rows, feature.slot, int(feature.dtype), feature.vector_dim)
-            statuses = codec.freshness_status(found, event_times, now, feature.max_age_micros)
+            values, is_null, found, event_times = codec.decode_feature(fetched.rows[feature.group], feature.slot, dtype, feature.vector_dim)
+            statuses = codec.freshness_status(found, event_times, fetched.now, feature.max_age_micros)
             if feature.group_stale:
                 statuses = np.where(found, np.uint8(ValueStatus.STALE), statuses).astype(np.uint8)
         results.append(FeatureResult(ref, feature, values, is_null, statuses, event_times))
-    return LookupResult(count, results, now, served_manifest)
+    return LookupResult(fetched.count, results, fetched.now, fetched.manifest)
+
+
+def lookup_encoded(
+    store: OnlineStore,
+    snapshot: RegistrySnapshot,
+    entities: Sequence[EntityColumn],
+    refs: Sequence[str],
+    clock: Clock,
+    limits: LookupLimits,
+    heads: Callable[[str, ResolvedFeature], bytes],
+    manifest: str = "",
+) -> tuple[int, list[bytes], int, str]:
+    """Like lookup, but each column comes back already serialised (fsd.v1.FeatureColumn bytes) from one fused
+    native pass per group: (entity count, columns in request order, served-at, manifest)."""
+    fetched = _fetch(store, snapshot, entities, refs, clock, limits, manifest)
+    by_group: dict[str, list[int]] = {}
+    for index, feature in enumerate(fetched.resolved):
+        by_group.setdefault(feature.group, []).append(index)
+    columns: list[bytes] = [b""] * len(fetched.resolved)
+    for group, indices in by_group.items():
+        specs = [_spec(fetched.resolved[i], heads(fetched.refs[i], fetched.resolved[i])) for i in indices]
+        for i, column in zip(indices, codec.encode_feature_columns(fetched.rows[group], specs, fetched.now)):
+            columns[i] = column
+    return fetched.count, columns, fetched.now, fetched.manifest

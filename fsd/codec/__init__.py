@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from fsd.codec import _keys_py, _rows_py, _values_py
+from fsd.codec import _columns_py, _keys_py, _rows_py, _values_py
 from fsd.codec._keys_py import KEY_FORMAT, MAX_KEY_STRING_BYTES, group_prefix
 from fsd.codec._rows_py import build_row, parse_row, remove_slot
 from fsd.codec._values_py import HEADER_SIZE, STATUS_NOT_FOUND, STATUS_PRESENT, STATUS_STALE, VALUE_FORMAT, decode_value
@@ -23,6 +23,7 @@ encode_values = _native.encode_values if _native else _values_py.encode_values
 merge_rows = _native.merge_rows if _native else _rows_py.merge_rows
 decode_feature = _native.decode_feature if _native else _rows_py.decode_feature
 freshness_status = _native.freshness_status if _native else _values_py.freshness_status
+encode_feature_columns = _native.encode_feature_columns if _native else _columns_py.encode_feature_columns
 
 __all__ = [
     "NATIVE",
@@ -40,6 +41,7 @@ __all__ = [
     "decode_feature",
     "decode_value",
     "freshness_status",
+    "encode_feature_columns",
     "group_prefix",
     "parse_row",
     "build_row",

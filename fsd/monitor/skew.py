@@ -43,9 +43,11 @@ class ServedValues:
         self._values: dict[int, deque[float]] = {}
         self._lock = threading.Lock()
 
+    def wants_sample(self) -> bool:
+        """Whether this request should be kept (the hot path pays one random() per request)."""
+        return self._rate > 0 and random.random() < self._rate
+
     def observe(self, result: LookupResult) -> None:
-        if self._rate <= 0 or random.random() >= self._rate:  # the hot path pays one random() per request
-            return
         for item in result.features:
             if item.feature.dtype not in _NUMERIC:
                 continue

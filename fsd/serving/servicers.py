@@ -8,7 +8,7 @@ import grpc
 from fsd.domain import Clock
 from fsd.backup import BackupResult
 from fsd.errors import FailedPrecondition, InvalidArgument, NotFound
-from fsd.lookup import LookupLimits, lookup
+from fsd.lookup import LookupLimits, lookup, lookup_encoded
 from fsd.online.base import OnlineStore
 from fsd.registry.registry import ApplyResult, Registry
 from fsd.serving import convert
@@ -33,12 +33,16 @@ class FeatureStoreServicer(serving_pb2_grpc.FeatureStoreServicer):
     def GetFeatures(self, request: serving_pb2.GetFeaturesRequest, context: grpc.ServicerContext) -> bytes:
         """Returns the serialised GetFeaturesResponse (see add_feature_store: its serializer passes bytes through)."""
         entities = convert.entities_from_proto(list(request.entities))
-        result = lookup(
-            self._store, self._registry.snapshot(), entities, list(request.features), self._clock, self._limits, request.manifest
-        )
-        if self._served is not None:
+        snapshot = self._registry.snapshot()
+        if self._served is not None and self._served.wants_sample():
+            # The sampled share of requests decodes to arrays, so served values can be kept for skew checks.
+            result = lookup(self._store, snapshot, entities, list(request.features), self._clock, self._limits, request.manifest)
             self._served.observe(result)
-        return self._encoder.response(result)
+            return self._encoder.response(result)
+        count, columns, served_at, manifest = lookup_encoded(
+            self._store, snapshot, entities, list(request.features), self._clock, self._limits, self._encoder.head, request.manifest
+        )
+        return self._encoder.encoded_response(count, columns, served_at, manifest)
 
     def Publish(self, request_iterator, context: grpc.ServicerContext) -> serving_pb2.PublishResponse:  # type: ignore[no-untyped-def]
         session = None

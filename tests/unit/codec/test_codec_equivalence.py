@@ -190,3 +190,44 @@ def test_freshness_boundary_exactly_at_max_age_is_present() -> None:
     statuses = _native.freshness_status(found, times, 1100, 100).tolist()
     assert statuses == [codec.STATUS_PRESENT, codec.STATUS_STALE, codec.STATUS_PRESENT, codec.STATUS_NOT_FOUND]
     assert _native.freshness_status(found, times, 10**12, 0).tolist()[:3] == [codec.STATUS_PRESENT] * 3  # 0 = never stale
+
+
+@st.composite
+def serving_cases(draw):  # type: ignore[no-untyped-def]
+    from fsd.codec import _columns_py
+
+    rows: list[bytes | None] = []
+    count = draw(st.integers(min_value=1, max_value=8))
+    specs = []
+    slot_values: dict[int, tuple[int, int]] = {}
+    for n in range(draw(st.integers(min_value=1, max_value=4))):
+        dtype = draw(st.sampled_from(DTYPES))
+        dim = draw(st.integers(1, 3)) if dtype == 7 else 0
+        slot_values[n + 1] = (dtype, dim)
+        head = draw(st.binary(max_size=12))
+        specs.append((head, n + 1, dtype, dim, draw(st.sampled_from([0, 5, 1000])), draw(st.sampled_from([0, 0, 1, 2]))))
+    for _ in range(count):
+        kind = draw(st.sampled_from(["row", "row", "row", "none", "garbage"]))
+        if kind == "none":
+            rows.append(None)
+            continue
+        if kind == "garbage":
+            rows.append(draw(st.binary(max_size=10)))
+            continue
+        entries = {}
+        for slot, (dtype, dim) in slot_values.items():
+            if draw(st.booleans()):
+                values = _values_for(dtype, 1, draw, dim)
+                wrong = draw(st.integers(0, 9)) == 0  # a value of another dtype under this slot
+                entries[slot] = _values_py.encode_values(
+                    (dtype % 7) + 1 if wrong else dtype, values if not wrong else _values_for((dtype % 7) + 1, 1, draw, dim or 1),
+                    np.array([draw(st.booleans())]), np.array([draw(st.integers(0, 2000))]), 0, dim or (1 if wrong else 0))[0]
+        rows.append(_rows_py.build_row(entries))
+    return rows, specs, draw(st.integers(0, 3000)), _columns_py
+
+
+@settings(max_examples=400)
+@given(serving_cases())
+def test_fused_serving_columns_match_reference(case) -> None:  # type: ignore[no-untyped-def]
+    rows, specs, now, reference = case
+    assert _native.encode_feature_columns(rows, specs, now) == reference.encode_feature_columns(rows, specs, now)
