@@ -221,7 +221,7 @@ def main() -> int:
     pub = report["publish"]
     print(f"\npublish: {pub['rows']} rows, {pub['values']} values in {pub['seconds']:.2f} s = "  # type: ignore[index]
           f"{pub['rows_per_s']:.0f} rows/s, {pub['values_per_s']:.0f} values/s (Arrow IPC, validated, WAL-synced)")  # type: ignore[index]
-    print(f"cold start to health SERVING with {entities * 10} keys on disk: {report['cold_start_s']:.2f} s")
+    print(f"cold start to health SERVING with {entities} entity rows ({entities * 10} feature values) on disk: {report['cold_start_s']:.2f} s")
     rss = report["daemon_rss_kib"]
     print(f"daemon RSS after the run: {rss['current'] / 1024:.0f} MiB (peak {rss['peak'] / 1024:.0f} MiB)")  # type: ignore[index]
     if args.json:
