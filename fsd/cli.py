@@ -180,6 +180,17 @@ def cmd_manifest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_versions(items: list[str] | None) -> dict[str, int]:
+    """--version FEATURE=N options -> {feature: N}."""
+    versions = {}
+    for item in items or []:
+        name, _, number = item.partition("=")
+        if not name or not number.isdigit():
+            raise FsdError(f"--version {item!r}: expected FEATURE=N")
+        versions[name] = int(number)
+    return versions
+
+
 def cmd_publish(args: argparse.Namespace) -> int:
     import pyarrow.parquet as pq
     from tqdm import tqdm
@@ -188,12 +199,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
     table = pq.read_table(args.file)
     with Client(_target(args)) as client, tqdm(total=table.num_rows, unit="rows", disable=args.quiet or None) as bar:
-        versions = {}
-        for item in args.version or []:
-            name, _, number = item.partition("=")
-            if not number.isdigit():
-                raise FsdError(f"--version {item!r}: expected FEATURE=N")
-            versions[name] = int(number)
+        versions = _parse_versions(args.version)
         response = client.publish(
             args.group, table, publish_id=args.publish_id, chunk_rows=args.chunk_rows, on_chunk=bar.update, feature_versions=versions
         )
@@ -303,12 +309,7 @@ def cmd_offline(args: argparse.Namespace) -> int:
     from fsd.offline.store import OfflineStore
     from fsd.training import ingest_offline, read_table
 
-    versions = {}
-    for item in args.version or []:
-        name, _, number = item.partition("=")
-        if not number.isdigit():
-            raise FsdError(f"--version {item!r}: expected FEATURE=N")
-        versions[name] = int(number)
+    versions = _parse_versions(args.version)
     table = read_table(args.file)
     with Client(_target(args)) as client:
         report = ingest_offline(client, OfflineStore(_offline_root(args)), args.group, table, versions=versions, kind=args.kind,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fsd import codec
+from fsd.codec import _columns_py
 from fsd.domain import Clock, FeatureRef, KeyType, ResolvedFeature, ValueStatus
 from fsd.errors import FailedPrecondition, InvalidArgument, ResourceExhausted
 from fsd.online.base import OnlineStore
@@ -177,17 +178,10 @@ def lookup(
     """Serve the requested feature versions for all entity rows; never raises for a missing value (NOT_FOUND)."""
     fetched = _fetch(store, snapshot, entities, refs, clock, limits, manifest)
     results = []
-    count = fetched.count
     for ref, feature in zip(fetched.refs, fetched.resolved):
-        dtype = int(feature.dtype)
-        if feature.blocked:  # never let a blocked version's values out, not even as placeholders
-            values, is_null, _, event_times = codec.decode_feature([None] * count, feature.slot, dtype, feature.vector_dim)
-            statuses = np.full(count, int(ValueStatus.BLOCKED), dtype=np.uint8)
-        else:
-            values, is_null, found, event_times = codec.decode_feature(fetched.rows[feature.group], feature.slot, dtype, feature.vector_dim)
-            statuses = codec.freshness_status(found, event_times, fetched.now, feature.max_age_micros)
-            if feature.group_stale:
-                statuses = np.where(found, np.uint8(ValueStatus.STALE), statuses).astype(np.uint8)
+        values, is_null, statuses, event_times = _columns_py.decoded_column(
+            fetched.rows[feature.group], _spec(feature, b""), fetched.now, codec.decode_feature, codec.freshness_status
+        )
         results.append(FeatureResult(ref, feature, values, is_null, statuses, event_times))
     return LookupResult(fetched.count, results, fetched.now, fetched.manifest)
 

@@ -9,7 +9,7 @@ spec = (head, slot, dtype, vector_dim, max_age_micros, mode): head is the serial
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -66,15 +66,18 @@ def column_bytes(head: bytes, dtype: int, vector_dim: int, values: object, is_nu
     return b"".join(parts)
 
 
-def decoded_column(rows: Sequence[bytes | None], spec: tuple, now_micros: int) -> tuple[object, np.ndarray, np.ndarray, np.ndarray]:  # type: ignore[type-arg]
-    """(values, is_null, statuses, event_times) of one spec, as served."""
+def decoded_column(
+    rows: Sequence[bytes | None], spec: tuple, now_micros: int,  # type: ignore[type-arg]
+    decode_feature: Callable = _rows_py.decode_feature, freshness_status: Callable = _values_py.freshness_status,  # type: ignore[type-arg]
+) -> tuple[object, np.ndarray, np.ndarray, np.ndarray]:
+    """(values, is_null, statuses, event_times) of one spec, as served (lookup passes the compiled functions)."""
     _, slot, dtype, dim, max_age, mode = spec
     count = len(rows)
     if mode == MODE_BLOCKED:  # never let a blocked version's values out, not even as placeholders
-        values, is_null, _, event_times = _rows_py.decode_feature([None] * count, slot, dtype, dim)
+        values, is_null, _, event_times = decode_feature([None] * count, slot, dtype, dim)
         return values, is_null, np.full(count, STATUS_BLOCKED, dtype=np.uint8), event_times
-    values, is_null, found, event_times = _rows_py.decode_feature(rows, slot, dtype, dim)
-    statuses = _values_py.freshness_status(found, event_times, now_micros, max_age)
+    values, is_null, found, event_times = decode_feature(rows, slot, dtype, dim)
+    statuses = freshness_status(found, event_times, now_micros, max_age)
     if mode == MODE_GROUP_STALE:
         statuses = np.where(found, np.uint8(_values_py.STATUS_STALE), statuses).astype(np.uint8)
     return values, is_null, statuses, event_times
