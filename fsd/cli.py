@@ -237,7 +237,6 @@ def _parse_entities(specs: Sequence[str], key_types: dict[str, int]) -> dict[str
 def cmd_get(args: argparse.Namespace) -> int:
     from fsd.client import Client
     from fsd.domain import FeatureRef
-    from fsd.tables import render
 
     with Client(_target(args)) as client:
         key_types: dict[str, int] = {}

@@ -9,7 +9,7 @@ import numpy as np
 
 from fsd import codec
 from fsd.codec import _columns_py
-from fsd.domain import Clock, FeatureRef, KeyType, ResolvedFeature, ValueStatus
+from fsd.domain import Clock, FeatureRef, KeyType, ResolvedFeature
 from fsd.errors import FailedPrecondition, InvalidArgument, ResourceExhausted
 from fsd.online.base import OnlineStore
 from fsd.registry.registry import RegistrySnapshot

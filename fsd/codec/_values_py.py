@@ -9,7 +9,6 @@ under another definition instead of misreading it.
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
 
 import numpy as np
 

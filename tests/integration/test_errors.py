@@ -9,7 +9,7 @@ import pytest
 from fsd.client import Client, table_to_ipc
 from fsd.domain import ValueStatus
 from fsd.v1 import serving_pb2, serving_pb2_grpc
-from tests.helpers import all_types_table, now_micros, seconds_ago, ts_column
+from tests.helpers import all_types_table, now_micros, seconds_ago
 
 
 def rpc_error(call) -> grpc.RpcError:  # type: ignore[no-untyped-def]

@@ -15,7 +15,6 @@ from fsd.client import Client
 from fsd.errors import InvalidArgument
 from fsd.examples import FRAUD_REPO, fraud_data
 from fsd.offline.store import OfflineStore
-from fsd.registry.definitions import load_repo
 from fsd.training import create_dataset, ingest_offline
 from tests.helpers import MICROS, now_micros
 
@@ -40,7 +39,7 @@ def test_ingest_dataset_and_serve_the_same_versions(fraud_client: Client, offlin
         "event_timestamp": pa.array([now + MICROS] * 3 + [now], TS),
     })
     out = tmp_path / "ds"
-    doc = create_dataset(fraud_client, offline, entity_rows, ["transaction_velocity:txn_count_1h", "transaction_velocity:avg_amount_24h@1"],
+    create_dataset(fraud_client, offline, entity_rows, ["transaction_velocity:txn_count_1h", "transaction_velocity:avg_amount_24h@1"],
                          out, name="fraud_model")
     data = pq.read_table(out / "data.parquet")
     assert data.num_rows == 4 and data["customer_id"].to_pylist() == [1, 2, 3, 999]
