@@ -147,7 +147,8 @@ def cmd_history(args: argparse.Namespace) -> int:
     rows = []
     for v in response.versions:
         d = v.definition
-        lineage = f"{source} -> {d.transformation or '(identity)'} -> v{v.version} -> online rows of group {group}, slot {v.slot}"
+        lineage = (f"{source} -> {d.transformation or '(identity)'} -> v{v.version} -> offline {group}/{v.feature}/v{v.version}/ "
+                   f"-> online rows of group {group}, slot {v.slot}")
         rows.append((
             f"{v.feature}@{v.version}", VersionState(v.state).name, DType(d.dtype).name.lower(),
             format_duration(d.window_seconds) if d.window_seconds else "-", v.behaviour_hash[:12],
@@ -360,7 +361,10 @@ def cmd_sync(args: argparse.Namespace) -> int:
         if not args.all:
             if not args.group:
                 raise FsdError("name a GROUP or use --all")
-            run = sync_group(client, store, args.group, full=args.full, forced=args.full)
+            from tqdm import tqdm
+
+            with tqdm(unit="rows", desc=f"sync {args.group}", disable=not sys.stderr.isatty()) as bar:
+                run = sync_group(client, store, args.group, full=args.full, forced=args.full, on_rows=bar.update)
             _print_runs([run])
             return 0 if run.outcome == "success" else 1
         scheduler = SyncScheduler(client, store)

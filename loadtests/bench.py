@@ -207,6 +207,10 @@ def main() -> int:
         current, peak = rss_kib(daemon.pid)
         report["daemon_rss_kib"] = {"current": current, "peak": peak}
         report["rows"] = [asdict(r) for r in rows]
+        from loadtests.bench_offline import run as run_offline
+
+        pit_rows = 20_000 if args.quick else 100_000
+        report["point_in_time"] = run_offline(pit_rows, pit_rows * 10, min(entities, pit_rows))
     finally:
         for proc in (daemon, echo):
             proc.terminate()
@@ -222,6 +226,9 @@ def main() -> int:
     print(f"\npublish: {pub['rows']} rows, {pub['values']} values in {pub['seconds']:.2f} s = "  # type: ignore[index]
           f"{pub['rows_per_s']:.0f} rows/s, {pub['values_per_s']:.0f} values/s (Arrow IPC, validated, WAL-synced)")  # type: ignore[index]
     print(f"cold start to health SERVING with {entities} entity rows ({entities * 10} feature values) on disk: {report['cold_start_s']:.2f} s")
+    pit = report["point_in_time"]
+    print(f"point-in-time: {pit['entity_rows']:.0f} entity rows x 10 features over {pit['feature_rows']:.0f} feature rows in "  # type: ignore[index]
+          f"{pit['seconds']:.2f} s = {pit['rows_per_s']:.0f} rows/s, bench process peak RSS {pit['peak_rss_mib']:.0f} MiB")  # type: ignore[index]
     rss = report["daemon_rss_kib"]
     print(f"daemon RSS after the run: {rss['current'] / 1024:.0f} MiB (peak {rss['peak'] / 1024:.0f} MiB)")  # type: ignore[index]
     if args.json:

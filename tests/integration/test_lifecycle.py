@@ -99,3 +99,28 @@ def test_demo_runs_end_to_end() -> None:
     assert run.returncode == 0, run.stderr
     for expected in ("PRESENT", "STALE", "NOT_FOUND", "composite key", "daemon stopped cleanly"):
         assert expected in run.stdout
+
+
+def test_publish_stops_writing_when_its_deadline_expires(typed_client, daemon) -> None:  # type: ignore[no-untyped-def]
+    import time as _time
+
+    from fsd.client import table_to_ipc
+    from fsd.domain import ValueStatus
+    from fsd.v1 import serving_pb2, serving_pb2_grpc
+
+    def chunks():  # type: ignore[no-untyped-def]
+        for sequence in range(4):
+            table = all_types_table([sequence + 1], [seconds_ago(1)])
+            yield serving_pb2.PublishChunk(publish_id="slow-loader", group="all_types", sequence=sequence, arrow_ipc=table_to_ipc(table))
+            _time.sleep(0.6)  # the caller is slower than its own deadline
+
+    with grpc.insecure_channel(daemon.target) as channel:
+        try:
+            serving_pb2_grpc.FeatureStoreStub(channel).Publish(chunks(), timeout=1.0)
+            raise AssertionError("the publish should have hit its deadline")
+        except grpc.RpcError as exc:
+            assert exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    _time.sleep(1.5)  # let any straggling chunk arrive: nothing after the deadline may be written
+    statuses = typed_client.get_features(["all_types:f_int"], {"entity_id": [1, 2, 3, 4]})["all_types:f_int"].statuses.tolist()
+    assert statuses[:1] == [ValueStatus.PRESENT] and statuses[3] == ValueStatus.NOT_FOUND
+    assert typed_client.publish_status("slow-loader").last_durable_sequence <= 1
