@@ -34,6 +34,7 @@ class StoreSettings:
     block_cache_mb: int = 256
     bloom_bits_per_key: int = 10
     sync_writes: bool = True
+    wal_dir: str = ""  # RocksDB write-ahead log folder (e.g. a faster device); empty: inside data_dir/online
     retire_retention_seconds: int = 3600  # how long a retired version's values stay on disk before they are purged
     offline_root: str = "./fsd-offline"  # the offline store the validator compares with
     backup_root: str = ""  # where `fsd backup NAME` writes; empty: <data_dir>/backups

@@ -32,6 +32,7 @@ class RocksDbSettings:
     block_size: int = 4096
     sync_writes: bool = True  # False only for throwaway benchmarks: acknowledged data could be lost on power loss
     single_get_below: int = 4  # batches this small use point gets (see get_many)
+    wal_dir: str = ""  # write-ahead log on another device/folder; empty: inside the database folder
 
 
 def _options(settings: RocksDbSettings) -> Options:
@@ -48,6 +49,8 @@ def _options(settings: RocksDbSettings) -> Options:
     table.set_pin_l0_filter_and_index_blocks_in_cache(True)
     table.set_format_version(5)
     opts.set_block_based_table_factory(table)
+    if settings.wal_dir:
+        opts.set_wal_dir(settings.wal_dir)
     return opts
 
 

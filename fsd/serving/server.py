@@ -56,6 +56,7 @@ class Daemon:
                 block_cache_mb=settings.store.block_cache_mb,
                 bloom_bits_per_key=settings.store.bloom_bits_per_key,
                 sync_writes=settings.store.sync_writes,
+                wal_dir=settings.store.wal_dir,
             ),
         )
         self.registry = Registry(str(data_dir / "registry.sqlite"), self.clock)
