@@ -198,7 +198,9 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
     from fsd.client import Client
 
-    table = pq.read_table(args.file)
+    from fsd.paths import confine
+
+    table = pq.read_table(confine(args.file, "file"))
     with Client(_target(args)) as client, tqdm(total=table.num_rows, unit="rows", disable=args.quiet or None) as bar:
         versions = _parse_versions(args.version)
         response = client.publish(
@@ -476,7 +478,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
     from fsd.backup import restore_backup
 
-    restore_backup(Path(args.backup), Path(args.data_dir))
+    from fsd.paths import confine
+
+    restore_backup(confine(args.backup, "backup"), confine(args.data_dir, "data_dir"))
     print(f"restored {args.backup} into {args.data_dir}; start it with: fsd serve --data-dir {args.data_dir}")
     return 0
 

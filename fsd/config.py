@@ -70,7 +70,7 @@ class Settings:
 # FSD_* variables that belong to the command-line client or the codec switch, not to daemon settings.
 CLIENT_ENVIRONMENT = frozenset({
     "FSD_NO_EXTENSIONS", "FSD_CONFIG", "FSD_TARGET", "FSD_TOKEN", "FSD_TLS_CA", "FSD_TLS_CERT", "FSD_TLS_KEY",
-    "FSD_OFFLINE_ROOT", "FSD_LOG_LEVEL",
+    "FSD_OFFLINE_ROOT", "FSD_LOG_LEVEL", "FSD_ALLOWED_ROOTS",
 })
 
 _SECTIONS = {"server": ServerSettings, "store": StoreSettings, "limits": LimitSettings, "monitor": MonitorSettings}

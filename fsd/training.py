@@ -19,6 +19,7 @@ from fsd.errors import FailedPrecondition, InvalidArgument, NotFound
 from fsd.offline.ingest import IngestReport, ingest
 from fsd.offline.retrieval import FeatureVersion, get_historical_features
 from fsd.offline.store import EVENT_TIMESTAMP, OfflineStore
+from fsd.paths import confine
 from fsd.serving import convert
 from fsd.v1 import registry_pb2
 
@@ -126,7 +127,7 @@ def create_dataset(
     actor: str = "",
 ) -> dict[str, object]:
     """Write the joined Parquet and manifest.json, and register the serving manifest that pins the same versions."""
-    out = Path(out_dir)
+    out = confine(out_dir, "out")
     if (out / "manifest.json").exists():
         raise FailedPrecondition(f"{out} already holds a dataset; choose another --out", field="out")
     out.mkdir(parents=True, exist_ok=True)
@@ -159,7 +160,7 @@ def create_dataset(
 
 def read_table(path: str | Path) -> pa.Table:
     """Parquet or CSV (CSV timestamps must carry an offset, e.g. 2026-01-01T00:00:00Z)."""
-    p = Path(path)
+    p = confine(path, "file")
     if not p.is_file():
         raise InvalidArgument(f"{p}: no such file", field="file")
     if p.suffix.lower() == ".csv":

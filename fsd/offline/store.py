@@ -51,7 +51,9 @@ class OfflineStore:
     """Reads and writes feature-version datasets under one root folder."""
 
     def __init__(self, root: str | Path) -> None:
-        self.root = Path(root).resolve()
+        from fsd.paths import confine
+
+        self.root = confine(root, "offline root")
 
     def dataset_dir(self, group: str, feature: str, version: int) -> Path:
         return self.root / group / feature / f"v{version}"

@@ -13,6 +13,7 @@ from grpc_reflection.v1alpha import reflection
 
 from fsd.backup import create_backup
 from fsd.config import Settings
+from fsd.paths import confine
 from fsd.domain import Clock, SystemClock
 from fsd.lookup import LookupLimits
 from fsd.online.rocksdb import RocksDbOnlineStore, RocksDbSettings
@@ -47,7 +48,10 @@ class Daemon:
     def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
-        data_dir = Path(settings.store.data_dir).resolve()
+        data_dir = confine(settings.store.data_dir, "store.data_dir")
+        for name in ("offline_root", "backup_root", "wal_dir"):
+            if getattr(settings.store, name):
+                confine(getattr(settings.store, name), f"store.{name}")
         data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir = data_dir
         self.store = RocksDbOnlineStore(

@@ -45,3 +45,29 @@ def test_unknown_file_section(tmp_path: Path) -> None:
     file.write_text("[servr]\nport = 1\n")
     with pytest.raises(InvalidArgument, match=r"unknown section \[servr\]"):
         load_settings(str(file), env={})
+
+
+def test_paths_are_confined_to_allowed_roots(tmp_path: Path) -> None:
+    import os
+
+    from fsd.paths import confine
+
+    inside, outside = tmp_path / "allowed", tmp_path / "elsewhere"
+    inside.mkdir()
+    outside.mkdir()
+    os.symlink(outside, inside / "escape")
+    roots = [inside.resolve()]
+    assert confine(inside / "data" / "x.parquet", "file", roots) == (inside / "data" / "x.parquet").resolve()
+    for bad in (inside / ".." / "elsewhere" / "x", inside / "escape" / "x", outside):
+        with pytest.raises(InvalidArgument, match="outside the allowed roots"):
+            confine(bad, "file", roots)
+    assert confine(outside, "file", []) == outside.resolve()  # no roots configured: no limit
+
+
+def test_daemon_refuses_a_data_dir_outside_the_allowed_roots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fsd.serving.server import Daemon
+
+    monkeypatch.setenv("FSD_ALLOWED_ROOTS", str(tmp_path / "allowed"))
+    settings = load_settings(env={}, overrides={"store": {"data_dir": str(tmp_path / "allowed" / ".." / "other")}})
+    with pytest.raises(InvalidArgument, match="store.data_dir"):
+        Daemon(settings)
