@@ -14,7 +14,7 @@ from fsd.errors import InvalidArgument
 class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 50051
-    max_workers: int = 16
+    max_workers: int = 4  # measured on 2 cores: 4 threads gave 1.4x the 16-in-flight throughput of 16 threads
     max_concurrent_rpcs: int = 64
     max_message_bytes: int = 64 * 1024 * 1024
     grace_seconds: float = 10.0
@@ -47,6 +47,7 @@ class LimitSettings:
     max_values: int = 1_000_000
     max_future_skew_seconds: int = 300
     max_chunk_rows: int = 1_000_000
+    max_concurrent_publishes: int = 2  # publish streams hold a worker each; the rest are kept for reads
 
 
 @dataclass(frozen=True, slots=True)

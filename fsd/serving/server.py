@@ -115,7 +115,8 @@ class Daemon:
         limits = self.settings.limits
         lookup_limits = LookupLimits(limits.max_entities, limits.max_features, limits.max_values)
         feature_store = FeatureStoreServicer(
-            self.store, self.registry, self.publisher, self.clock, lookup_limits, self.served, self.metrics.record_publish
+            self.store, self.registry, self.publisher, self.clock, lookup_limits, self.served, self.metrics.record_publish,
+            max_concurrent_publishes=limits.max_concurrent_publishes,
         )
         # GetFeatures replies are bytes that fsd.serving.wire already serialised from arrays.
         register(server, serving_pb2.DESCRIPTOR.services_by_name["FeatureStore"], feature_store, frozenset({"GetFeatures"}))

@@ -1,13 +1,14 @@
 """Thin servicers: convert the request, call the domain function, convert the result."""
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import grpc
 
 from fsd.domain import Clock
 from fsd.backup import BackupResult
-from fsd.errors import FailedPrecondition, InvalidArgument, NotFound
+from fsd.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
 from fsd.lookup import LookupLimits, lookup, lookup_encoded
 from fsd.online.base import OnlineStore
 from fsd.registry.registry import ApplyResult, Registry
@@ -20,9 +21,12 @@ from fsd.v1 import registry_pb2, registry_pb2_grpc, serving_pb2, serving_pb2_grp
 
 class FeatureStoreServicer(serving_pb2_grpc.FeatureStoreServicer):
     def __init__(self, store: OnlineStore, registry: Registry, publisher: Publisher, clock: Clock, limits: LookupLimits,
-                 served: ServedValues | None = None, on_published: Callable[[PublishStats], None] | None = None) -> None:
+                 served: ServedValues | None = None, on_published: Callable[[PublishStats], None] | None = None,
+                 max_concurrent_publishes: int = 2) -> None:
         self._served = served
         self._on_published = on_published
+        self._publish_slots = threading.BoundedSemaphore(max_concurrent_publishes)
+        self._max_publishes = max_concurrent_publishes
         self._store = store
         self._registry = registry
         self._publisher = publisher
@@ -45,6 +49,18 @@ class FeatureStoreServicer(serving_pb2_grpc.FeatureStoreServicer):
         return self._encoder.encoded_response(count, columns, served_at, manifest)
 
     def Publish(self, request_iterator, context: grpc.ServicerContext) -> serving_pb2.PublishResponse:  # type: ignore[no-untyped-def]
+        # Each stream holds a worker thread for its whole length; beyond the limit, shed instead of starving reads.
+        if not self._publish_slots.acquire(blocking=False):
+            raise ResourceExhausted(
+                f"{self._max_publishes} publishes are already streaming; retry this one later (limits.max_concurrent_publishes)",
+                field="publish_id",
+            )
+        try:
+            return self._publish(request_iterator, context)
+        finally:
+            self._publish_slots.release()
+
+    def _publish(self, request_iterator, context: grpc.ServicerContext) -> serving_pb2.PublishResponse:  # type: ignore[no-untyped-def]
         session = None
         for chunk in request_iterator:
             if session is None:

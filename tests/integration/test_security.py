@@ -117,3 +117,32 @@ def test_overload_is_shed_fast_and_admitted_calls_complete(daemon_factory) -> No
     shed = sorted(d for o, d in results if o == "RESOURCE_EXHAUSTED")
     served = sorted(d for o, d in results if o == "ok")
     assert shed[len(shed) // 2] < served[len(served) // 2]  # rejected at once, not after queueing behind the admitted
+
+
+def test_publish_streams_beyond_the_limit_are_shed(daemon_factory) -> None:  # type: ignore[no-untyped-def]
+    from fsd.client import table_to_ipc
+    from fsd.v1 import serving_pb2, serving_pb2_grpc
+
+    daemon = daemon_factory("one-publisher", env={"FSD_LIMITS_MAX_CONCURRENT_PUBLISHES": "1"}).start()
+    with Client(daemon.target) as setup:
+        setup.apply(load_text(TYPES_REPO))
+    release = threading.Event()
+
+    def slow_chunks():  # type: ignore[no-untyped-def]
+        yield serving_pb2.PublishChunk(publish_id="long", group="all_types", arrow_ipc=table_to_ipc(all_types_table([1], [seconds_ago(1)])))
+        release.wait(20)
+
+    with grpc.insecure_channel(daemon.target) as channel:
+        stub = serving_pb2_grpc.FeatureStoreStub(channel)
+        first = stub.Publish.future(slow_chunks(), timeout=30)
+        with Client(daemon.target) as client:
+            deadline = time.monotonic() + 10
+            while client.publish_status("long").last_durable_sequence < 0:  # the first stream holds the only slot
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            with pytest.raises(grpc.RpcError) as info:
+                client.publish("all_types", all_types_table([2], [seconds_ago(1)]))
+            assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "max_concurrent_publishes" in info.value.details()
+            assert client.get_features(["all_types:f_int"], {"entity_id": [1]})["all_types:f_int"].values.tolist() == [10]  # reads still served
+        release.set()
+        assert first.result().rows_accepted == 1
