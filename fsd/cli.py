@@ -474,8 +474,6 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from fsd.backup import restore_backup
 
     from fsd.paths import confine

@@ -24,7 +24,7 @@ from tests.helpers import all_types_table, seconds_ago
 def fuse_available() -> bool:
     """FUSE needs /dev/fuse and libfuse2 (Debian: libfuse2; .ci/run installs it)."""
     try:
-        import fuse  # noqa: F401  (fusepy loads libfuse with ctypes at import)
+        import fuse  # noqa: F401  # pyflakes: ignore - fusepy loads libfuse with ctypes at import
     except (ImportError, OSError):
         return False
     return Path("/dev/fuse").exists() and shutil.which("umount") is not None
