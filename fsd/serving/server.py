@@ -174,8 +174,11 @@ class Daemon:
         self.freshness.start()
         self._periodic.start()
         if s.metrics:
-            self.metrics_port = self.metrics.serve(s.metrics_port, s.metrics_host)
-            logger.info("metrics on http://%s:%d/metrics", s.metrics_host, self.metrics_port)
+            try:
+                self.metrics_port = self.metrics.serve(s.metrics_port, s.metrics_host)
+                logger.info("metrics on http://%s:%d/metrics", s.metrics_host, self.metrics_port)
+            except OSError as exc:  # serving features matters more than exporting metrics about it
+                logger.error("METRICS DISABLED: cannot listen on %s:%d (%s); set server.metrics_port", s.metrics_host, s.metrics_port, exc)
         self._set_health(health_pb2.HealthCheckResponse.SERVING)
         logger.info("fsd serving on %s:%d (data dir %s, pid %d)", s.host, self.port, self.data_dir, os.getpid())
         return self.port
