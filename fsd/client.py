@@ -226,8 +226,8 @@ class Client:
 
     def plan(self, groups: Sequence[GroupSpec]) -> registry_pb2.ApplyResponse:
         """What apply would do; `revision` is the registry revision the plan was made against."""
-        request = registry_pb2.ApplyRequest(groups=[convert.group_to_proto(g) for g in groups], dry_run=True)
-        return self._registry.Apply(request, timeout=self.timeout)
+        request = registry_pb2.ApplyRequest(groups=[convert.group_to_proto(g) for g in groups])
+        return self._registry.Plan(request, timeout=self.timeout)
 
     def history(self, group: str, feature: str = "") -> registry_pb2.HistoryResponse:
         return self._registry.History(registry_pb2.HistoryRequest(group=group, feature=feature), timeout=self.timeout)

@@ -25,6 +25,7 @@ METHOD_SCOPES = {
     "/fsd.v1.FeatureStore/Publish": "write",
     "/fsd.v1.FeatureStore/PublishStatus": "write",
     "/fsd.v1.Registry/ListGroups": "read",
+    "/fsd.v1.Registry/Plan": "read",
     "/fsd.v1.Registry/GetGroup": "read",
     "/fsd.v1.Registry/History": "read",
     "/fsd.v1.Registry/GetManifest": "read",

@@ -94,13 +94,17 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
         self._on_retire = on_retire
 
     def Apply(self, request: registry_pb2.ApplyRequest, context: grpc.ServicerContext) -> registry_pb2.ApplyResponse:
-        groups = [convert.group_from_proto(g) for g in request.groups]
         if request.dry_run:
-            snapshot = self._registry.snapshot()
-            return convert.apply_result_to_proto(ApplyResult(snapshot.revision, tuple(self._registry.plan(groups, snapshot))))
+            return self.Plan(request, context)
+        groups = [convert.group_from_proto(g) for g in request.groups]
         expected = request.expected_revision if request.has_expected_revision else None
         result = self._registry.apply(groups, actor=request.applied_by, reason=request.reason, expected_revision=expected)
         return convert.apply_result_to_proto(result)
+
+    def Plan(self, request: registry_pb2.ApplyRequest, context: grpc.ServicerContext) -> registry_pb2.ApplyResponse:
+        snapshot = self._registry.snapshot()
+        groups = [convert.group_from_proto(g) for g in request.groups]
+        return convert.apply_result_to_proto(ApplyResult(snapshot.revision, tuple(self._registry.plan(groups, snapshot))))
 
     def History(self, request: registry_pb2.HistoryRequest, context: grpc.ServicerContext) -> registry_pb2.HistoryResponse:
         feature = request.feature or None

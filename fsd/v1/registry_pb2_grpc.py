@@ -39,6 +39,11 @@ class RegistryStub:
                 request_serializer=fsd_dot_v1_dot_registry__pb2.ApplyRequest.SerializeToString,
                 response_deserializer=fsd_dot_v1_dot_registry__pb2.ApplyResponse.FromString,
                 _registered_method=True)
+        self.Plan = channel.unary_unary(
+                '/fsd.v1.Registry/Plan',
+                request_serializer=fsd_dot_v1_dot_registry__pb2.ApplyRequest.SerializeToString,
+                response_deserializer=fsd_dot_v1_dot_registry__pb2.ApplyResponse.FromString,
+                _registered_method=True)
         self.ListGroups = channel.unary_unary(
                 '/fsd.v1.Registry/ListGroups',
                 request_serializer=fsd_dot_v1_dot_registry__pb2.ListGroupsRequest.SerializeToString,
@@ -116,6 +121,13 @@ class RegistryServicer:
 
     def Apply(self, request, context):
         """Applies definitions atomically under the version rules (or only plans them with dry_run).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Plan(self, request, context):
+        """What Apply would do, per feature, changing nothing (same as Apply with dry_run).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -215,6 +227,11 @@ def add_RegistryServicer_to_server(servicer, server):
                     request_deserializer=fsd_dot_v1_dot_registry__pb2.ApplyRequest.FromString,
                     response_serializer=fsd_dot_v1_dot_registry__pb2.ApplyResponse.SerializeToString,
             ),
+            'Plan': grpc.unary_unary_rpc_method_handler(
+                    servicer.Plan,
+                    request_deserializer=fsd_dot_v1_dot_registry__pb2.ApplyRequest.FromString,
+                    response_serializer=fsd_dot_v1_dot_registry__pb2.ApplyResponse.SerializeToString,
+            ),
             'ListGroups': grpc.unary_unary_rpc_method_handler(
                     servicer.ListGroups,
                     request_deserializer=fsd_dot_v1_dot_registry__pb2.ListGroupsRequest.FromString,
@@ -311,6 +328,33 @@ class Registry:
             request,
             target,
             '/fsd.v1.Registry/Apply',
+            fsd_dot_v1_dot_registry__pb2.ApplyRequest.SerializeToString,
+            fsd_dot_v1_dot_registry__pb2.ApplyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Plan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fsd.v1.Registry/Plan',
             fsd_dot_v1_dot_registry__pb2.ApplyRequest.SerializeToString,
             fsd_dot_v1_dot_registry__pb2.ApplyResponse.FromString,
             options,

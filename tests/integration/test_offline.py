@@ -106,3 +106,20 @@ def test_cli_offline_ingest_and_dataset(daemon, tmp_path: Path) -> None:  # type
     assert "serving manifest profile_model@1" in made.stdout
     data = pq.read_table(tmp_path / "ds" / "data.parquet")
     assert data.num_rows == 10 and data["customer_profile:country"].null_count == 0
+
+
+def test_csv_ingest_with_utc_offsets(fraud_client: Client, offline: OfflineStore, tmp_path: Path) -> None:
+    from fsd.training import read_table
+
+    csv = tmp_path / "velocity.csv"
+    csv.write_text(
+        "customer_id,event_timestamp,txn_count_1h,txn_amount_sum_1h\n"
+        "1,2026-11-25T10:00:00Z,3,12.5\n"
+        "2,2026-11-25T11:00:00+01:00,4,20.0\n"
+    )
+    report = ingest_offline(fraud_client, offline, "transaction_velocity", read_table(csv))
+    assert report.rows_written == 2
+    naive = tmp_path / "naive.csv"
+    naive.write_text("customer_id,event_timestamp,txn_count_1h,txn_amount_sum_1h\n1,2026-11-25 10:00:00,3,12.5\n")
+    with pytest.raises(InvalidArgument, match="naive timestamps are refused"):
+        ingest_offline(fraud_client, offline, "transaction_velocity", read_table(naive))
