@@ -99,15 +99,52 @@ def _check_entities(entities: Sequence[EntityColumn], limits: LookupLimits) -> t
 
 
 @dataclass(frozen=True, slots=True)
+class _Plan:
+    """What a request shape (refs, manifest) resolves to under one registry snapshot; memoised on the snapshot,
+    so repeated requests of a model skip resolution, and a registry change (a new snapshot) drops every plan."""
+
+    refs: list[str]
+    resolved: list[ResolvedFeature]
+    manifest: str
+    groups: list[tuple[str, int, list[tuple[str, KeyType]], list[int]]]  # name, group id, key columns, feature indices
+    specs: dict[int, list[list[tuple[bytes, int, int, int, int, int]]]]  # id(head encoder) -> specs per group, in group order
+
+
+_MAX_PLANS = 4096
+
+
+def _plan(snapshot: RegistrySnapshot, refs: Sequence[str], manifest: str) -> _Plan:
+    key = (tuple(refs), manifest)
+    plan = snapshot.plans.get(key)
+    if isinstance(plan, _Plan):
+        return plan
+    resolve_refs: Sequence[str] = refs
+    served_manifest = ""
+    if manifest:
+        refs, resolve_refs, served_manifest = _manifest_refs(snapshot, manifest, refs)
+    resolved = [snapshot.resolve(ref) for ref in resolve_refs]
+    indices: dict[str, list[int]] = {}
+    for index, feature in enumerate(resolved):
+        indices.setdefault(feature.group, []).append(index)
+    groups = []
+    for name, members in indices.items():
+        info = snapshot.group(name)
+        groups.append((name, info.group_id, [(k.name, k.type) for k in info.spec.entity_keys], members))
+    plan = _Plan(list(refs), resolved, served_manifest, groups, {})
+    if len(snapshot.plans) >= _MAX_PLANS:
+        snapshot.plans.clear()
+    snapshot.plans[key] = plan
+    return plan
+
+
+@dataclass(frozen=True, slots=True)
 class _Fetched:
     """Rows read for a request, before decoding: one row slice per group."""
 
     count: int
-    refs: list[str]
-    resolved: list[ResolvedFeature]
+    plan: _Plan
     rows: dict[str, list[bytes | None]]
     now: int
-    manifest: str
 
 
 def _fetch(
@@ -115,50 +152,44 @@ def _fetch(
     limits: LookupLimits, manifest: str,
 ) -> _Fetched:
     by_name, count = _check_entities(entities, limits)
-    resolve_refs: Sequence[str] = refs
-    served_manifest = ""
-    if manifest:
-        refs, resolve_refs, served_manifest = _manifest_refs(snapshot, manifest, refs)
-    if not refs:
+    if not refs and not manifest:
         raise InvalidArgument("features: at least one feature reference is required", field="features")
     if len(refs) > limits.max_features:
         raise ResourceExhausted(f"features: {len(refs)} references exceed the limit of {limits.max_features}", field="features")
-    if count * len(refs) > limits.max_values:
+    plan = _plan(snapshot, refs, manifest)
+    if count * len(plan.refs) > limits.max_values:
         raise ResourceExhausted(
-            f"request asks for {count * len(refs)} values, over the limit of {limits.max_values}; split it", field="entities"
+            f"request asks for {count * len(plan.refs)} values, over the limit of {limits.max_values}; split it", field="entities"
         )
-    resolved = [snapshot.resolve(ref) for ref in resolve_refs]
-
     # One row key per (group, entity): a single batched read serves every feature of every group.
-    group_order = list(dict.fromkeys(f.group for f in resolved))
     keys: list[bytes] = []
-    starts: dict[str, int] = {}
-    for group_name in group_order:
-        group = snapshot.group(group_name)
+    starts: list[int] = []
+    for group_name, group_id, key_columns, _ in plan.groups:
         columns = []
         is_string = []
-        for key in group.spec.entity_keys:
-            column = by_name.get(key.name)
+        for key_name, key_type in key_columns:
+            column = by_name.get(key_name)
             if column is None:
+                raise InvalidArgument(f"entities: group {group_name} needs entity key column {key_name!r}", field=f"entities.{key_name}")
+            if column.type != key_type:
                 raise InvalidArgument(
-                    f"entities: group {group_name} needs entity key column {key.name!r}", field=f"entities.{key.name}"
-                )
-            if column.type != key.type:
-                raise InvalidArgument(
-                    f"entities: column {key.name!r} is {column.type.name.lower()}, group {group_name} keys it by {key.type.name.lower()}",
-                    field=f"entities.{key.name}",
+                    f"entities: column {key_name!r} is {column.type.name.lower()}, group {group_name} keys it by {key_type.name.lower()}",
+                    field=f"entities.{key_name}",
                 )
             columns.append(column.values)
-            is_string.append(key.type == KeyType.STRING)
+            is_string.append(key_type == KeyType.STRING)
         try:
             encoded = codec.encode_entities(columns, is_string)
         except (ValueError, TypeError) as exc:
             raise InvalidArgument(f"entities: {exc}", field="entities") from None
-        starts[group_name] = len(keys)
-        keys.extend(codec.entity_keys(group.group_id, encoded))
+        starts.append(len(keys))
+        keys.extend(codec.entity_keys(group_id, encoded))
     raw = store.get_many(keys)
-    rows = {g: raw[start : start + count] for g, start in starts.items()} if len(starts) > 1 else {group_order[0]: raw}
-    return _Fetched(count, list(refs), resolved, rows, clock.now_micros(), served_manifest)
+    if len(plan.groups) == 1:
+        rows = {plan.groups[0][0]: raw}
+    else:
+        rows = {g[0]: raw[start : start + count] for g, start in zip(plan.groups, starts)}
+    return _Fetched(count, plan, rows, clock.now_micros())
 
 
 def _spec(feature: ResolvedFeature, head: bytes) -> tuple[bytes, int, int, int, int, int]:
@@ -178,12 +209,12 @@ def lookup(
     """Serve the requested feature versions for all entity rows; never raises for a missing value (NOT_FOUND)."""
     fetched = _fetch(store, snapshot, entities, refs, clock, limits, manifest)
     results = []
-    for ref, feature in zip(fetched.refs, fetched.resolved):
+    for ref, feature in zip(fetched.plan.refs, fetched.plan.resolved):
         values, is_null, statuses, event_times = _columns_py.decoded_column(
             fetched.rows[feature.group], _spec(feature, b""), fetched.now, codec.decode_feature, codec.freshness_status
         )
         results.append(FeatureResult(ref, feature, values, is_null, statuses, event_times))
-    return LookupResult(fetched.count, results, fetched.now, fetched.manifest)
+    return LookupResult(fetched.count, results, fetched.now, fetched.plan.manifest)
 
 
 def lookup_encoded(
@@ -199,12 +230,17 @@ def lookup_encoded(
     """Like lookup, but each column comes back already serialised (fsd.v1.FeatureColumn bytes) from one fused
     native pass per group: (entity count, columns in request order, served-at, manifest)."""
     fetched = _fetch(store, snapshot, entities, refs, clock, limits, manifest)
-    by_group: dict[str, list[int]] = {}
-    for index, feature in enumerate(fetched.resolved):
-        by_group.setdefault(feature.group, []).append(index)
-    columns: list[bytes] = [b""] * len(fetched.resolved)
-    for group, indices in by_group.items():
-        specs = [_spec(fetched.resolved[i], heads(fetched.refs[i], fetched.resolved[i])) for i in indices]
-        for i, column in zip(indices, codec.encode_feature_columns(fetched.rows[group], specs, fetched.now)):
-            columns[i] = column
-    return fetched.count, columns, fetched.now, fetched.manifest
+    plan = fetched.plan
+    owner = id(getattr(heads, "__self__", heads))  # a bound method is a new object per access; its encoder is not
+    specs = plan.specs.get(owner)
+    if specs is None:
+        specs = [[_spec(plan.resolved[i], heads(plan.refs[i], plan.resolved[i])) for i in members] for *_, members in plan.groups]
+        plan.specs[owner] = specs
+    if len(plan.groups) == 1:
+        columns = codec.encode_feature_columns(fetched.rows[plan.groups[0][0]], specs[0], fetched.now)
+    else:
+        columns = [b""] * len(plan.resolved)
+        for (group, _, _, members), group_specs in zip(plan.groups, specs):
+            for i, column in zip(members, codec.encode_feature_columns(fetched.rows[group], group_specs, fetched.now)):
+                columns[i] = column
+    return fetched.count, columns, fetched.now, plan.manifest

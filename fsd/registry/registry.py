@@ -96,6 +96,7 @@ class RegistrySnapshot:
     blocked: frozenset[int] = frozenset()  # slots whose serving is blocked by policy
     stale_groups: frozenset[str] = frozenset()  # groups marked stale by a freshness breach
     _resolved: dict[str, ResolvedFeature] = field(default_factory=dict)
+    plans: dict[object, object] = field(default_factory=dict)  # request plans memoised by serving (fsd.lookup)
 
     def manifest(self, text: str) -> ManifestInfo:
         """`name` (latest version) or `name@N`."""
