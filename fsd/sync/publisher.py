@@ -106,7 +106,7 @@ class PublishSession:
         self.stats = PublishStats(publish_id=publish_id, group=group_name, mode=mode or REFRESH)
         self._marker = marker_key(publish_id)
         self._schema: pa.Schema | None = None
-        self._next_sequence = publisher.durable_sequence(self._marker, self._group.group_id) + 1
+        self._next_sequence = publisher.durable_sequence(publish_id, self._group.group_id) + 1
 
     def write_chunk(self, sequence: int, payload: bytes) -> None:
         if sequence < self._next_sequence:
@@ -297,12 +297,9 @@ class Publisher:
         sequence, group_id, _ = _MARKER.unpack(raw)
         return True, sequence, group_id
 
-    def durable_sequence(self, marker: bytes, group_id: int) -> int:
-        raw = self._store.get_many([marker])[0]
-        if raw is None:
-            return -1
-        sequence, marker_group, _ = _MARKER.unpack(raw)
-        if marker_group != group_id:
+    def durable_sequence(self, publish_id: str, group_id: int) -> int:
+        known, sequence, marker_group = self.publish_status(publish_id)
+        if known and marker_group != group_id:
             raise FailedPrecondition("publish_id was already used for another feature group", field="publish_id")
         return sequence
 
