@@ -95,12 +95,16 @@ class RocksDbOnlineStore:
             batch.delete(key)
         for key, value in puts:
             batch.put(key, value)
+        self._commit(batch, "write")
+
+    def _commit(self, batch: WriteBatch, what: str) -> None:
+        """Apply a batch atomically, then sync the WAL (flush_wal releases the GIL while it waits)."""
         try:
             self._db.write(batch, self._write_opts)
             if self._settings.sync_writes:
                 self._db.flush_wal(True)
         except Exception as exc:
-            raise StorageError(f"write failed: {exc}") from exc
+            raise StorageError(f"{what} failed: {exc}") from exc
 
     def scan(self, prefix: bytes, limit: int | None = None, start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
         read_opts = ReadOptions()
@@ -122,19 +126,12 @@ class RocksDbOnlineStore:
 
     def delete_prefix(self, prefix: bytes) -> None:
         end = prefix_end(prefix)
-        try:
-            if end is None:
-                keys = [k for k, _ in self.scan(prefix)]
-                self.write_batch((), keys)
-                return
-            batch = WriteBatch(raw_mode=True)
-            batch.delete_range(prefix, end)
-            self._db.write(batch, self._write_opts)
-            self._db.flush_wal(True)
-        except StorageError:
-            raise
-        except Exception as exc:
-            raise StorageError(f"range delete failed: {exc}") from exc
+        if end is None:
+            self.write_batch((), [k for k, _ in self.scan(prefix)])
+            return
+        batch = WriteBatch(raw_mode=True)
+        batch.delete_range(prefix, end)
+        self._commit(batch, "range delete")
 
     def approximate_key_count(self) -> int:
         return int(self._db.property_int_value("rocksdb.estimate-num-keys") or 0)
