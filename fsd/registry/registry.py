@@ -329,7 +329,8 @@ class Registry:
 
     # --- lifecycle -------------------------------------------------------------------------------------------
 
-    def _version(self, snapshot: RegistrySnapshot, group: str, feature: str, version: int) -> tuple[GroupInfo, VersionInfo]:
+    def find_version(self, snapshot: RegistrySnapshot, group: str, feature: str, version: int) -> tuple[GroupInfo, VersionInfo]:
+        """The group and the numbered version of one of its features; NotFound naming what is missing."""
         info = snapshot.group(group)
         versions = info.versions.get(feature)
         if not versions:
@@ -362,7 +363,7 @@ class Registry:
         """Make `version` the one SERVING version; the previous one becomes DEPRECATED. One atomic snapshot swap."""
         with self._write_lock:
             snapshot = self._snapshot
-            info, target = self._version(snapshot, group, feature, version)
+            info, target = self.find_version(snapshot, group, feature, version)
             if target.state == VersionState.SERVING:
                 return target
             if target.state == VersionState.RETIRED:
@@ -391,7 +392,7 @@ class Registry:
                     conn, now, revision, group, feature, version, "promote", f"{target.state.name} -> SERVING{gate_note}", actor, reason
                 )
             self._snapshot = self._load()
-            return self._version(self._snapshot, group, feature, version)[1]
+            return self.find_version(self._snapshot, group, feature, version)[1]
 
     def manifests_pinning(self, group: str, feature: str, version: int) -> list[str]:
         return sorted(
@@ -405,7 +406,7 @@ class Registry:
     def retire(self, group: str, feature: str, version: int, actor: str = "", reason: str = "", force: bool = False) -> VersionInfo:
         """RETIRED versions are refused to readers at once; their online values are purged after the retention."""
         with self._write_lock:
-            info, target = self._version(self._snapshot, group, feature, version)
+            info, target = self.find_version(self._snapshot, group, feature, version)
             if target.state == VersionState.RETIRED:
                 return target
             if target.state == VersionState.SERVING:
@@ -427,7 +428,7 @@ class Registry:
                 detail = f"{target.state.name} -> RETIRED" + (f"; forced past manifests {', '.join(pinned)}" if pinned else "")
                 RegistryStorage.add_history(conn, now, revision, group, feature, version, "retire", detail, actor, reason)
             self._snapshot = self._load()
-            return self._version(self._snapshot, group, feature, version)[1]
+            return self.find_version(self._snapshot, group, feature, version)[1]
 
     def retired_to_purge(self, retention_micros: int) -> list[tuple[int, int]]:
         """(group id, slot) of retired versions past retention whose online values are not yet purged."""
@@ -464,7 +465,7 @@ class Registry:
         if kind not in ("ingest", "backfill", "correction"):
             raise InvalidArgument(f"offline write kind {kind!r} must be ingest, backfill or correction", field="kind")
         with self._write_lock:
-            self._version(self._snapshot, group, feature, version)
+            self.find_version(self._snapshot, group, feature, version)
             now = self._clock.now_micros()
             with self._storage.transaction() as conn:
                 revision = RegistryStorage.next_counter(conn, "revision")
@@ -510,7 +511,7 @@ class Registry:
                 if (ref.group, ref.feature) in seen:
                     raise InvalidArgument(f"manifest {name}: {ref.group}:{ref.feature} is listed twice", field="features")
                 seen.add((ref.group, ref.feature))
-                _, info = self._version(snapshot, ref.group, ref.feature, resolved.version)
+                _, info = self.find_version(snapshot, ref.group, ref.feature, resolved.version)
                 pins.append(PinnedFeature(ref.group, ref.feature, resolved.version, info.behaviour_hash))
             version = len(snapshot.manifests.get(name, ())) + 1
             now = self._clock.now_micros()

@@ -69,12 +69,7 @@ class MonitorServicer(monitor_pb2_grpc.MonitorServicer):
         return response
 
     def SetBlocked(self, request: monitor_pb2.SetBlockedRequest, context: grpc.ServicerContext) -> monitor_pb2.SetBlockedResponse:
-        info = self._registry.snapshot().group(request.group)
-        from fsd.errors import NotFound
-
-        version = next((v for v in info.versions.get(request.feature, ()) if v.version == request.version), None)
-        if version is None:
-            raise NotFound(f"{request.group}:{request.feature}@{request.version} does not exist", field="version")
+        _, version = self._registry.find_version(self._registry.snapshot(), request.group, request.feature, request.version)
         self._registry.set_blocked(version.slot, request.blocked)
         return monitor_pb2.SetBlockedResponse()
 
