@@ -46,11 +46,17 @@ def _guard(behaviour: Callable, method: str, streaming: bool = False) -> Callabl
     return wrapped
 
 
-class ErrorMappingInterceptor(grpc.ServerInterceptor):
-    """Maps FsdError subclasses to their status code with the error's own message (which names the field/rule)."""
+class WrappingInterceptor(grpc.ServerInterceptor):
+    """Wraps each method's behaviour once and serves the cached handler afterwards (no per-call rebuilding).
+
+    Subclasses say how to wrap one behaviour; unary-unary and client-streaming methods are wrapped.
+    """
 
     def __init__(self) -> None:
-        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}  # built once per method, not per call
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
+
+    def wrap(self, behaviour: Callable, method: str, streaming: bool) -> Callable:  # type: ignore[type-arg]
+        raise NotImplementedError
 
     def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
         method = handler_call_details.method
@@ -58,19 +64,22 @@ class ErrorMappingInterceptor(grpc.ServerInterceptor):
         if cached is not None:
             return cached
         handler = continuation(handler_call_details)
-        if handler is None:
-            return None
-        wrapped = self._wrap(handler, method)
+        if handler is None or not (handler.unary_unary or handler.stream_unary):
+            return handler
+        if handler.unary_unary:
+            wrapped = grpc.unary_unary_rpc_method_handler(
+                self.wrap(handler.unary_unary, method, False), handler.request_deserializer, handler.response_serializer
+            )
+        else:
+            wrapped = grpc.stream_unary_rpc_method_handler(
+                self.wrap(handler.stream_unary, method, True), handler.request_deserializer, handler.response_serializer
+            )
         self._wrapped[method] = wrapped
         return wrapped
 
-    def _wrap(self, handler, method):  # type: ignore[no-untyped-def]
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(
-                _guard(handler.unary_unary, method), handler.request_deserializer, handler.response_serializer
-            )
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(
-                _guard(handler.stream_unary, method, streaming=True), handler.request_deserializer, handler.response_serializer
-            )
-        return handler
+
+class ErrorMappingInterceptor(WrappingInterceptor):
+    """Maps FsdError subclasses to their status code with the error's own message (which names the field/rule)."""
+
+    def wrap(self, behaviour: Callable, method: str, streaming: bool) -> Callable:  # type: ignore[type-arg]
+        return _guard(behaviour, method, streaming)

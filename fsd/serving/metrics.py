@@ -11,6 +11,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from fsd.monitor.freshness import FreshnessMonitor
+from fsd.serving.interceptors import WrappingInterceptor
 from fsd.sync.publisher import PublishStats
 
 logger = logging.getLogger(__name__)
@@ -78,42 +79,26 @@ class Metrics:
             threading.Thread(target=self._server.shutdown, name="fsd-metrics-stop", daemon=True).start()
 
 
-class MetricsInterceptor(grpc.ServerInterceptor):
+class MetricsInterceptor(WrappingInterceptor):
     """Times every RPC into fsd_request_seconds{method, code}."""
 
     def __init__(self, metrics: Metrics) -> None:
+        super().__init__()
         self._metrics = metrics
-        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}  # built once per method, not per call
 
-    def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
-        cached = self._wrapped.get(handler_call_details.method)
-        if cached is not None:
-            return cached
-        handler = continuation(handler_call_details)
-        if handler is None or not (handler.unary_unary or handler.stream_unary):
-            return handler
-        wrapped = self._wrap(handler, handler_call_details.method)
-        self._wrapped[handler_call_details.method] = wrapped
-        return wrapped
-
-    def _wrap(self, handler, full_method):  # type: ignore[no-untyped-def]
-        method = full_method.rsplit("/", 1)[-1]
+    def wrap(self, behaviour: Callable, method: str, streaming: bool) -> Callable:  # type: ignore[type-arg]
+        name = method.rsplit("/", 1)[-1]
         histogram = self._metrics.request_seconds
 
-        def timed(behaviour):  # type: ignore[no-untyped-def]
-            def wrapped(request, context):  # type: ignore[no-untyped-def]
-                began = time.perf_counter()
-                code = "OK"
-                try:
-                    return behaviour(request, context)
-                except BaseException:
-                    code = (context.code() or grpc.StatusCode.UNKNOWN).name if hasattr(context, "code") else "ERROR"
-                    raise
-                finally:
-                    histogram.labels(method, code).observe(time.perf_counter() - began)
+        def wrapped(request, context):  # type: ignore[no-untyped-def]
+            began = time.perf_counter()
+            code = "OK"
+            try:
+                return behaviour(request, context)
+            except BaseException:
+                code = (context.code() or grpc.StatusCode.UNKNOWN).name if hasattr(context, "code") else "ERROR"
+                raise
+            finally:
+                histogram.labels(name, code).observe(time.perf_counter() - began)
 
-            return wrapped
-
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(timed(handler.unary_unary), handler.request_deserializer, handler.response_serializer)
-        return grpc.stream_unary_rpc_method_handler(timed(handler.stream_unary), handler.request_deserializer, handler.response_serializer)
+        return wrapped
