@@ -193,7 +193,7 @@ def _fetch(
 
 
 def _spec(feature: ResolvedFeature, head: bytes) -> tuple[bytes, int, int, int, int, int]:
-    mode = 1 if feature.blocked else (2 if feature.group_stale else 0)
+    mode = _columns_py.MODE_BLOCKED if feature.blocked else (_columns_py.MODE_GROUP_STALE if feature.group_stale else _columns_py.MODE_NORMAL)
     return (head, feature.slot, int(feature.dtype), feature.vector_dim, feature.max_age_micros, mode)
 
 
