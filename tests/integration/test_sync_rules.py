@@ -157,7 +157,7 @@ def test_scheduler_retries_failures_with_backoff(velocity: Client, tmp_path: Pat
     assert [r.outcome for r in scheduler.run_due()] == ["success"]  # nothing offline yet: an empty, successful run
     assert scheduler.run_due() == []  # not due before its 1 s interval
     ticks[0] = 1.5
-    broken = tmp_path / "offline" / "velocity" / "count_1h" / "v1" / "date=2026-01-01"
+    broken = tmp_path / "offline" / "velocity" / "count_1h" / "v1" / "month=2026-01"
     broken.mkdir(parents=True)
     (broken / "part-0000000000000001-deadbeef.parquet").write_bytes(b"not parquet")  # breaks the next read
     ingest_failure = scheduler.run_due()

@@ -131,7 +131,9 @@ def test_latest_values_per_entity(tmp_path: Path) -> None:
 
 def test_writes_are_atomic_files(tmp_path: Path) -> None:
     store = OfflineStore(tmp_path)
-    result = store.write("g", "f", 1, feature_rows([(1, "a", 0, 0, 1.0), (1, "a", 86400 * 2, 0, 2.0)]))
-    assert len(result.files) == 2  # one per day partition
+    rows = [(1, "a", 0, 0, 1.0), (1, "a", 86400 * 2, 0, 2.0), (1, "a", 86400 * 40, 0, 3.0)]
+    result = store.write("g", "f", 1, feature_rows(rows))
+    assert len(result.files) == 2  # one per month partition (BASE is mid-November 2023)
+    assert sorted(Path(f).parent.name for f in result.files) == ["month=2023-11", "month=2023-12"]
     assert not list(tmp_path.rglob(".tmp-*"))
     assert store.snapshots("g", "f", 1) == [result.snapshot_id]
