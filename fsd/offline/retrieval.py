@@ -44,25 +44,21 @@ def _times(table: pa.Table, name: str) -> np.ndarray:
 
 
 def join_feature(
-    store: OfflineStore, entity_rows: pa.Table, row_times: np.ndarray, feature: FeatureVersion, as_of_micros: int | None
+    store: OfflineStore, entity_rows: pit.EntityRows, row_times: np.ndarray, feature: FeatureVersion, as_of_micros: int | None
 ) -> tuple[pa.Array, np.ndarray, np.ndarray]:
     """(values aligned with entity_rows, status codes 1 PRESENT / 2 NOT_FOUND / 3 STALE, matched event times)."""
-    missing = [k for k in feature.key_names if k not in entity_rows.column_names]
-    if missing:
-        raise InvalidArgument(f"entity rows: column {missing[0]!r} is needed by {feature.column}", field=missing[0])
     right = store.read(
         feature.group, feature.feature, feature.version, key_columns=list(feature.key_names),
         # No lower time bound: a value older than max age must still be seen, to report it STALE, not NOT_FOUND.
         max_event_micros=int(row_times.max()), created_as_of_micros=as_of_micros,
     )
-    n = entity_rows.num_rows
+    n = entity_rows.count
     if right.num_rows == 0:
         value_type = right.schema.field(VALUE).type if VALUE in right.column_names else pa.null()
         return pa.nulls(n, type=value_type), np.full(n, 2, dtype=np.uint8), np.zeros(n, dtype=np.int64)
-    left_ids, right_ids = pit.dense_entity_ids([entity_rows[k] for k in feature.key_names], [right[k] for k in feature.key_names])
     r_times = right[EVENT_TIMESTAMP].cast(pa.int64()).to_numpy(zero_copy_only=False)
     r_created = right[CREATED_TIMESTAMP].cast(pa.int64()).to_numpy(zero_copy_only=False)
-    idx = pit.asof_indices(left_ids, row_times, right_ids, r_times, r_created)
+    idx = entity_rows.asof([right[k] for k in feature.key_names], r_times, r_created)
     found = idx >= 0
     matched_times = np.where(found, r_times[np.where(found, idx, 0)], 0)
     stale = found & (feature.max_age_micros > 0) & (row_times - matched_times > feature.max_age_micros)
@@ -70,6 +66,21 @@ def join_feature(
     values = pc.take(right[VALUE], pa.array(np.where(usable, idx, 0), mask=~usable))
     status = np.where(usable, 1, np.where(stale, 3, 2)).astype(np.uint8)
     return values, status, np.where(usable, matched_times, 0)
+
+
+def _index_entity_rows(entity_rows: pa.Table, row_times: np.ndarray, features: Sequence[FeatureVersion]) -> dict[tuple[str, ...], pit.EntityRows]:
+    """One index per distinct key set, shared by every feature version keyed by it."""
+    indexes: dict[tuple[str, ...], pit.EntityRows] = {}
+    for feature in features:
+        if feature.key_names in indexes:
+            continue
+        for name in feature.key_names:
+            if name not in entity_rows.column_names:
+                raise InvalidArgument(f"entity rows: column {name!r} is needed by {feature.column}", field=name)
+            if entity_rows[name].null_count:
+                raise InvalidArgument(f"entity rows: key column {name!r} has nulls", field=name)
+        indexes[feature.key_names] = pit.EntityRows([entity_rows[k] for k in feature.key_names], row_times)
+    return indexes
 
 
 def get_historical_features(
@@ -91,11 +102,12 @@ def get_historical_features(
     if entity_rows.num_rows == 0:
         raise InvalidArgument("entity rows: empty", field="entity_rows")
     row_times = _times(entity_rows, timestamp_column)
+    indexes = _index_entity_rows(entity_rows, row_times, features)
     out = entity_rows
     # Feature versions join independently; Parquet decoding and numpy sorts release the GIL, so threads use the cores.
     workers = max(1, min(len(features), os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fsd-pit") as pool:
-        joined = list(pool.map(lambda f: join_feature(store, entity_rows, row_times, f, as_of_micros), features))
+        joined = list(pool.map(lambda f: join_feature(store, indexes[f.key_names], row_times, f, as_of_micros), features))
     for feature, (values, status, _) in zip(features, joined):
         name = feature.column if feature.column not in out.column_names else f"{feature.column}@{feature.version}"
         out = out.append_column(name, values)
