@@ -10,7 +10,7 @@ import numpy as np
 from fsd import codec
 from fsd.codec import _columns_py
 from fsd.domain import Clock, FeatureRef, KeyType, ResolvedFeature
-from fsd.errors import FailedPrecondition, InvalidArgument, ResourceExhausted
+from fsd.errors import FailedPrecondition, FsdError, InvalidArgument, ResourceExhausted
 from fsd.online.base import OnlineStore
 from fsd.registry.registry import RegistrySnapshot
 
@@ -108,6 +108,7 @@ class _Plan:
     manifest: str
     groups: list[tuple[str, int, list[tuple[str, KeyType]], list[int]]]  # name, group id, key columns, feature indices
     specs: dict[int, list[list[tuple[bytes, int, int, int, int, int]]]]  # id(head encoder) -> specs per group, in group order
+    int64_key: str = ""  # the key column's name when one group keyed by one int64 column serves it all (fast path)
 
 
 _MAX_PLANS = 4096
@@ -130,11 +131,21 @@ def _plan(snapshot: RegistrySnapshot, refs: Sequence[str], manifest: str) -> _Pl
     for name, members in indices.items():
         info = snapshot.group(name)
         groups.append((name, info.group_id, [(k.name, k.type) for k in info.spec.entity_keys], members))
-    plan = _Plan(list(refs), resolved, served_manifest, groups, {})
+    int64_key = groups[0][2][0][0] if len(groups) == 1 and len(groups[0][2]) == 1 and groups[0][2][0][1] == KeyType.INT64 else ""
+    plan = _Plan(list(refs), resolved, served_manifest, groups, {}, int64_key)
     if len(snapshot.plans) >= _MAX_PLANS:
         snapshot.plans.clear()
     snapshot.plans[key] = plan
     return plan
+
+
+def _specs(plan: _Plan, heads: Callable[[str, ResolvedFeature], bytes]) -> list[list[tuple[bytes, int, int, int, int, int]]]:
+    owner = id(getattr(heads, "__self__", heads))  # a bound method is a new object per access; its encoder is not
+    specs = plan.specs.get(owner)
+    if specs is None:
+        specs = [[_spec(plan.resolved[i], heads(plan.refs[i], plan.resolved[i])) for i in members] for *_, members in plan.groups]
+        plan.specs[owner] = specs
+    return specs
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,11 +242,7 @@ def lookup_encoded(
     native pass per group: (entity count, columns in request order, served-at, manifest)."""
     fetched = _fetch(store, snapshot, entities, refs, clock, limits, manifest)
     plan = fetched.plan
-    owner = id(getattr(heads, "__self__", heads))  # a bound method is a new object per access; its encoder is not
-    specs = plan.specs.get(owner)
-    if specs is None:
-        specs = [[_spec(plan.resolved[i], heads(plan.refs[i], plan.resolved[i])) for i in members] for *_, members in plan.groups]
-        plan.specs[owner] = specs
+    specs = _specs(plan, heads)
     if len(plan.groups) == 1:
         columns = codec.encode_feature_columns(fetched.rows[plan.groups[0][0]], specs[0], fetched.now)
     else:
@@ -244,3 +251,39 @@ def lookup_encoded(
             for i, column in zip(members, codec.encode_feature_columns(fetched.rows[group], group_specs, fetched.now)):
                 columns[i] = column
     return fetched.count, columns, fetched.now, plan.manifest
+
+
+def lookup_int64_fast(
+    store: OnlineStore,
+    snapshot: RegistrySnapshot,
+    split: tuple[bytes, str, str, bytes],
+    clock: Clock,
+    limits: LookupLimits,
+    heads: Callable[[str, ResolvedFeature], bytes],
+    refs_of: Callable[[bytes], list[str] | None],
+) -> tuple[int, list[bytes], int, str] | None:
+    """lookup_encoded for the common request shape, from codec.split_get_request's parts: one group keyed by one
+    int64 column. The plan is memoised under the refs' raw bytes, so a repeated request shape costs one dict
+    lookup, and keys come straight from the packed ids. None whenever the general path must decide (other
+    shapes, limits, unknown refs): that path raises the errors, so they stay in one place."""
+    features_key, manifest, column, ids = split
+    count = len(ids) // 8
+    if count == 0 or count > limits.max_entities:
+        return None
+    cached = snapshot.plans.get((features_key, manifest))
+    if cached is None:
+        refs = refs_of(features_key)
+        if refs is None or not (refs or manifest):
+            return None
+        try:
+            cached = (_plan(snapshot, refs, manifest), len(refs))
+        except FsdError:
+            return None
+        snapshot.plans[(features_key, manifest)] = cached
+    plan, requested = cached
+    if plan.int64_key != column or requested > limits.max_features or count * len(plan.refs) > limits.max_values:
+        return None
+    specs = _specs(plan, heads)
+    rows = store.get_many(codec.int64_row_keys(plan.groups[0][1], ids))
+    now = clock.now_micros()
+    return count, codec.encode_feature_columns(rows, specs[0], now), now, plan.manifest

@@ -779,3 +779,142 @@ def asof_match(left_ids, left_times, right_ids, right_times, right_created, Py_s
         free(starts)
         free(rows)
     return out_arr
+
+
+# --- GetFeatures fast path: request split, int64 row keys, response framing (see fsd/serving/fast_path.py) ---------
+
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+
+
+cdef inline Py_ssize_t _get_varint(const unsigned char* p, Py_ssize_t pos, Py_ssize_t end, uint64_t* out) noexcept nogil:
+    """Position after a varint at pos, or -1 when it is truncated or longer than 10 bytes."""
+    cdef uint64_t value = 0
+    cdef int shift = 0
+    while pos < end and shift < 70:
+        value |= (<uint64_t>(p[pos] & 0x7F)) << shift
+        if not (p[pos] & 0x80):
+            out[0] = value
+            return pos + 1
+        pos += 1
+        shift += 7
+    return -1
+
+
+def split_get_request(bytes raw):
+    """(features_key, manifest, entity column name, packed little-endian int64 ids) when the request has the common
+    shape: one entity column of packed int64 values, refs, optionally a manifest, and nothing else. features_key is
+    the raw bytes of every `features` field in order (itself a valid GetFeaturesRequest holding only the refs).
+    None for any other shape or anything unexpected; the caller then parses with protobuf, which reports errors."""
+    try:
+        return _split_get_request(raw)
+    except UnicodeDecodeError:
+        return None  # the general path reports the invalid string
+
+
+cdef object _split_get_request(bytes raw):
+    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(raw)
+    cdef Py_ssize_t end = PyBytes_GET_SIZE(raw), pos = 0, start, length, sub, sub_end, inner, inner_end, field_length
+    cdef uint64_t tag, size, sub_tag, inner_tag
+    cdef object name = None, ids = None, manifest = ""
+    cdef bytearray features = bytearray()
+    while pos < end:
+        start = pos
+        pos = _get_varint(p, pos, end, &tag)
+        if pos < 0 or (tag & 7) != 2:
+            return None
+        pos = _get_varint(p, pos, end, &size)
+        if pos < 0 or size > <uint64_t>(end - pos):
+            return None
+        length = <Py_ssize_t>size
+        if tag == (1 << 3 | 2):  # EntityColumn
+            if name is not None:
+                return None  # more than one entity column (or one split in parts): the general path merges them
+            sub, sub_end = pos, pos + length
+            while sub < sub_end:
+                sub = _get_varint(p, sub, sub_end, &sub_tag)
+                if sub < 0 or (sub_tag & 7) != 2:
+                    return None
+                sub = _get_varint(p, sub, sub_end, &size)
+                if sub < 0 or size > <uint64_t>(sub_end - sub):
+                    return None
+                field_length = <Py_ssize_t>size
+                if sub_tag == (1 << 3 | 2) and name is None:
+                    name = PyUnicode_DecodeUTF8(<const char*>p + sub, field_length, NULL)
+                elif sub_tag == (2 << 3 | 2) and ids is None:  # Int64List: exactly one packed `values` field
+                    inner, inner_end = sub, sub + field_length
+                    if inner < inner_end:
+                        inner = _get_varint(p, inner, inner_end, &inner_tag)
+                        if inner < 0 or inner_tag != (1 << 3 | 2):
+                            return None
+                        inner = _get_varint(p, inner, inner_end, &size)
+                        if inner < 0 or size != <uint64_t>(inner_end - inner) or size % 8:
+                            return None
+                    ids = PyBytes_FromStringAndSize(<const char*>p + inner, inner_end - inner)
+                else:
+                    return None
+                sub += field_length
+            if name is None or ids is None:
+                return None
+        elif tag == (2 << 3 | 2):  # a feature ref
+            features += raw[start:pos + length]
+        elif tag == (3 << 3 | 2):  # manifest (the last one wins, as in protobuf)
+            manifest = PyUnicode_DecodeUTF8(<const char*>p + pos, length, NULL)
+        else:
+            return None
+        pos += length
+    if name is None:
+        return None
+    return bytes(features), manifest, name, ids
+
+
+def int64_row_keys(uint32_t group_id, bytes ids):
+    """Row keys of a group keyed by one int64 column, from packed little-endian ids (see _keys_py)."""
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(ids) // 8, i
+    cdef const char* src = PyBytes_AS_STRING(ids)
+    cdef list out = [None] * n
+    cdef char* q
+    for i in range(n):
+        buf = PyBytes_FromStringAndSize(NULL, 14)
+        q = PyBytes_AS_STRING(buf)
+        q[0] = KEY_FORMAT
+        _put_u32_be(q + 1, group_id)
+        q[5] = 0x01
+        _put_u64_be(q + 6, (<uint64_t>_get_i64_le(src + 8 * i)) ^ (<uint64_t>1 << 63))
+        out[i] = buf
+    return out
+
+
+def frame_response(uint64_t entity_count, list columns, int64_t served_at, bytes manifest):
+    """A serialised GetFeaturesResponse from serialised FeatureColumns (see fsd/serving/wire.py)."""
+    cdef Py_ssize_t total = 0, i, n = len(columns), pos = 0, length
+    cdef bytes column
+    if entity_count:
+        total += 1 + _varint_len(entity_count)
+    for i in range(n):
+        length = PyBytes_GET_SIZE(columns[i])
+        total += 1 + _varint_len(<uint64_t>length) + length
+    if served_at:
+        total += 1 + _varint_len(<uint64_t>served_at)
+    if PyBytes_GET_SIZE(manifest):
+        total += 1 + _varint_len(<uint64_t>PyBytes_GET_SIZE(manifest)) + PyBytes_GET_SIZE(manifest)
+    out = PyBytes_FromStringAndSize(NULL, total)
+    cdef char* q = PyBytes_AS_STRING(out)
+    if entity_count:
+        q[pos] = 0x08
+        pos += 1 + _put_varint(q + pos + 1, entity_count)
+    for i in range(n):
+        column = columns[i]
+        length = PyBytes_GET_SIZE(column)
+        q[pos] = 0x12
+        pos += 1 + _put_varint(q + pos + 1, <uint64_t>length)
+        memcpy(q + pos, PyBytes_AS_STRING(column), length)
+        pos += length
+    if served_at:
+        q[pos] = 0x18
+        pos += 1 + _put_varint(q + pos + 1, <uint64_t>served_at)
+    length = PyBytes_GET_SIZE(manifest)
+    if length:
+        q[pos] = 0x22
+        pos += 1 + _put_varint(q + pos + 1, <uint64_t>length)
+        memcpy(q + pos, PyBytes_AS_STRING(manifest), length)
+    return out

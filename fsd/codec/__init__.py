@@ -24,6 +24,16 @@ merge_rows = _native.merge_rows if _native else _rows_py.merge_rows
 decode_feature = _native.decode_feature if _native else _rows_py.decode_feature
 freshness_status = _native.freshness_status if _native else _values_py.freshness_status
 encode_feature_columns = _native.encode_feature_columns if _native else _columns_py.encode_feature_columns
+frame_response = _native.frame_response if _native else _columns_py.frame_response
+int64_row_keys = _native.int64_row_keys if _native else _keys_py.int64_row_keys
+
+
+def _general_path_only(raw: bytes) -> tuple[bytes, str, str, bytes] | None:
+    """Without the compiled request splitter every GetFeatures request takes the general (protobuf) path."""
+    return None
+
+
+split_get_request = _native.split_get_request if _native else _general_path_only
 
 __all__ = [
     "NATIVE",
@@ -42,6 +52,9 @@ __all__ = [
     "decode_value",
     "freshness_status",
     "encode_feature_columns",
+    "frame_response",
+    "int64_row_keys",
+    "split_get_request",
     "group_prefix",
     "parse_row",
     "build_row",

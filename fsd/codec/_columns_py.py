@@ -89,3 +89,14 @@ def encode_feature_columns(rows: Sequence[bytes | None], specs: Sequence[tuple],
         values, is_null, statuses, event_times = decoded_column(rows, spec, now_micros)
         out.append(column_bytes(spec[0], spec[2], spec[3], values, is_null, statuses, event_times))
     return out
+
+
+def frame_response(entity_count: int, columns: Sequence[bytes], served_at: int, manifest: bytes) -> bytes:
+    """A serialised GetFeaturesResponse from serialised FeatureColumns (fields 1-4 in order, defaults omitted)."""
+    parts = [b"\x08" + varint(entity_count)] if entity_count else []
+    parts.extend(delimited(b"\x12", column) for column in columns)
+    if served_at:
+        parts.append(b"\x18" + varint(served_at))
+    if manifest:
+        parts.append(delimited(b"\x22", manifest))
+    return b"".join(parts)

@@ -55,3 +55,10 @@ def entity_keys(group_id: int, entities: Sequence[bytes]) -> list[bytes]:
 def group_prefix(group_id: int) -> bytes:
     """The key range holding every row of one group."""
     return bytes([KEY_FORMAT]) + int(group_id).to_bytes(4, "big")
+
+
+def int64_row_keys(group_id: int, ids: bytes) -> list[bytes]:
+    """Row keys of a group keyed by one int64 column, from packed little-endian ids (a GetFeatures fast path)."""
+    count = len(ids) // 8
+    values = [int.from_bytes(ids[8 * i : 8 * i + 8], "little", signed=True) for i in range(count)]
+    return entity_keys(group_id, encode_entities([values], [False]))

@@ -13,6 +13,7 @@ from fsd.registry.operations import Incident, SyncRunRecord
 from fsd.registry.storage import HistoryRow
 from fsd.sync.publisher import PublishStats
 from fsd.v1 import registry_pb2, serving_pb2, types_pb2
+from google.protobuf.message import DecodeError
 
 
 def entities_from_proto(columns: list[serving_pb2.EntityColumn]) -> list[EntityColumn]:
@@ -26,6 +27,14 @@ def entities_from_proto(columns: list[serving_pb2.EntityColumn]) -> list[EntityC
         else:
             raise InvalidArgument(f"entities: column {column.name!r} carries no values (int64_values or string_values)", field=f"entities.{column.name}")
     return out
+
+
+def refs_from_wire(features_key: bytes) -> list[str] | None:
+    """The refs of GetFeaturesRequest `features` fields in wire form (codec.split_get_request); None if malformed."""
+    try:
+        return list(serving_pb2.GetFeaturesRequest.FromString(features_key).features)
+    except (DecodeError, ValueError, RuntimeError):
+        return None
 
 
 def entities_to_proto(entities: dict[str, object]) -> list[serving_pb2.EntityColumn]:

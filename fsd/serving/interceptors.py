@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import grpc
 
-from fsd.errors import FsdError, InvalidArgument
-from fsd.serving.registration import MalformedRequest
+from fsd.errors import FsdError
+from fsd.serving.registration import MalformedRequest, malformed
 
 logger = logging.getLogger(__name__)
 
@@ -18,7 +18,7 @@ def _status(error: FsdError) -> grpc.StatusCode:
 
 def _check(request: object) -> object:
     if isinstance(request, MalformedRequest):
-        raise InvalidArgument(f"request is not a valid {request.type_name} message: {request.error}")
+        raise malformed(request)
     return request
 
 
@@ -34,8 +34,10 @@ def _guard(behaviour: Callable, method: str, streaming: bool = False) -> Callabl
                 request = _checked_stream(request)
             else:
                 _check(request)
-            if not streaming and context.time_remaining() is not None and context.time_remaining() <= 0:
-                context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline expired before the call was handled")
+            if not streaming:
+                remaining = context.time_remaining()
+                if remaining is not None and remaining <= 0:
+                    context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline expired before the call was handled")
             return behaviour(request, context)
         except FsdError as exc:
             if exc.code == "INTERNAL":

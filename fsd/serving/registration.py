@@ -12,6 +12,8 @@ from google.protobuf import message as pb_message
 from google.protobuf import message_factory
 from google.protobuf.descriptor import ServiceDescriptor
 
+from fsd.errors import InvalidArgument
+
 
 class MalformedRequest:
     """Stands in for a request whose bytes did not parse."""
@@ -35,15 +37,37 @@ def _safe_parser(cls: type[pb_message.Message]) -> Callable[[bytes], object]:
     return parse
 
 
-def register(server: grpc.Server, service: ServiceDescriptor, servicer: object, raw_responses: frozenset[str] = frozenset()) -> None:
-    """Every method of `service` on `servicer`; methods in raw_responses return already-serialised bytes."""
+def malformed(request: MalformedRequest) -> InvalidArgument:
+    return InvalidArgument(f"request is not a valid {request.type_name} message: {request.error}")
+
+
+def strict_parser(cls: type[pb_message.Message]) -> Callable[[bytes], pb_message.Message]:
+    """For a method registered with raw requests: parse when the servicer needs the message, INVALID_ARGUMENT if
+    the bytes are not one."""
+    parse = _safe_parser(cls)
+
+    def parse_or_raise(data: bytes) -> pb_message.Message:
+        request = parse(data)
+        if isinstance(request, MalformedRequest):
+            raise malformed(request)
+        return request  # type: ignore[return-value]
+
+    return parse_or_raise
+
+
+def register(
+    server: grpc.Server, service: ServiceDescriptor, servicer: object, raw_responses: frozenset[str] = frozenset(),
+    raw_requests: frozenset[str] = frozenset(),
+) -> None:
+    """Every method of `service` on `servicer`; methods in raw_responses return already-serialised bytes, methods
+    in raw_requests receive the request bytes unparsed (they parse with strict_parser when they need to)."""
     handlers = {}
     for method in service.methods:
         request_cls = message_factory.GetMessageClass(method.input_type)
         response_cls = message_factory.GetMessageClass(method.output_type)
         behaviour = getattr(servicer, method.name)
         serializer = None if method.name in raw_responses else response_cls.SerializeToString
-        parser = _safe_parser(request_cls)
+        parser = None if method.name in raw_requests else _safe_parser(request_cls)
         if method.client_streaming:
             handlers[method.name] = grpc.stream_unary_rpc_method_handler(behaviour, request_deserializer=parser, response_serializer=serializer)
         else:

@@ -118,8 +118,10 @@ class Daemon:
             self.store, self.registry, self.publisher, self.clock, lookup_limits, self.served, self.metrics.record_publish,
             max_concurrent_publishes=limits.max_concurrent_publishes,
         )
-        # GetFeatures replies are bytes that fsd.serving.wire already serialised from arrays.
-        register(server, serving_pb2.DESCRIPTOR.services_by_name["FeatureStore"], feature_store, frozenset({"GetFeatures"}))
+        # GetFeatures takes request bytes (its fast path splits them natively) and replies with bytes that
+        # fsd.serving.wire already serialised from arrays.
+        register(server, serving_pb2.DESCRIPTOR.services_by_name["FeatureStore"], feature_store, frozenset({"GetFeatures"}),
+                 raw_requests=frozenset({"GetFeatures"}))
         self.monitor_servicer = MonitorServicer(self.registry, self.freshness, self.validator, self.clock, self.last_checks)
         register(server, monitor_pb2.DESCRIPTOR.services_by_name["Monitor"], self.monitor_servicer)
         backup_root = Path(self.settings.store.backup_root or self.data_dir / "backups")

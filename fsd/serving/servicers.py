@@ -9,10 +9,12 @@ import grpc
 from fsd.domain import Clock
 from fsd.backup import BackupResult
 from fsd.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
-from fsd.lookup import LookupLimits, lookup, lookup_encoded
+from fsd import codec
+from fsd.lookup import LookupLimits, lookup, lookup_encoded, lookup_int64_fast
 from fsd.online.base import OnlineStore
 from fsd.registry.registry import ApplyResult, Registry
 from fsd.serving import convert
+from fsd.serving.registration import strict_parser
 from fsd.serving.wire import ResponseEncoder
 from fsd.monitor.skew import ServedValues
 from fsd.sync.publisher import Publisher, PublishStats
@@ -33,15 +35,26 @@ class FeatureStoreServicer(serving_pb2_grpc.FeatureStoreServicer):
         self._clock = clock
         self._limits = limits
         self._encoder = ResponseEncoder()
+        self._parse_get = strict_parser(serving_pb2.GetFeaturesRequest)
 
-    def GetFeatures(self, request: serving_pb2.GetFeaturesRequest, context: grpc.ServicerContext) -> bytes:
-        """Returns the serialised GetFeaturesResponse (see add_feature_store: its serializer passes bytes through)."""
-        entities = convert.entities_from_proto(list(request.entities))
+    def GetFeatures(self, raw: bytes, context: grpc.ServicerContext) -> bytes:
+        """Takes the request bytes and returns the serialised GetFeaturesResponse (registered with raw requests and
+        responses). The common shape (one int64 key column) skips protobuf objects altogether; every other request,
+        and every error, goes through the general path."""
         snapshot = self._registry.snapshot()
-        if self._served is not None and self._served.wants_sample():
+        sampled = self._served is not None and self._served.wants_sample()
+        if not sampled:
+            split = codec.split_get_request(raw)
+            if split is not None:
+                fast = lookup_int64_fast(self._store, snapshot, split, self._clock, self._limits, self._encoder.head, convert.refs_from_wire)
+                if fast is not None:
+                    return self._encoder.encoded_response(*fast)
+        request = self._parse_get(raw)
+        entities = convert.entities_from_proto(list(request.entities))
+        if sampled:
             # The sampled share of requests decodes to arrays, so served values can be kept for skew checks.
             result = lookup(self._store, snapshot, entities, list(request.features), self._clock, self._limits, request.manifest)
-            self._served.observe(result)
+            self._served.observe(result)  # type: ignore[union-attr]
             return self._encoder.response(result)
         count, columns, served_at, manifest = lookup_encoded(
             self._store, snapshot, entities, list(request.features), self._clock, self._limits, self._encoder.head, request.manifest

@@ -6,12 +6,11 @@ the sampled requests that keep served values for skew checks, from decoded array
 """
 from __future__ import annotations
 
-from fsd.codec._columns_py import column_bytes, delimited, varint
+from fsd import codec
+from fsd.codec._columns_py import column_bytes, varint
 from fsd.domain import ResolvedFeature
 from fsd.lookup import FeatureResult, LookupResult
 from fsd.v1 import serving_pb2
-
-_TAG_ENTITY_COUNT, _TAG_FEATURES, _TAG_SERVED_AT, _TAG_MANIFEST = b"\x08", b"\x12", b"\x18", b"\x22"
 
 __all__ = ["ResponseEncoder", "varint"]
 
@@ -39,13 +38,7 @@ class ResponseEncoder:
         return column_bytes(self.head(item.ref, f), int(f.dtype), f.vector_dim, item.values, item.is_null, item.statuses, item.event_times)
 
     def encoded_response(self, entity_count: int, columns: list[bytes], served_at: int, manifest: str) -> bytes:
-        parts = [_TAG_ENTITY_COUNT + varint(entity_count)] if entity_count else []
-        parts.extend(delimited(_TAG_FEATURES, column) for column in columns)
-        if served_at:
-            parts.append(_TAG_SERVED_AT + varint(served_at))
-        if manifest:
-            parts.append(delimited(_TAG_MANIFEST, manifest.encode("utf-8")))
-        return b"".join(parts)
+        return codec.frame_response(entity_count, columns, served_at, manifest.encode("utf-8"))
 
     def response(self, result: LookupResult) -> bytes:
         columns = [self.column(item) for item in result.features]

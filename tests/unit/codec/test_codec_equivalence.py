@@ -231,3 +231,17 @@ def serving_cases(draw):  # type: ignore[no-untyped-def]
 def test_fused_serving_columns_match_reference(case) -> None:  # type: ignore[no-untyped-def]
     rows, specs, now, reference = case
     assert _native.encode_feature_columns(rows, specs, now) == reference.encode_feature_columns(rows, specs, now)
+
+
+@given(st.lists(int64s, max_size=20), st.integers(min_value=0, max_value=2**32 - 1))
+def test_int64_row_keys_match_reference(ids: list[int], group_id: int) -> None:
+    packed = np.array(ids, dtype="<i8").tobytes()
+    assert _native.int64_row_keys(group_id, packed) == _keys_py.int64_row_keys(group_id, packed)
+    assert _keys_py.int64_row_keys(group_id, packed) == _keys_py.entity_keys(group_id, _keys_py.encode_entities([ids], [False]))
+
+
+@given(st.integers(0, 2**64 - 1), st.lists(st.binary(max_size=300), max_size=5), int64s, st.binary(max_size=200))
+def test_response_framing_matches_reference(count: int, columns: list[bytes], served_at: int, manifest: bytes) -> None:
+    from fsd.codec import _columns_py
+
+    assert _native.frame_response(count, columns, served_at, manifest) == _columns_py.frame_response(count, columns, served_at, manifest)

@@ -1,0 +1,149 @@
+"""The GetFeatures fast path (native request split, raw-byte plans) answers exactly what the general path answers,
+and hands every other request shape to it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fsd import _native, codec
+from fsd.client import table_to_ipc
+from fsd.domain import DType, EntityKeySpec, FeatureSpec, FixedClock, GroupSpec, KeyType
+from fsd.errors import FsdError
+from fsd.lookup import LookupLimits, lookup_encoded, lookup_int64_fast
+from fsd.online.memory import MemoryOnlineStore
+from fsd.registry.registry import Registry
+from fsd.serving import convert
+from fsd.serving.wire import ResponseEncoder
+from fsd.sync.publisher import Publisher
+from fsd.v1 import serving_pb2
+
+NOW = 1_800_000_000_000_000
+int64s = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+USERS = GroupSpec("users", (EntityKeySpec("user_id", KeyType.INT64),),
+                  (FeatureSpec("spend", DType.DOUBLE), FeatureSpec("tier", DType.STRING)), max_age_seconds=60)
+SHOPS = GroupSpec("shops", (EntityKeySpec("shop", KeyType.STRING),), (FeatureSpec("rating", DType.FLOAT),), max_age_seconds=0)
+
+
+def request(columns: list[tuple[str, list[object]]], refs: list[str], manifest: str = "") -> bytes:
+    entities = []
+    for name, values in columns:
+        column = serving_pb2.EntityColumn(name=name)
+        if values and isinstance(values[0], str):
+            column.string_values.values.extend(values)  # type: ignore[arg-type]
+        else:
+            column.int64_values.SetInParent()
+            column.int64_values.values.extend(values)  # type: ignore[arg-type]
+        entities.append(column)
+    return serving_pb2.GetFeaturesRequest(entities=entities, features=refs, manifest=manifest).SerializeToString()
+
+
+entity_columns = st.lists(
+    st.tuples(st.sampled_from(["user_id", "shop", ""]), st.one_of(st.lists(int64s, max_size=5), st.lists(st.text(max_size=4), min_size=1, max_size=5))),
+    max_size=2,
+)
+
+
+@settings(max_examples=300)
+@given(columns=entity_columns, refs=st.lists(st.text(max_size=12), max_size=4), manifest=st.text(max_size=6))
+def test_split_agrees_with_protobuf_and_takes_the_common_shape(columns, refs, manifest) -> None:  # type: ignore[no-untyped-def]
+    raw = request(columns, refs, manifest)
+    split = _native.split_get_request(raw)
+    common = len(columns) == 1 and columns[0][0] != "" and not (columns[0][1] and isinstance(columns[0][1][0], str))
+    if not common:
+        assert split is None
+        return
+    assert split is not None
+    features_key, got_manifest, name, ids = split
+    assert serving_pb2.GetFeaturesRequest.FromString(features_key).features == refs
+    assert (got_manifest, name) == (manifest, columns[0][0])
+    assert np.frombuffer(ids, dtype="<i8").tolist() == columns[0][1]
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=60))
+def test_split_of_arbitrary_bytes_never_disagrees_with_protobuf(raw: bytes) -> None:
+    split = _native.split_get_request(raw)
+    if split is None:
+        return
+    parsed = serving_pb2.GetFeaturesRequest.FromString(raw)  # anything split accepts, protobuf accepts
+    features_key, manifest, name, ids = split
+    assert list(parsed.features) == convert.refs_from_wire(features_key)
+    assert parsed.manifest == manifest
+    assert [(c.name, list(c.int64_values.values)) for c in parsed.entities] == [(name, np.frombuffer(ids, "<i8").tolist())]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    registry = Registry(str(tmp_path_factory.mktemp("r") / "r.sqlite"))
+    registry.apply([USERS, SHOPS])
+    store, clock = MemoryOnlineStore(), FixedClock(NOW)
+    publisher = Publisher(store, registry.snapshot, clock)
+    ids = [-(2**63), -1, 0, 1, 2, 3, 2**63 - 1]
+    times = pa.array([NOW - i * 20_000_000 for i in range(len(ids))], pa.timestamp("us", tz="UTC"))  # some older than 60 s
+    users = pa.table({"user_id": pa.array(ids, pa.int64()), "event_timestamp": times,
+                      "spend": [float(i) if i % 3 else None for i in range(len(ids))], "tier": [f"t{i}" for i in range(len(ids))]})
+    publisher.begin("u", "users").write_chunk(0, table_to_ipc(users))
+    shops = pa.table({"shop": ["a", "b"], "event_timestamp": times[:2], "rating": pa.array([1.5, 2.5], pa.float32())})
+    publisher.begin("s", "shops").write_chunk(0, table_to_ipc(shops))
+    registry.create_manifest("model", ["users:spend", "users:tier"])
+    return registry, store, clock
+
+
+REFS = ["users:spend", "users:tier", "users:spend@1", "shops:rating", "users:nope", "nope:x", "users:tier@9"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    ids=st.lists(st.sampled_from([-(2**63), -1, 0, 1, 2, 3, 2**63 - 1, 42]), max_size=6),
+    refs=st.lists(st.sampled_from(REFS), max_size=4),
+    column=st.sampled_from(["user_id", "shop"]),
+    limits=st.sampled_from([LookupLimits(), LookupLimits(max_entities=3), LookupLimits(max_features=2), LookupLimits(max_values=5)]),
+    manifest=st.sampled_from(["", "model", "model@1", "model@2", "other"]),
+)
+def test_fast_path_answers_what_the_general_path_answers(served, ids, refs, column, limits, manifest) -> None:  # type: ignore[no-untyped-def]
+    registry, store, clock = served
+    snapshot = registry.snapshot()
+    encoder = ResponseEncoder()
+    raw = request([(column, ids)], refs, manifest)
+    split = codec.split_get_request(raw)
+    assert split is not None
+    fast = lookup_int64_fast(store, snapshot, split, clock, limits, encoder.head, convert.refs_from_wire)
+    parsed = serving_pb2.GetFeaturesRequest.FromString(raw)
+    try:
+        general = lookup_encoded(store, snapshot, convert.entities_from_proto(list(parsed.entities)), list(parsed.features), clock,
+                                 limits, encoder.head, parsed.manifest)
+    except FsdError:
+        assert fast is None  # errors are the general path's to raise
+        return
+    if fast is None:  # only shapes the fast path does not take: here, the string-keyed group
+        assert any(r.startswith("shops:") for r in refs)
+        return
+    assert encoder.encoded_response(*fast) == encoder.encoded_response(*general)
+
+
+@pytest.mark.parametrize("manifest", ["", "model"])
+def test_the_common_request_takes_the_fast_path(served, manifest: str) -> None:  # type: ignore[no-untyped-def]
+    registry, store, clock = served
+    encoder = ResponseEncoder()
+    raw = request([("user_id", [1, 2, 42])], [] if manifest else ["users:spend", "users:tier"], manifest)
+    fast = lookup_int64_fast(store, registry.snapshot(), codec.split_get_request(raw), clock, LookupLimits(), encoder.head, convert.refs_from_wire)
+    assert fast is not None
+    response = serving_pb2.GetFeaturesResponse.FromString(encoder.encoded_response(*fast))
+    assert [c.ref for c in response.features] == (["users:spend@1", "users:tier@1"] if manifest else ["users:spend", "users:tier"])
+    assert list(response.features[1].values.string_values.values) == ["t3", "t4", ""]
+    assert list(response.features[1].statuses) == [1, 3, 2]  # 60 s and 80 s old against a 60 s max age; 42 unknown
+    assert response.manifest == ("model@1" if manifest else "")
+
+
+@pytest.mark.parametrize("limits", [LookupLimits(max_entities=2), LookupLimits(max_features=1), LookupLimits(max_values=5)])
+def test_requests_over_a_limit_leave_the_fast_path(served, limits: LookupLimits) -> None:  # type: ignore[no-untyped-def]
+    registry, store, clock = served
+    raw = request([("user_id", [1, 2, 3])], ["users:spend", "users:tier"])  # 3 entities, 2 features, 6 values
+    split = codec.split_get_request(raw)
+    assert lookup_int64_fast(store, registry.snapshot(), split, clock, LookupLimits(), ResponseEncoder().head, convert.refs_from_wire)
+    assert lookup_int64_fast(store, registry.snapshot(), split, clock, limits, ResponseEncoder().head, convert.refs_from_wire) is None
