@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from concurrent import futures
 from pathlib import Path
 
@@ -90,6 +91,8 @@ class Daemon:
         self.health = health.HealthServicer()
         self._server: grpc.Server | None = None
         self._stopped = threading.Event()
+        self._stop_warming = threading.Event()
+        self._warm_thread: threading.Thread | None = None
         self.port = 0
 
     def _build_server(self) -> grpc.Server:
@@ -182,8 +185,20 @@ class Daemon:
             except OSError as exc:  # serving features matters more than exporting metrics about it
                 logger.error("METRICS DISABLED: cannot listen on %s:%d (%s); set server.metrics_port", s.metrics_host, s.metrics_port, exc)
         self._set_health(health_pb2.HealthCheckResponse.SERVING)
+        if self.settings.store.warm_cache_on_start:
+            self._warm_thread = threading.Thread(target=self._warm_cache, name="fsd-cache-warm", daemon=True)
+            self._warm_thread.start()
         logger.info("fsd serving on %s:%d (data dir %s, pid %d)", s.host, self.port, self.data_dir, os.getpid())
         return self.port
+
+    def _warm_cache(self) -> None:
+        began = time.perf_counter()
+        try:
+            rows, size = self.store.warm_cache(self._stop_warming)
+        except Exception:  # noqa: BLE001 - a cold cache is slower, never wrong
+            logger.exception("block cache warm-up failed")
+            return
+        logger.info("block cache warmed with %d rows (~%d MiB) in %.2f s", rows, size >> 20, time.perf_counter() - began)
 
     def _validate_periodically(self) -> None:
         from fsd.v1 import monitor_pb2
@@ -208,6 +223,9 @@ class Daemon:
         self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         if self._server is not None:
             self._server.stop(self.settings.server.grace_seconds if grace is None else grace).wait()
+        self._stop_warming.set()
+        if self._warm_thread is not None:
+            self._warm_thread.join()  # it iterates the store, which must outlive it
         self.retention.stop()
         self.freshness.stop()
         self.metrics.stop()
