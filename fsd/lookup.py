@@ -149,8 +149,9 @@ def _specs(plan: _Plan, heads: Callable[[str, ResolvedFeature], bytes]) -> list[
 
 
 @dataclass(frozen=True, slots=True)
-class _Fetched:
-    """Rows read for a request, before decoding: one row slice per group."""
+class FetchedRows:
+    """Rows read for a request, before decoding: one row slice per group. decode_rows turns them into arrays
+    later, off the request path (the served-values sample for skew checks)."""
 
     count: int
     plan: _Plan
@@ -161,7 +162,7 @@ class _Fetched:
 def _fetch(
     store: OnlineStore, snapshot: RegistrySnapshot, entities: Sequence[EntityColumn], refs: Sequence[str], clock: Clock,
     limits: LookupLimits, manifest: str,
-) -> _Fetched:
+) -> FetchedRows:
     by_name, count = _check_entities(entities, limits)
     if not refs and not manifest:
         raise InvalidArgument("features: at least one feature reference is required", field="features")
@@ -200,7 +201,7 @@ def _fetch(
         rows = {plan.groups[0][0]: raw}
     else:
         rows = {g[0]: raw[start : start + count] for g, start in zip(plan.groups, starts)}
-    return _Fetched(count, plan, rows, clock.now_micros())
+    return FetchedRows(count, plan, rows, clock.now_micros())
 
 
 def _spec(feature: ResolvedFeature, head: bytes) -> tuple[bytes, int, int, int, int, int]:
@@ -218,7 +219,11 @@ def lookup(
     manifest: str = "",
 ) -> LookupResult:
     """Serve the requested feature versions for all entity rows; never raises for a missing value (NOT_FOUND)."""
-    fetched = _fetch(store, snapshot, entities, refs, clock, limits, manifest)
+    return decode_rows(_fetch(store, snapshot, entities, refs, clock, limits, manifest))
+
+
+def decode_rows(fetched: FetchedRows) -> LookupResult:
+    """The fetched rows as arrays per requested feature version."""
     results = []
     for ref, feature in zip(fetched.plan.refs, fetched.plan.resolved):
         values, is_null, statuses, event_times = _columns_py.decoded_column(
@@ -237,10 +242,14 @@ def lookup_encoded(
     limits: LookupLimits,
     heads: Callable[[str, ResolvedFeature], bytes],
     manifest: str = "",
+    keep: Callable[[FetchedRows], None] | None = None,
 ) -> tuple[int, list[bytes], int, str]:
     """Like lookup, but each column comes back already serialised (fsd.v1.FeatureColumn bytes) from one fused
-    native pass per group: (entity count, columns in request order, served-at, manifest)."""
+    native pass per group: (entity count, columns in request order, served-at, manifest). keep, if given,
+    receives the fetched rows (for sampling)."""
     fetched = _fetch(store, snapshot, entities, refs, clock, limits, manifest)
+    if keep is not None:
+        keep(fetched)
     plan = fetched.plan
     specs = _specs(plan, heads)
     if len(plan.groups) == 1:
@@ -261,6 +270,7 @@ def lookup_int64_fast(
     limits: LookupLimits,
     heads: Callable[[str, ResolvedFeature], bytes],
     refs_of: Callable[[bytes], list[str] | None],
+    keep: Callable[[FetchedRows], None] | None = None,
 ) -> tuple[int, list[bytes], int, str] | None:
     """lookup_encoded for the common request shape, from codec.split_get_request's parts: one group keyed by one
     int64 column. The plan is memoised under the refs' raw bytes, so a repeated request shape costs one dict
@@ -286,4 +296,6 @@ def lookup_int64_fast(
     specs = _specs(plan, heads)
     rows = store.get_many(codec.int64_row_keys(plan.groups[0][1], ids))
     now = clock.now_micros()
+    if keep is not None:
+        keep(FetchedRows(count, plan, {plan.groups[0][0]: rows}, now))
     return count, codec.encode_feature_columns(rows, specs[0], now), now, plan.manifest

@@ -228,6 +228,7 @@ class Daemon:
             self._warm_thread.join()  # it iterates the store, which must outlive it
         self.retention.stop()
         self.freshness.stop()
+        self.served.close()
         self.metrics.stop()
         self.store.close()
         self.registry.close()

@@ -10,7 +10,7 @@ from fsd.domain import Clock
 from fsd.backup import BackupResult
 from fsd.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
 from fsd import codec
-from fsd.lookup import LookupLimits, lookup, lookup_encoded, lookup_int64_fast
+from fsd.lookup import LookupLimits, lookup_encoded, lookup_int64_fast
 from fsd.online.base import OnlineStore
 from fsd.registry.registry import ApplyResult, Registry
 from fsd.serving import convert
@@ -42,22 +42,17 @@ class FeatureStoreServicer(serving_pb2_grpc.FeatureStoreServicer):
         responses). The common shape (one int64 key column) skips protobuf objects altogether; every other request,
         and every error, goes through the general path."""
         snapshot = self._registry.snapshot()
-        sampled = self._served is not None and self._served.wants_sample()
-        if not sampled:
-            split = codec.split_get_request(raw)
-            if split is not None:
-                fast = lookup_int64_fast(self._store, snapshot, split, self._clock, self._limits, self._encoder.head, convert.refs_from_wire)
-                if fast is not None:
-                    return self._encoder.encoded_response(*fast)
+        # A sampled request's rows go to the skew sample, decoded off the request path.
+        keep = self._served.offer if self._served is not None and self._served.wants_sample() else None
+        split = codec.split_get_request(raw)
+        if split is not None:
+            fast = lookup_int64_fast(self._store, snapshot, split, self._clock, self._limits, self._encoder.head, convert.refs_from_wire, keep)
+            if fast is not None:
+                return self._encoder.encoded_response(*fast)
         request = self._parse_get(raw)
         entities = convert.entities_from_proto(list(request.entities))
-        if sampled:
-            # The sampled share of requests decodes to arrays, so served values can be kept for skew checks.
-            result = lookup(self._store, snapshot, entities, list(request.features), self._clock, self._limits, request.manifest)
-            self._served.observe(result)  # type: ignore[union-attr]
-            return self._encoder.response(result)
         count, columns, served_at, manifest = lookup_encoded(
-            self._store, snapshot, entities, list(request.features), self._clock, self._limits, self._encoder.head, request.manifest
+            self._store, snapshot, entities, list(request.features), self._clock, self._limits, self._encoder.head, request.manifest, keep
         )
         return self._encoder.encoded_response(count, columns, served_at, manifest)
 

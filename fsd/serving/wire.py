@@ -1,8 +1,9 @@
 """Serialises GetFeaturesResponse without building a protobuf message per value.
 
-Columns come either from the fused native pass (lookup_encoded: rows straight to FeatureColumn bytes) or, for
-the sampled requests that keep served values for skew checks, from decoded arrays via the same wire writer
-(fsd.codec._columns_py). Either way the bytes are what SerializeToString produces (tests/unit/test_wire.py).
+Columns come from the fused native pass (lookup_encoded and the fast path: rows straight to FeatureColumn
+bytes); `response` writes a decoded LookupResult through the array writer of fsd.codec._columns_py, the
+readable specification of the same bytes. Either way the bytes are what SerializeToString produces
+(tests/unit/test_wire.py).
 """
 from __future__ import annotations
 
