@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from fsd.monitor.freshness import FreshnessMonitor
@@ -20,9 +20,11 @@ _BUCKETS = (0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.0025, 0.005, 0.01
 
 
 class _SignalCollector(Collector):
-    def __init__(self, monitor: FreshnessMonitor, consistency: Callable[[], dict[tuple[str, str, int], tuple[float, float]]]) -> None:
+    def __init__(self, monitor: FreshnessMonitor, consistency: Callable[[], dict[tuple[str, str, int], tuple[float, float]]],
+                 dropped_samples: Callable[[], int]) -> None:
         self._monitor = monitor
         self._consistency = consistency
+        self._dropped_samples = dropped_samples
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         lag = GaugeMetricFamily("fsd_freshness_lag_seconds", "now - newest online event time", labels=["group"])
@@ -44,7 +46,9 @@ class _SignalCollector(Collector):
         for (group, feature, version), (value, psi) in self._consistency().items():
             consistency.add_metric([group, feature, str(version)], value)
             skew.add_metric([group, feature, str(version)], psi)
-        yield from (lag, since, missed, delay, stale, ratio, consistency, skew)
+        dropped = CounterMetricFamily("fsd_skew_samples_dropped", "sampled GetFeatures rows dropped because the skew decoder fell behind")
+        dropped.add_metric([], self._dropped_samples())
+        yield from (lag, since, missed, delay, stale, ratio, consistency, skew, dropped)
 
 
 class Metrics:
@@ -57,8 +61,9 @@ class Metrics:
         self.publish_reasons = Counter("fsd_publish_rule_values", "values counted by publish rule reason code", ["group", "reason"], registry=self.registry)
         self._server = None
 
-    def watch(self, monitor: FreshnessMonitor, consistency: Callable[[], dict[tuple[str, str, int], tuple[float, float]]]) -> None:
-        self.registry.register(_SignalCollector(monitor, consistency))
+    def watch(self, monitor: FreshnessMonitor, consistency: Callable[[], dict[tuple[str, str, int], tuple[float, float]]],
+              dropped_samples: Callable[[], int] = lambda: 0) -> None:
+        self.registry.register(_SignalCollector(monitor, consistency, dropped_samples))
 
     def record_publish(self, stats: PublishStats) -> None:
         self.publish_rows.labels(stats.group, "accepted").inc(stats.rows_accepted)

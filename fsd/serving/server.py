@@ -85,7 +85,7 @@ class Daemon:
         self.validator = ConsistencyValidator(self.registry, self.store, self.offline, self.clock, self.served, m.min_promotion_consistency)
         self.registry.add_promotion_gate(self.validator.promotion_gate)
         self.last_checks: dict[tuple[str, str, int], tuple[float, float]] = {}
-        self.metrics.watch(self.freshness, lambda: dict(self.last_checks))
+        self.metrics.watch(self.freshness, lambda: dict(self.last_checks), lambda: self.served.dropped)
         self.metrics_port = 0
         self._periodic = threading.Thread(target=self._validate_periodically, name="fsd-validator", daemon=True)
         self.health = health.HealthServicer()

@@ -201,5 +201,5 @@ def test_metrics_endpoint_exports_signals_and_latency(offline_daemon, tmp_path: 
     body = urllib.request.urlopen(f"http://127.0.0.1:{daemon.metrics_port}/metrics", timeout=10).read().decode()
     for name in ("fsd_freshness_lag_seconds", "fsd_seconds_since_sync", "fsd_missed_refreshes", "fsd_stale_entity_ratio",
                  "fsd_sync_delay_seconds", 'fsd_request_seconds_bucket{code="OK",le="0.001",method="GetFeatures"}',
-                 'fsd_publish_rows_total{group="fast",outcome="accepted"}'):
+                 'fsd_publish_rows_total{group="fast",outcome="accepted"}', "fsd_skew_samples_dropped_total 0.0"):
         assert name in body, name

@@ -2,7 +2,6 @@
 and hands every other request shape to it."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
