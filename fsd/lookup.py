@@ -262,24 +262,41 @@ def lookup_encoded(
     return fetched.count, columns, fetched.now, plan.manifest
 
 
-def lookup_int64_fast(
+SplitRequest = tuple[bytes, str, list[tuple[str, "bytes | list[str]"]]]  # codec.split_get_request's answer
+
+
+def _fast_columns(columns: list[tuple[str, bytes | list[str]]], limits: LookupLimits) -> tuple[dict[str, bytes | list[str]], int] | None:
+    """The checks _check_entities makes, as a yes/no: None sends the request to the general path for its error."""
+    by_name = dict(columns)
+    if len(by_name) != len(columns) or "" in by_name:
+        return None
+    counts = {len(v) // 8 if isinstance(v, bytes) else len(v) for v in by_name.values()}
+    if len(counts) != 1:
+        return None
+    count = counts.pop()
+    if count == 0 or count > limits.max_entities:
+        return None
+    for values in by_name.values():
+        if not isinstance(values, bytes) and not all(unicodedata.is_normalized("NFC", v) for v in values):
+            return None
+    return by_name, count
+
+
+def lookup_fast(
     store: OnlineStore,
     snapshot: RegistrySnapshot,
-    split: tuple[bytes, str, str, bytes],
+    split: SplitRequest,
     clock: Clock,
     limits: LookupLimits,
     heads: Callable[[str, ResolvedFeature], bytes],
     refs_of: Callable[[bytes], list[str] | None],
     keep: Callable[[FetchedRows], None] | None = None,
 ) -> tuple[int, list[bytes], int, str] | None:
-    """lookup_encoded for the common request shape, from codec.split_get_request's parts: one group keyed by one
-    int64 column. The plan is memoised under the refs' raw bytes, so a repeated request shape costs one dict
-    lookup, and keys come straight from the packed ids. None whenever the general path must decide (other
-    shapes, limits, unknown refs): that path raises the errors, so they stay in one place."""
-    features_key, manifest, column, ids = split
-    count = len(ids) // 8
-    if count == 0 or count > limits.max_entities:
-        return None
+    """lookup_encoded for requests whose features all come from one group, from codec.split_get_request's parts.
+    The plan is memoised under the refs' raw bytes, so a repeated request shape costs one dict lookup, and keys
+    come straight from the packed ids (or strings). None whenever the general path must decide (several
+    groups, limits, unknown refs, malformed columns): that path raises the errors, so they stay in one place."""
+    features_key, manifest, columns = split
     cached = snapshot.plans.get((features_key, manifest))
     if cached is None:
         refs = refs_of(features_key)
@@ -291,11 +308,35 @@ def lookup_int64_fast(
             return None
         snapshot.plans[(features_key, manifest)] = cached
     plan, requested = cached
-    if plan.int64_key != column or requested > limits.max_features or count * len(plan.refs) > limits.max_values:
+    if len(plan.groups) != 1 or requested > limits.max_features:
+        return None
+    group, group_id, key_columns, _ = plan.groups[0]
+    if plan.int64_key and len(columns) == 1:  # the commonest request: skip the general column checks
+        name, ids = columns[0]
+        count = len(ids) >> 3
+        if name != plan.int64_key or not isinstance(ids, bytes) or not 0 < count <= limits.max_entities:
+            return None
+        keys = codec.int64_row_keys(group_id, ids)
+    else:
+        checked = _fast_columns(columns, limits)
+        if checked is None:
+            return None
+        by_name, count = checked
+        values: list[object] = []
+        for key_name, key_type in key_columns:
+            column = by_name.get(key_name)
+            if column is None or isinstance(column, bytes) != (key_type == KeyType.INT64):
+                return None
+            values.append(np.frombuffer(column, dtype="<i8").astype(np.int64) if isinstance(column, bytes) else column)
+        try:
+            keys = codec.entity_keys(group_id, codec.encode_entities(values, [t == KeyType.STRING for _, t in key_columns]))
+        except (ValueError, TypeError):
+            return None
+    if count * len(plan.refs) > limits.max_values:
         return None
     specs = _specs(plan, heads)
-    rows = store.get_many(codec.int64_row_keys(plan.groups[0][1], ids))
+    rows = store.get_many(keys)
     now = clock.now_micros()
     if keep is not None:
-        keep(FetchedRows(count, plan, {plan.groups[0][0]: rows}, now))
+        keep(FetchedRows(count, plan, {group: rows}, now))
     return count, codec.encode_feature_columns(rows, specs[0], now), now, plan.manifest

@@ -801,21 +801,70 @@ cdef inline Py_ssize_t _get_varint(const unsigned char* p, Py_ssize_t pos, Py_ss
 
 
 def split_get_request(bytes raw):
-    """(features_key, manifest, entity column name, packed little-endian int64 ids) when the request has the common
-    shape: one entity column of packed int64 values, refs, optionally a manifest, and nothing else. features_key is
-    the raw bytes of every `features` field in order (itself a valid GetFeaturesRequest holding only the refs).
-    None for any other shape or anything unexpected; the caller then parses with protobuf, which reports errors."""
+    """(features_key, manifest, columns) when the request has the common shape: entity columns, each a name and
+    either one packed run of int64 values (kept as little-endian bytes) or strings (a list of str), refs, and
+    optionally a manifest. features_key is the raw bytes of every `features` field in order (itself a valid
+    GetFeaturesRequest holding only the refs). None for anything else or anything unexpected (unknown fields,
+    unpacked or split runs, a column without name or values, invalid UTF-8): the caller then parses with
+    protobuf, which reports errors."""
     try:
         return _split_get_request(raw)
     except UnicodeDecodeError:
-        return None  # the general path reports the invalid string
+        return None
+
+
+cdef object _split_column(const unsigned char* p, Py_ssize_t sub, Py_ssize_t sub_end):
+    """(name, values) of one EntityColumn, or None."""
+    cdef Py_ssize_t inner, inner_end, field_length
+    cdef uint64_t sub_tag, inner_tag, size
+    cdef object name = None, values = None
+    cdef list strings
+    while sub < sub_end:
+        sub = _get_varint(p, sub, sub_end, &sub_tag)
+        if sub < 0 or (sub_tag & 7) != 2:
+            return None
+        sub = _get_varint(p, sub, sub_end, &size)
+        if sub < 0 or size > <uint64_t>(sub_end - sub):
+            return None
+        field_length = <Py_ssize_t>size
+        inner, inner_end = sub, sub + field_length
+        if sub_tag == (1 << 3 | 2) and name is None:
+            name = PyUnicode_DecodeUTF8(<const char*>p + sub, field_length, NULL)
+        elif sub_tag == (2 << 3 | 2) and values is None:  # Int64List: at most one packed `values` field
+            if inner < inner_end:
+                inner = _get_varint(p, inner, inner_end, &inner_tag)
+                if inner < 0 or inner_tag != (1 << 3 | 2):
+                    return None
+                inner = _get_varint(p, inner, inner_end, &size)
+                if inner < 0 or size != <uint64_t>(inner_end - inner) or size % 8:
+                    return None
+            values = PyBytes_FromStringAndSize(<const char*>p + inner, inner_end - inner)
+        elif sub_tag == (3 << 3 | 2) and values is None:  # StringList: `values` strings
+            strings = []
+            while inner < inner_end:
+                inner = _get_varint(p, inner, inner_end, &inner_tag)
+                if inner < 0 or inner_tag != (1 << 3 | 2):
+                    return None
+                inner = _get_varint(p, inner, inner_end, &size)
+                if inner < 0 or size > <uint64_t>(inner_end - inner):
+                    return None
+                strings.append(PyUnicode_DecodeUTF8(<const char*>p + inner, <Py_ssize_t>size, NULL))
+                inner += <Py_ssize_t>size
+            values = strings
+        else:
+            return None
+        sub += field_length
+    if name is None or values is None:
+        return None
+    return name, values
 
 
 cdef object _split_get_request(bytes raw):
     cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(raw)
-    cdef Py_ssize_t end = PyBytes_GET_SIZE(raw), pos = 0, start, length, sub, sub_end, inner, inner_end, field_length
-    cdef uint64_t tag, size, sub_tag, inner_tag
-    cdef object name = None, ids = None, manifest = ""
+    cdef Py_ssize_t end = PyBytes_GET_SIZE(raw), pos = 0, start, length
+    cdef uint64_t tag, size
+    cdef object manifest = "", column
+    cdef list columns = []
     cdef bytearray features = bytearray()
     while pos < end:
         start = pos
@@ -827,34 +876,10 @@ cdef object _split_get_request(bytes raw):
             return None
         length = <Py_ssize_t>size
         if tag == (1 << 3 | 2):  # EntityColumn
-            if name is not None:
-                return None  # more than one entity column (or one split in parts): the general path merges them
-            sub, sub_end = pos, pos + length
-            while sub < sub_end:
-                sub = _get_varint(p, sub, sub_end, &sub_tag)
-                if sub < 0 or (sub_tag & 7) != 2:
-                    return None
-                sub = _get_varint(p, sub, sub_end, &size)
-                if sub < 0 or size > <uint64_t>(sub_end - sub):
-                    return None
-                field_length = <Py_ssize_t>size
-                if sub_tag == (1 << 3 | 2) and name is None:
-                    name = PyUnicode_DecodeUTF8(<const char*>p + sub, field_length, NULL)
-                elif sub_tag == (2 << 3 | 2) and ids is None:  # Int64List: exactly one packed `values` field
-                    inner, inner_end = sub, sub + field_length
-                    if inner < inner_end:
-                        inner = _get_varint(p, inner, inner_end, &inner_tag)
-                        if inner < 0 or inner_tag != (1 << 3 | 2):
-                            return None
-                        inner = _get_varint(p, inner, inner_end, &size)
-                        if inner < 0 or size != <uint64_t>(inner_end - inner) or size % 8:
-                            return None
-                    ids = PyBytes_FromStringAndSize(<const char*>p + inner, inner_end - inner)
-                else:
-                    return None
-                sub += field_length
-            if name is None or ids is None:
+            column = _split_column(p, pos, pos + length)
+            if column is None:
                 return None
+            columns.append(column)
         elif tag == (2 << 3 | 2):  # a feature ref
             features += raw[start:pos + length]
         elif tag == (3 << 3 | 2):  # manifest (the last one wins, as in protobuf)
@@ -862,9 +887,9 @@ cdef object _split_get_request(bytes raw):
         else:
             return None
         pos += length
-    if name is None:
+    if not columns:
         return None
-    return bytes(features), manifest, name, ids
+    return bytes(features), manifest, columns
 
 
 def int64_row_keys(uint32_t group_id, bytes ids):

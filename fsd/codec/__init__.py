@@ -28,7 +28,7 @@ frame_response = _native.frame_response if _native else _columns_py.frame_respon
 int64_row_keys = _native.int64_row_keys if _native else _keys_py.int64_row_keys
 
 
-def _general_path_only(raw: bytes) -> tuple[bytes, str, str, bytes] | None:
+def _general_path_only(raw: bytes) -> tuple[bytes, str, list[tuple[str, bytes | list[str]]]] | None:
     """Without the compiled request splitter every GetFeatures request takes the general (protobuf) path."""
     return None
 

@@ -10,7 +10,7 @@ from fsd.domain import Clock
 from fsd.backup import BackupResult
 from fsd.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
 from fsd import codec
-from fsd.lookup import LookupLimits, lookup_encoded, lookup_int64_fast
+from fsd.lookup import LookupLimits, lookup_encoded, lookup_fast
 from fsd.online.base import OnlineStore
 from fsd.registry.registry import ApplyResult, Registry
 from fsd.serving import convert
@@ -39,14 +39,14 @@ class FeatureStoreServicer(serving_pb2_grpc.FeatureStoreServicer):
 
     def GetFeatures(self, raw: bytes, context: grpc.ServicerContext) -> bytes:
         """Takes the request bytes and returns the serialised GetFeaturesResponse (registered with raw requests and
-        responses). The common shape (one int64 key column) skips protobuf objects altogether; every other request,
-        and every error, goes through the general path."""
+        responses). Requests for one group skip protobuf objects altogether (lookup_fast); every other request, and
+        every error, goes through the general path."""
         snapshot = self._registry.snapshot()
         # A sampled request's rows go to the skew sample, decoded off the request path.
         keep = self._served.offer if self._served is not None and self._served.wants_sample() else None
         split = codec.split_get_request(raw)
         if split is not None:
-            fast = lookup_int64_fast(self._store, snapshot, split, self._clock, self._limits, self._encoder.head, convert.refs_from_wire, keep)
+            fast = lookup_fast(self._store, snapshot, split, self._clock, self._limits, self._encoder.head, convert.refs_from_wire, keep)
             if fast is not None:
                 return self._encoder.encoded_response(*fast)
         request = self._parse_get(raw)

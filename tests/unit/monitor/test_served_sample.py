@@ -8,7 +8,7 @@ import pyarrow as pa
 from fsd import codec
 from fsd.client import table_to_ipc
 from fsd.domain import DType, EntityKeySpec, FeatureSpec, FixedClock, GroupSpec, KeyType
-from fsd.lookup import LookupLimits, lookup_int64_fast
+from fsd.lookup import LookupLimits, lookup_fast
 from fsd.monitor.skew import ServedValues
 from fsd.online.memory import MemoryOnlineStore
 from fsd.registry.registry import Registry
@@ -33,7 +33,7 @@ def test_offered_rows_are_decoded_and_seen_by_the_next_reader(tmp_path: Path) ->
         entities=[serving_pb2.EntityColumn(name="id", int64_values={"values": [1, 2, 3, 4]})], features=["g:x", "g:s"]
     ).SerializeToString()
     for _ in range(3):
-        lookup_int64_fast(store, registry.snapshot(), codec.split_get_request(raw), clock, LookupLimits(), ResponseEncoder().head,
+        lookup_fast(store, registry.snapshot(), codec.split_get_request(raw), clock, LookupLimits(), ResponseEncoder().head,
                           convert.refs_from_wire, served.offer)
     slot = registry.snapshot().resolve("g:x").slot
     assert sorted(served.values(slot).tolist()) == [1.5, 1.5, 1.5, 3.5, 3.5, 3.5]  # nulls, missing and strings left out
