@@ -6,6 +6,7 @@ Threshold documented and used here: PSI > 0.2 means a significant shift (0.1–0
 """
 from __future__ import annotations
 
+import logging
 import random
 import threading
 from collections import deque
@@ -14,6 +15,8 @@ import numpy as np
 
 from fsd.domain import DType
 from fsd.lookup import FetchedRows, LookupResult, decode_rows
+
+logger = logging.getLogger(__name__)
 
 PSI_THRESHOLD = 0.2
 MIN_SAMPLES = 50
@@ -81,7 +84,10 @@ class ServedValues:
     def _drain(self) -> None:
         with self._drain_lock:
             while self._pending:
-                self.observe(decode_rows(self._pending.popleft()))
+                try:
+                    self.observe(decode_rows(self._pending.popleft()))
+                except Exception:  # noqa: BLE001 - a sample that cannot be decoded must not stop sampling or its readers
+                    logger.exception("decoding a served-values sample failed")
 
     def close(self) -> None:
         self._closed = True

@@ -44,3 +44,11 @@ def test_a_full_queue_drops_samples_instead_of_blocking() -> None:
     served = ServedValues(rate=1.0, max_pending=0)
     served.offer(object())  # type: ignore[arg-type]
     assert served.dropped == 1
+
+
+def test_an_undecodable_sample_is_logged_and_sampling_goes_on(caplog) -> None:  # type: ignore[no-untyped-def]
+    served = ServedValues(rate=1.0)
+    served.offer(object())  # type: ignore[arg-type]  # decode_rows fails on it
+    assert served.values(1).tolist() == []
+    assert "decoding a served-values sample failed" in caplog.text
+    served.close()
