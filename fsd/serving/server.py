@@ -198,7 +198,7 @@ class Daemon:
         except Exception:  # noqa: BLE001 - a cold cache is slower, never wrong
             logger.exception("block cache warm-up failed")
             return
-        logger.info("block cache warmed with %d rows (~%d MiB) in %.2f s", rows, size >> 20, time.perf_counter() - began)
+        logger.info("block cache warmed with %d rows (%d MiB of cache) in %.2f s", rows, size >> 20, time.perf_counter() - began)
 
     def _validate_periodically(self) -> None:
         from fsd.v1 import monitor_pb2

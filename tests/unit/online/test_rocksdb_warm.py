@@ -22,9 +22,9 @@ def test_warm_up_reads_every_row_when_they_fit(tmp_path: Path) -> None:
     settings = RocksDbSettings(block_cache_mb=64, sync_writes=False)
     items = _filled(tmp_path / "db", 20_000, settings)
     store = RocksDbOnlineStore(str(tmp_path / "db"), settings)
-    rows, size = store.warm_cache()
+    rows, used = store.warm_cache()
     assert rows == 20_000
-    assert size > 20_000 * 200 * 0.5
+    assert used > 20_000 * 200 * 0.5  # the cache now holds the rows' blocks
     assert store.get_many([k for k, _ in items[::997]]) == [v for _, v in items[::997]]
     store.close()
 
@@ -33,8 +33,11 @@ def test_warm_up_stops_at_the_cache_budget_and_on_request(tmp_path: Path) -> Non
     settings = RocksDbSettings(block_cache_mb=1, sync_writes=False)  # ~4 MB of rows against a 1 MB cache
     _filled(tmp_path / "db", 20_000, settings)
     store = RocksDbOnlineStore(str(tmp_path / "db"), settings)
-    rows, _ = store.warm_cache()
+    rows, used = store.warm_cache()
     assert 0 < rows < 20_000 / 2
+    assert used >= 0.9 * 2**20  # it stopped because the cache was 90% full
+    store.close()
+    store = RocksDbOnlineStore(str(tmp_path / "db"), settings)  # an empty cache again
     stop = threading.Event()
     stop.set()
     rows, _ = store.warm_cache(stop, chunk=100)
