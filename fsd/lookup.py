@@ -159,6 +159,26 @@ class FetchedRows:
     now: int
 
 
+def _row_keys(group_name: str, group_id: int, key_columns: list[tuple[str, KeyType]], by_name: dict[str, EntityColumn]) -> list[bytes]:
+    """The row key of each entity of one group, from the request's columns named by the group's entity keys."""
+    columns = []
+    for key_name, key_type in key_columns:
+        column = by_name.get(key_name)
+        if column is None:
+            raise InvalidArgument(f"entities: group {group_name} needs entity key column {key_name!r}", field=f"entities.{key_name}")
+        if column.type != key_type:
+            raise InvalidArgument(
+                f"entities: column {key_name!r} is {column.type.name.lower()}, group {group_name} keys it by {key_type.name.lower()}",
+                field=f"entities.{key_name}",
+            )
+        columns.append(column.values)
+    try:
+        encoded = codec.encode_entities(columns, [key_type == KeyType.STRING for _, key_type in key_columns])
+    except (ValueError, TypeError) as exc:
+        raise InvalidArgument(f"entities: {exc}", field="entities") from None
+    return codec.entity_keys(group_id, encoded)
+
+
 def _fetch(
     store: OnlineStore, snapshot: RegistrySnapshot, entities: Sequence[EntityColumn], refs: Sequence[str], clock: Clock,
     limits: LookupLimits, manifest: str,
@@ -177,25 +197,8 @@ def _fetch(
     keys: list[bytes] = []
     starts: list[int] = []
     for group_name, group_id, key_columns, _ in plan.groups:
-        columns = []
-        is_string = []
-        for key_name, key_type in key_columns:
-            column = by_name.get(key_name)
-            if column is None:
-                raise InvalidArgument(f"entities: group {group_name} needs entity key column {key_name!r}", field=f"entities.{key_name}")
-            if column.type != key_type:
-                raise InvalidArgument(
-                    f"entities: column {key_name!r} is {column.type.name.lower()}, group {group_name} keys it by {key_type.name.lower()}",
-                    field=f"entities.{key_name}",
-                )
-            columns.append(column.values)
-            is_string.append(key_type == KeyType.STRING)
-        try:
-            encoded = codec.encode_entities(columns, is_string)
-        except (ValueError, TypeError) as exc:
-            raise InvalidArgument(f"entities: {exc}", field="entities") from None
         starts.append(len(keys))
-        keys.extend(codec.entity_keys(group_id, encoded))
+        keys.extend(_row_keys(group_name, group_id, key_columns, by_name))
     raw = store.get_many(keys)
     if len(plan.groups) == 1:
         rows = {plan.groups[0][0]: raw}
@@ -265,23 +268,6 @@ def lookup_encoded(
 SplitRequest = tuple[bytes, str, list[tuple[str, "bytes | list[str]"]]]  # codec.split_get_request's answer
 
 
-def _fast_columns(columns: list[tuple[str, bytes | list[str]]], limits: LookupLimits) -> tuple[dict[str, bytes | list[str]], int] | None:
-    """The checks _check_entities makes, as a yes/no: None sends the request to the general path for its error."""
-    by_name = dict(columns)
-    if len(by_name) != len(columns) or "" in by_name:
-        return None
-    counts = {len(v) // 8 if isinstance(v, bytes) else len(v) for v in by_name.values()}
-    if len(counts) != 1:
-        return None
-    count = counts.pop()
-    if count == 0 or count > limits.max_entities:
-        return None
-    for values in by_name.values():
-        if not isinstance(values, bytes) and not all(unicodedata.is_normalized("NFC", v) for v in values):
-            return None
-    return by_name, count
-
-
 def lookup_fast(
     store: OnlineStore,
     snapshot: RegistrySnapshot,
@@ -318,19 +304,15 @@ def lookup_fast(
             return None
         keys = codec.int64_row_keys(group_id, ids)
     else:
-        checked = _fast_columns(columns, limits)
-        if checked is None:
-            return None
-        by_name, count = checked
-        values: list[object] = []
-        for key_name, key_type in key_columns:
-            column = by_name.get(key_name)
-            if column is None or isinstance(column, bytes) != (key_type == KeyType.INT64):
-                return None
-            values.append(np.frombuffer(column, dtype="<i8").astype(np.int64) if isinstance(column, bytes) else column)
-        try:
-            keys = codec.entity_keys(group_id, codec.encode_entities(values, [t == KeyType.STRING for _, t in key_columns]))
-        except (ValueError, TypeError):
+        entities = [
+            EntityColumn(name, KeyType.INT64, np.frombuffer(values, dtype="<i8").astype(np.int64)) if isinstance(values, bytes)
+            else EntityColumn(name, KeyType.STRING, values)
+            for name, values in columns
+        ]
+        try:  # the general path's own checks: any error is its to report
+            by_name, count = _check_entities(entities, limits)
+            keys = _row_keys(group, group_id, key_columns, by_name)
+        except FsdError:
             return None
     if count * len(plan.refs) > limits.max_values:
         return None
