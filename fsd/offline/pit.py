@@ -19,37 +19,6 @@ _PACK_LIMIT = 1 << 62
 _DENSE_TABLE_MAX = 1 << 22  # int keys spanning at most this many values map through a lookup table
 
 
-def _column_codes(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """Non-negative int codes of one key column (equal values, equal codes); small ranges skip the sort."""
-    if pa.types.is_integer(column.type):
-        values = pc.cast(column, pa.int64()).to_numpy(zero_copy_only=False)
-        if len(values):
-            low, high = int(values.min()), int(values.max())
-            if high - low < 1 << 40:
-                return values - low
-        return np.unique(values, return_inverse=True)[1].astype(np.int64)
-    encoded = pc.dictionary_encode(column)
-    if isinstance(encoded, pa.ChunkedArray):
-        encoded = encoded.unify_dictionaries().combine_chunks() if encoded.num_chunks else pa.array([], pa.dictionary(pa.int32(), pa.string()))
-    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-
-
-def dense_entity_ids(left: Sequence[pa.ChunkedArray], right: Sequence[pa.ChunkedArray]) -> tuple[np.ndarray, np.ndarray]:
-    """Codes shared by both sides for composite keys: equal key tuples get equal ids."""
-    n_left = len(left[0])
-    ids: np.ndarray | None = None
-    for lcol, rcol in zip(left, right):
-        lchunks = pa.chunked_array(lcol)
-        rchunks = pa.chunked_array(pc.cast(rcol, lchunks.type))
-        codes = _column_codes(pa.chunked_array([*lchunks.chunks, *rchunks.chunks], type=lchunks.type))
-        if ids is None:
-            ids = codes
-        else:
-            ids = np.unique(ids * (int(codes.max()) + 1 if len(codes) else 1) + codes, return_inverse=True)[1].astype(np.int64)
-    assert ids is not None
-    return ids[:n_left], ids[n_left:]
-
-
 def _lookup(sorted_values: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Position of each value in sorted_values, -1 where absent."""
     if len(sorted_values) == 0:
@@ -142,6 +111,24 @@ class _KeyCodes:
         return np.where((offsets >= 0) & (offsets < self.count), offsets, -1)
 
 
+def _fold(keys: Sequence[pa.ChunkedArray]) -> tuple[list[_KeyCodes], list[tuple[int, np.ndarray]], np.ndarray, int]:
+    """Per-column codes, the fold steps, and one dense id per row (equal key tuples, equal ids) with their count.
+    Composite keys fold column by column, re-densifying after each, so the packed int never overflows."""
+    columns = [_KeyCodes(pa.chunked_array(column)) for column in keys]
+    ids, id_count = columns[0].left, columns[0].count
+    steps: list[tuple[int, np.ndarray]] = []
+    for column in columns[1:]:
+        uniques, inverse = np.unique(ids * column.count + column.left, return_inverse=True)
+        steps.append((column.count, uniques))
+        ids, id_count = inverse.astype(np.int64).reshape(-1), len(uniques)
+    return columns, steps, ids, id_count
+
+
+def entity_ids(keys: Sequence[pa.ChunkedArray]) -> np.ndarray:
+    """A dense id per row of one table's key columns: equal key tuples get equal ids."""
+    return _fold(keys)[2]
+
+
 class EntityRows:
     """The entity-row side of as-of joins for one key set, indexed once (dense entity ids) and shared by every
     feature version keyed the same way."""
@@ -150,19 +137,8 @@ class EntityRows:
         for column in keys:
             if column.null_count:
                 raise ValueError("entity key columns must not hold nulls")
-        self._columns = [_KeyCodes(pa.chunked_array(column)) for column in keys]
-        ids = self._columns[0].left
-        id_count = self._columns[0].count
-        # Composite keys: fold column by column, re-densifying after each, so the packed int never overflows.
-        self._steps: list[tuple[int, np.ndarray]] = []
-        for column in self._columns[1:]:
-            uniques, inverse = np.unique(ids * column.count + column.left, return_inverse=True)
-            self._steps.append((column.count, uniques))
-            ids = inverse.astype(np.int64).reshape(-1)
-            id_count = len(uniques)
+        self._columns, self._steps, self._ids, self._id_count = _fold(keys)
         self.count = len(times)
-        self._ids = ids
-        self._id_count = id_count
         self._times = times
 
     def feature_ids(self, keys: Sequence[pa.ChunkedArray]) -> np.ndarray:

@@ -127,7 +127,7 @@ def latest_values(
     table = store.read(feature.group, feature.feature, feature.version, key_columns=list(feature.key_names), max_event_micros=as_of_micros)
     if table.num_rows == 0:
         return table
-    ids, _ = pit.dense_entity_ids([table[k] for k in feature.key_names], [table[k].slice(0, 0) for k in feature.key_names])
+    ids = pit.entity_ids([table[k] for k in feature.key_names])
     times = table[EVENT_TIMESTAMP].cast(pa.int64()).to_numpy(zero_copy_only=False)
     created = table[CREATED_TIMESTAMP].cast(pa.int64()).to_numpy(zero_copy_only=False)
     order = np.lexsort((created, times, ids))
