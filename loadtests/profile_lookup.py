@@ -15,7 +15,7 @@ import numpy as np
 from fsd import codec
 from fsd.config import load_settings
 from fsd.domain import KeyType, SystemClock
-from fsd.lookup import EntityColumn, LookupLimits, lookup, lookup_encoded
+from fsd.lookup import EntityColumn, LookupLimits, lookup, lookup_encoded, lookup_fast
 from fsd.serving import convert
 from fsd.serving.server import Daemon
 from fsd.serving.wire import ResponseEncoder
@@ -70,8 +70,9 @@ def main() -> None:
         "freshness 10 columns": lambda: [codec.freshness_status(np.ones(len(ids), bool), np.zeros(len(ids), np.int64), 1, 1) for _ in range(10)],
         "lookup() total": lambda: lookup(store, snapshot, cols, refs, clock, LookupLimits()),
         "lookup_to_proto": lambda: convert.lookup_to_proto(result),
-        "wire encode (arrays)": lambda: encoder.response(result),
-        "lookup_encoded (served)": lambda: lookup_encoded(store, snapshot, cols, refs, clock, LookupLimits(), encoder.head),
+        "lookup_encoded (general)": lambda: lookup_encoded(store, snapshot, cols, refs, clock, LookupLimits(), encoder.head),
+        "lookup_fast (served)": lambda: lookup_fast(store, snapshot, codec.split_get_request(request), clock, LookupLimits(),
+                                                    encoder.head, convert.refs_from_wire),
         "serialize response": lambda: response.SerializeToString(),
     }
     print(f"{args.per_call} entities x 10 features, {args.entities} entities on disk (median µs of {args.repeat})")

@@ -1,16 +1,14 @@
 """Serialises GetFeaturesResponse without building a protobuf message per value.
 
 Columns come from the fused native pass (lookup_encoded and the fast path: rows straight to FeatureColumn
-bytes); `response` writes a decoded LookupResult through the array writer of fsd.codec._columns_py, the
-readable specification of the same bytes. Either way the bytes are what SerializeToString produces
-(tests/unit/test_wire.py).
+bytes), whose readable specification is the array writer of fsd.codec._columns_py; the bytes are what
+SerializeToString produces (tests/unit/test_wire.py).
 """
 from __future__ import annotations
 
 from fsd import codec
-from fsd.codec._columns_py import column_bytes, varint
+from fsd.codec._columns_py import varint
 from fsd.domain import ResolvedFeature
-from fsd.lookup import FeatureResult, LookupResult
 from fsd.v1 import serving_pb2
 
 __all__ = ["ResponseEncoder", "varint"]
@@ -34,13 +32,5 @@ class ResponseEncoder:
             self._heads[key] = head
         return head
 
-    def column(self, item: FeatureResult) -> bytes:
-        f = item.feature
-        return column_bytes(self.head(item.ref, f), int(f.dtype), f.vector_dim, item.values, item.is_null, item.statuses, item.event_times)
-
     def encoded_response(self, entity_count: int, columns: list[bytes], served_at: int, manifest: str) -> bytes:
         return codec.frame_response(entity_count, columns, served_at, manifest.encode("utf-8"))
-
-    def response(self, result: LookupResult) -> bytes:
-        columns = [self.column(item) for item in result.features]
-        return self.encoded_response(result.entity_count, columns, result.served_at_micros, result.manifest)

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from fsd.domain import DType, ResolvedFeature
 from fsd.lookup import FeatureResult, LookupResult
 from fsd.serving import convert
+from fsd.codec._columns_py import column_bytes
 from fsd.serving.wire import ResponseEncoder, varint
 from fsd.v1 import serving_pb2
 
@@ -56,7 +57,13 @@ def lookup_results(draw):  # type: ignore[no-untyped-def]
 @given(lookup_results())
 def test_wire_bytes_equal_protobuf_serialisation(result: LookupResult) -> None:
     expected = convert.lookup_to_proto(result).SerializeToString()
-    encoded = ResponseEncoder().response(result)
+    encoder = ResponseEncoder()
+    columns = [
+        column_bytes(encoder.head(item.ref, item.feature), int(item.feature.dtype), item.feature.vector_dim, item.values, item.is_null,
+                     item.statuses, item.event_times)
+        for item in result.features
+    ]
+    encoded = encoder.encoded_response(result.entity_count, columns, result.served_at_micros, result.manifest)
     assert encoded == expected
     assert serving_pb2.GetFeaturesResponse.FromString(encoded) == convert.lookup_to_proto(result)
 
