@@ -7,7 +7,7 @@ from collections.abc import Callable
 import grpc
 
 from fsd.errors import FsdError
-from fsd.serving.registration import MalformedRequest, malformed
+from fsd.serving.registration import checked
 
 logger = logging.getLogger(__name__)
 
@@ -16,15 +16,9 @@ def _status(error: FsdError) -> grpc.StatusCode:
     return getattr(grpc.StatusCode, error.code, grpc.StatusCode.UNKNOWN)
 
 
-def _check(request: object) -> object:
-    if isinstance(request, MalformedRequest):
-        raise malformed(request)
-    return request
-
-
 def _checked_stream(requests):  # type: ignore[no-untyped-def]
     for request in requests:
-        yield _check(request)
+        yield checked(request)
 
 
 def _guard(behaviour: Callable, method: str, streaming: bool = False) -> Callable:  # type: ignore[type-arg]
@@ -33,7 +27,7 @@ def _guard(behaviour: Callable, method: str, streaming: bool = False) -> Callabl
             if streaming:
                 request = _checked_stream(request)
             else:
-                _check(request)
+                checked(request)
             if not streaming:
                 remaining = context.time_remaining()
                 if remaining is not None and remaining <= 0:

@@ -37,22 +37,17 @@ def _safe_parser(cls: type[pb_message.Message]) -> Callable[[bytes], object]:
     return parse
 
 
-def malformed(request: MalformedRequest) -> InvalidArgument:
-    return InvalidArgument(f"request is not a valid {request.type_name} message: {request.error}")
+def checked(request: object) -> object:
+    """The request, or INVALID_ARGUMENT naming the message type if its bytes did not parse."""
+    if isinstance(request, MalformedRequest):
+        raise InvalidArgument(f"request is not a valid {request.type_name} message: {request.error}")
+    return request
 
 
 def strict_parser(cls: type[pb_message.Message]) -> Callable[[bytes], pb_message.Message]:
-    """For a method registered with raw requests: parse when the servicer needs the message, INVALID_ARGUMENT if
-    the bytes are not one."""
+    """For a method registered with raw requests: parse when the servicer needs the message."""
     parse = _safe_parser(cls)
-
-    def parse_or_raise(data: bytes) -> pb_message.Message:
-        request = parse(data)
-        if isinstance(request, MalformedRequest):
-            raise malformed(request)
-        return request  # type: ignore[return-value]
-
-    return parse_or_raise
+    return lambda data: checked(parse(data))  # type: ignore[return-value]
 
 
 def register(
