@@ -62,7 +62,7 @@ class Metrics:
         self._server = None
 
     def watch(self, monitor: FreshnessMonitor, consistency: Callable[[], dict[tuple[str, str, int], tuple[float, float]]],
-              dropped_samples: Callable[[], int] = lambda: 0) -> None:
+              dropped_samples: Callable[[], int]) -> None:
         self.registry.register(_SignalCollector(monitor, consistency, dropped_samples))
 
     def record_publish(self, stats: PublishStats) -> None:
