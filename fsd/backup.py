@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import re
 import shutil
-import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from fsd.errors import AlreadyExists, FailedPrecondition, InvalidArgument, StorageError
+from fsd.errors import AlreadyExists, FailedPrecondition, InvalidArgument, StorageError, echo
 from fsd.online.rocksdb import RocksDbOnlineStore
+from fsd.registry.store import RegistryStore
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,8 +23,8 @@ class BackupResult:
 
 def confined(base: Path, name: str) -> Path:
     """base/name, refusing anything that could leave base (separators, '..', symlinks)."""
-    if not _NAME.match(name) or ".." in name:
-        raise InvalidArgument(f"backup name {name!r} must be a plain name (letters, digits, '.', '-', '_')", field="name")
+    if not _NAME.fullmatch(name) or ".." in name:
+        raise InvalidArgument(f"backup name {echo(name)} must be a plain name (letters, digits, '.', '-', '_')", field="name")
     root = base.resolve()
     target = (root / name).resolve()
     if target.parent != root:
@@ -32,7 +32,7 @@ def confined(base: Path, name: str) -> Path:
     return target
 
 
-def create_backup(store: RocksDbOnlineStore, registry_path: Path, base: Path, name: str) -> BackupResult:
+def create_backup(store: RocksDbOnlineStore, registry: RegistryStore, base: Path, name: str) -> BackupResult:
     base.mkdir(parents=True, exist_ok=True)
     target = confined(base, name)
     if target.exists():
@@ -42,14 +42,9 @@ def create_backup(store: RocksDbOnlineStore, registry_path: Path, base: Path, na
     staging.mkdir()
     try:
         store.checkpoint(str(staging / "online"))
-        source = sqlite3.connect(str(registry_path))
-        dest = sqlite3.connect(str(staging / "registry.sqlite"))
-        with dest:
-            source.backup(dest)
-        source.close()
-        dest.close()
+        registry.backup_to(staging / "registry.sqlite")
         staging.rename(target)
-    except (OSError, sqlite3.Error) as exc:
+    except (OSError, StorageError) as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise StorageError(f"backup {name!r} failed: {exc}") from exc
     return BackupResult(target, time.time_ns() // 1000)

@@ -13,6 +13,7 @@ from fsd.serving.server import Daemon
 from fsd.offline.store import OfflineStore
 from fsd.sync.loader import sync_group
 from fsd.tables import render
+from fsd.views import features_table, percent, status_tables
 from fsd.training import ingest_offline
 
 
@@ -69,21 +70,17 @@ def run_demo(keep_dir: str | None = None, customers: int = 1000) -> int:
             ]
             result = client.get_features(refs, {"customer_id": ids})
             print(f"\nGetFeatures for customer_id in {ids}:")
-            from fsd.cli import _render_result
-
-            print(_render_result({"customer_id": ids}, result))
+            print(features_table({"customer_id": ids}, result))
             pair = tables["customer_merchant"].slice(0, 2)
             composite = {"customer_id": pair["customer_id"].to_pylist(), "merchant_id": pair["merchant_id"].to_pylist()}
             result = client.get_features(["customer_merchant:txn_count_30d", "customer_merchant:first_seen_token"], composite)
             print("\nGetFeatures with a composite key (customer_id, merchant_id):")
-            print(_render_result(composite, result))
+            print(features_table(composite, result))
             report = client.validate("transaction_velocity", sample=200).features
             print("\nconsistency (online vs offline, 200 sampled entities): "
-                  + ", ".join(f"{f.feature}@{f.version} {f.consistency:.0%}" for f in report))
+                  + ", ".join(f"{f.feature}@{f.version} {percent(f.consistency)}" for f in report))
             print(f"\nfsd status (also as Prometheus metrics on http://127.0.0.1:{daemon.metrics_port}/metrics):")
-            from fsd.cli import build_parser, cmd_status
-
-            cmd_status(build_parser().parse_args(["status", "--target", target]))
+            print(status_tables(client.status()))
     finally:
         daemon.stop(grace=2)
         if keep_dir is None:

@@ -1,18 +1,28 @@
-"""The read path: resolve refs against a registry snapshot, encode keys, one batched read, decode, freshness."""
+"""The read path: one entry point, `Lookup.get_features`, walked in named steps — plan the request (resolve refs
+against the registry snapshot, memoised per snapshot), check the entities, encode row keys, one batched read,
+then one fused native pass from rows to serialised FeatureColumn bytes with freshness statuses.
+
+The commonest request (one group keyed by one int64 column, plan already known) takes an internal fast branch
+that skips the general entity checks and builds keys straight from the packed ids; every other request, and
+every error, takes the general branch. Both give the same bytes (tests/unit/test_fast_path.py)."""
 from __future__ import annotations
 
+import threading
 import unicodedata
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from fsd import codec
 from fsd.codec import _columns_py
-from fsd.domain import Clock, FeatureRef, KeyType, ResolvedFeature
-from fsd.errors import FailedPrecondition, FsdError, InvalidArgument, ResourceExhausted
+from fsd.domain import Clock, GetRequest, KeyType, RegistrySnapshot, ResolvedFeature, manifest_refs
+from fsd.errors import InvalidArgument, ResourceExhausted
 from fsd.online.base import OnlineStore
-from fsd.registry.registry import RegistrySnapshot
+
+ColumnSpec = tuple[bytes, int, int, int, int, int]  # head, slot, dtype, vector dim, max age µs, mode (codec.encode_feature_columns)
+HeadEncoder = Callable[[str, ResolvedFeature], bytes]
+RefsDecoder = Callable[[bytes], "list[str] | None"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +43,57 @@ class EntityColumn:
 
 
 @dataclass(frozen=True, slots=True)
+class GroupPlan:
+    """One group a request reads: its row-key layout and which of the request's features it serves."""
+
+    name: str
+    group_id: int
+    key_columns: tuple[tuple[str, KeyType], ...]
+    members: tuple[int, ...]  # indices into RequestPlan.resolved
+
+
+@dataclass(frozen=True, slots=True)
+class RequestPlan:
+    """What a request shape (refs, manifest) resolves to under one registry snapshot."""
+
+    refs: tuple[str, ...]  # as reported back, in request order
+    resolved: tuple[ResolvedFeature, ...]
+    manifest: str  # "name@N" when served under a manifest
+    groups: tuple[GroupPlan, ...]
+    requested: int  # refs the caller named (the max_features limit counts these)
+    int64_key: str = ""  # the key column's name when one group keyed by one int64 column serves it all (fast branch)
+    _specs: dict[int, list[list[ColumnSpec]]] = field(default_factory=dict, compare=False, repr=False)
+
+    def column_specs(self, heads: HeadEncoder) -> list[list[ColumnSpec]]:
+        """Per group, the native pass's column specs; memoised per head encoder."""
+        owner = id(getattr(heads, "__self__", heads))  # a bound method is a new object per access; its encoder is not
+        specs = self._specs.get(owner)
+        if specs is None:
+            specs = [[_spec(self.resolved[i], heads(self.refs[i], self.resolved[i])) for i in g.members] for g in self.groups]
+            self._specs[owner] = specs
+        return specs
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedReply:
+    entity_count: int
+    columns: list[bytes]  # serialised FeatureColumn per requested feature, in request order
+    served_at_micros: int
+    manifest: str
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedRows:
+    """Rows read for a request, before decoding: one row list per group. decode_rows turns them into arrays later,
+    off the request path (the served-values sample for skew checks)."""
+
+    count: int
+    plan: RequestPlan
+    rows: dict[str, list[bytes | None]]
+    now: int
+
+
+@dataclass(frozen=True, slots=True)
 class FeatureResult:
     ref: str
     feature: ResolvedFeature
@@ -47,27 +108,61 @@ class LookupResult:
     entity_count: int
     features: list[FeatureResult]
     served_at_micros: int
-    manifest: str = ""  # "name@N" when the request named a manifest
+    manifest: str = ""
 
 
-def _manifest_refs(snapshot: RegistrySnapshot, manifest: str, refs: Sequence[str]) -> tuple[list[str], list[str], str]:
-    """(refs as reported, refs pinned to the manifest's versions, "name@N"): a manifest never serves another version."""
-    info = snapshot.manifest(manifest)
-    pins = {(p.group, p.feature): p for p in info.features}
-    if not refs:
-        return [p.ref for p in info.features], [p.ref for p in info.features], f"{info.name}@{info.version}"
-    pinned = []
-    for text in refs:
-        ref = FeatureRef.parse(text)
-        pin = pins.get((ref.group, ref.feature))
-        if pin is None:
-            raise InvalidArgument(f"features: {text!r} is not in manifest {info.name}@{info.version}", field="features")
-        if ref.version is not None and ref.version != pin.version:
-            raise FailedPrecondition(
-                f"features: {text!r} asks for version {ref.version}, manifest {info.name}@{info.version} pins {pin.version}", field="features"
-            )
-        pinned.append(pin.ref)
-    return list(refs), pinned, f"{info.name}@{info.version}"
+_MAX_PLANS = 4096
+
+
+class _PlanCache:
+    """Plans of the current registry snapshot, keyed by the request's refs in wire form and its manifest. A new
+    snapshot (any registry change, policy flags included) starts an empty cache."""
+
+    def __init__(self) -> None:
+        self._state: tuple[RegistrySnapshot | None, dict[tuple[bytes, str], RequestPlan]] = (None, {})
+        self._lock = threading.Lock()
+
+    def get(self, snapshot: RegistrySnapshot, key: tuple[bytes, str]) -> RequestPlan | None:
+        owner, plans = self._state
+        return plans.get(key) if owner is snapshot else None
+
+    def put(self, snapshot: RegistrySnapshot, key: tuple[bytes, str], plan: RequestPlan) -> None:
+        with self._lock:
+            owner, plans = self._state
+            if owner is not snapshot or len(plans) >= _MAX_PLANS:
+                plans = {}
+                self._state = (snapshot, plans)
+            plans[key] = plan
+
+
+def plan_request(snapshot: RegistrySnapshot, refs: Sequence[str], manifest: str) -> RequestPlan:
+    """Resolve a request's refs (through its manifest, if any) and group them by feature group."""
+    requested = len(refs)
+    resolve_refs: Sequence[str] = refs
+    served_manifest = ""
+    if manifest:
+        info = snapshot.manifest(manifest)
+        refs, resolve_refs = manifest_refs(info, refs)
+        served_manifest = info.ref
+    resolved = tuple(snapshot.resolve(ref) for ref in resolve_refs)
+    members: dict[str, list[int]] = {}
+    for index, feature in enumerate(resolved):
+        members.setdefault(feature.group, []).append(index)
+    groups = []
+    for name, indices in members.items():
+        info = snapshot.group(name)
+        groups.append(GroupPlan(name, info.group_id, tuple((k.name, k.type) for k in info.spec.entity_keys), tuple(indices)))
+    only = groups[0].key_columns if len(groups) == 1 else ()
+    int64_key = only[0][0] if len(only) == 1 and only[0][1] == KeyType.INT64 else ""
+    return RequestPlan(tuple(refs), resolved, served_manifest, tuple(groups), requested, int64_key)
+
+
+def _entity_columns(columns: Sequence[tuple[str, bytes | list[str]]]) -> list[EntityColumn]:
+    return [
+        EntityColumn(name, KeyType.INT64, np.frombuffer(values, dtype="<i8").astype(np.int64)) if isinstance(values, bytes)
+        else EntityColumn(name, KeyType.STRING, values)
+        for name, values in columns
+    ]
 
 
 def _check_entities(entities: Sequence[EntityColumn], limits: LookupLimits) -> tuple[dict[str, EntityColumn], int]:
@@ -78,155 +173,121 @@ def _check_entities(entities: Sequence[EntityColumn], limits: LookupLimits) -> t
         if not column.name:
             raise InvalidArgument("entities: an entity column has no name", field="entities")
         if column.name in by_name:
-            raise InvalidArgument(f"entities: column {column.name!r} appears more than once", field=f"entities.{column.name}")
+            raise InvalidArgument(f"entities: column {column.name[:100]!r} appears more than once", field=f"entities.{column.name[:100]}")
         by_name[column.name] = column
     counts = {len(c) for c in entities}
     if len(counts) != 1:
         raise InvalidArgument(
-            "entities: columns differ in length (" + ", ".join(f"{c.name}={len(c)}" for c in entities) + ")", field="entities"
+            "entities: columns differ in length (" + ", ".join(f"{c.name[:100]}={len(c)}" for c in entities[:20]) + ")", field="entities"
         )
     count = counts.pop()
+    if count > limits.max_entities:
+        raise ResourceExhausted(f"entities: {count} rows exceed the limit of {limits.max_entities} per request", field="entities")
     for column in entities:
         if column.type == KeyType.STRING:
             bad = next((v for v in column.values if not unicodedata.is_normalized("NFC", v)), None)  # type: ignore[attr-defined]
             if bad is not None:
-                raise InvalidArgument(f"entities: {column.name} key {bad!r} is not in Unicode NFC form", field=f"entities.{column.name}")
+                raise InvalidArgument(f"entities: {column.name[:100]} key {bad[:100]!r} is not in Unicode NFC form", field=f"entities.{column.name[:100]}")
     if count == 0:
         raise InvalidArgument("entities: no entity rows given", field="entities")
-    if count > limits.max_entities:
-        raise ResourceExhausted(f"entities: {count} rows exceed the limit of {limits.max_entities} per request", field="entities")
     return by_name, count
 
 
-@dataclass(frozen=True, slots=True)
-class _Plan:
-    """What a request shape (refs, manifest) resolves to under one registry snapshot; memoised on the snapshot,
-    so repeated requests of a model skip resolution, and a registry change (a new snapshot) drops every plan."""
-
-    refs: list[str]
-    resolved: list[ResolvedFeature]
-    manifest: str
-    groups: list[tuple[str, int, list[tuple[str, KeyType]], list[int]]]  # name, group id, key columns, feature indices
-    specs: dict[int, list[list[tuple[bytes, int, int, int, int, int]]]]  # id(head encoder) -> specs per group, in group order
-    int64_key: str = ""  # the key column's name when one group keyed by one int64 column serves it all (fast path)
-
-
-_MAX_PLANS = 4096
-
-
-def _plan(snapshot: RegistrySnapshot, refs: Sequence[str], manifest: str) -> _Plan:
-    key = (tuple(refs), manifest)
-    plan = snapshot.plans.get(key)
-    if isinstance(plan, _Plan):
-        return plan
-    resolve_refs: Sequence[str] = refs
-    served_manifest = ""
-    if manifest:
-        refs, resolve_refs, served_manifest = _manifest_refs(snapshot, manifest, refs)
-    resolved = [snapshot.resolve(ref) for ref in resolve_refs]
-    indices: dict[str, list[int]] = {}
-    for index, feature in enumerate(resolved):
-        indices.setdefault(feature.group, []).append(index)
-    groups = []
-    for name, members in indices.items():
-        info = snapshot.group(name)
-        groups.append((name, info.group_id, [(k.name, k.type) for k in info.spec.entity_keys], members))
-    int64_key = groups[0][2][0][0] if len(groups) == 1 and len(groups[0][2]) == 1 and groups[0][2][0][1] == KeyType.INT64 else ""
-    plan = _Plan(list(refs), resolved, served_manifest, groups, {}, int64_key)
-    if len(snapshot.plans) >= _MAX_PLANS:
-        snapshot.plans.clear()
-    snapshot.plans[key] = plan
-    return plan
-
-
-def _specs(plan: _Plan, heads: Callable[[str, ResolvedFeature], bytes]) -> list[list[tuple[bytes, int, int, int, int, int]]]:
-    owner = id(getattr(heads, "__self__", heads))  # a bound method is a new object per access; its encoder is not
-    specs = plan.specs.get(owner)
-    if specs is None:
-        specs = [[_spec(plan.resolved[i], heads(plan.refs[i], plan.resolved[i])) for i in members] for *_, members in plan.groups]
-        plan.specs[owner] = specs
-    return specs
-
-
-@dataclass(frozen=True, slots=True)
-class FetchedRows:
-    """Rows read for a request, before decoding: one row slice per group. decode_rows turns them into arrays
-    later, off the request path (the served-values sample for skew checks)."""
-
-    count: int
-    plan: _Plan
-    rows: dict[str, list[bytes | None]]
-    now: int
-
-
-def _row_keys(group_name: str, group_id: int, key_columns: list[tuple[str, KeyType]], by_name: dict[str, EntityColumn]) -> list[bytes]:
+def _row_keys(group: GroupPlan, by_name: dict[str, EntityColumn]) -> list[bytes]:
     """The row key of each entity of one group, from the request's columns named by the group's entity keys."""
     columns = []
-    for key_name, key_type in key_columns:
+    for key_name, key_type in group.key_columns:
         column = by_name.get(key_name)
         if column is None:
-            raise InvalidArgument(f"entities: group {group_name} needs entity key column {key_name!r}", field=f"entities.{key_name}")
+            raise InvalidArgument(f"entities: group {group.name} needs entity key column {key_name!r}", field=f"entities.{key_name}")
         if column.type != key_type:
             raise InvalidArgument(
-                f"entities: column {key_name!r} is {column.type.name.lower()}, group {group_name} keys it by {key_type.name.lower()}",
+                f"entities: column {key_name!r} is {column.type.name.lower()}, group {group.name} keys it by {key_type.name.lower()}",
                 field=f"entities.{key_name}",
             )
         columns.append(column.values)
     try:
-        encoded = codec.encode_entities(columns, [key_type == KeyType.STRING for _, key_type in key_columns])
+        encoded = codec.encode_entities(columns, [key_type == KeyType.STRING for _, key_type in group.key_columns])
     except (ValueError, TypeError) as exc:
-        raise InvalidArgument(f"entities: {exc}", field="entities") from None
-    return codec.entity_keys(group_id, encoded)
+        raise InvalidArgument(f"entities: {str(exc)[:200]}", field="entities") from None
+    return codec.entity_keys(group.group_id, encoded)
 
 
-def _fetch(
-    store: OnlineStore, snapshot: RegistrySnapshot, entities: Sequence[EntityColumn], refs: Sequence[str], clock: Clock,
-    limits: LookupLimits, manifest: str,
-) -> FetchedRows:
-    by_name, count = _check_entities(entities, limits)
-    if not refs and not manifest:
-        raise InvalidArgument("features: at least one feature reference is required", field="features")
-    if len(refs) > limits.max_features:
-        raise ResourceExhausted(f"features: {len(refs)} references exceed the limit of {limits.max_features}", field="features")
-    plan = _plan(snapshot, refs, manifest)
-    if count * len(plan.refs) > limits.max_values:
-        raise ResourceExhausted(
-            f"request asks for {count * len(plan.refs)} values, over the limit of {limits.max_values}; split it", field="entities"
-        )
-    # One row key per (group, entity): a single batched read serves every feature of every group.
-    keys: list[bytes] = []
-    starts: list[int] = []
-    for group_name, group_id, key_columns, _ in plan.groups:
-        starts.append(len(keys))
-        keys.extend(_row_keys(group_name, group_id, key_columns, by_name))
-    raw = store.get_many(keys)
-    if len(plan.groups) == 1:
-        rows = {plan.groups[0][0]: raw}
-    else:
-        rows = {g[0]: raw[start : start + count] for g, start in zip(plan.groups, starts)}
-    return FetchedRows(count, plan, rows, clock.now_micros())
-
-
-def _spec(feature: ResolvedFeature, head: bytes) -> tuple[bytes, int, int, int, int, int]:
+def _spec(feature: ResolvedFeature, head: bytes) -> ColumnSpec:
     mode = _columns_py.MODE_BLOCKED if feature.blocked else (_columns_py.MODE_GROUP_STALE if feature.group_stale else _columns_py.MODE_NORMAL)
     return (head, feature.slot, int(feature.dtype), feature.vector_dim, feature.max_age_micros, mode)
 
 
-def lookup(
-    store: OnlineStore,
-    snapshot: RegistrySnapshot,
-    entities: Sequence[EntityColumn],
-    refs: Sequence[str],
-    clock: Clock,
-    limits: LookupLimits,
-    manifest: str = "",
-) -> LookupResult:
-    """Serve the requested feature versions for all entity rows; never raises for a missing value (NOT_FOUND)."""
-    return decode_rows(_fetch(store, snapshot, entities, refs, clock, limits, manifest))
+class Lookup:
+    """Serves GetFeatures against one OnlineStore. Thread-safe; holds only the plan cache."""
+
+    def __init__(self, store: OnlineStore, clock: Clock, limits: LookupLimits, refs_of: RefsDecoder, *, fast_branch: bool = True) -> None:
+        self._store = store
+        self._clock = clock
+        self._limits = limits
+        self._refs_of = refs_of
+        self._fast_branch = fast_branch  # off only to prove both branches answer alike
+        self._plans = _PlanCache()
+
+    def get_features(self, snapshot: RegistrySnapshot, request: GetRequest, heads: HeadEncoder,
+                     keep: Callable[[FetchedRows], None] | None = None) -> EncodedReply:
+        """Serve the requested feature versions for all entity rows; a missing value is NOT_FOUND, never an error.
+        keep, if given, receives the fetched rows (the skew sample)."""
+        limits = self._limits
+        key = (request.features_key, request.manifest)
+        plan = self._plans.get(snapshot, key)
+        if plan is not None and self._fast_branch and plan.int64_key and len(request.columns) == 1:
+            name, ids = request.columns[0]
+            count = len(ids) >> 3
+            if name == plan.int64_key and isinstance(ids, bytes) and 0 < count <= limits.max_entities \
+                    and count * len(plan.refs) <= limits.max_values and plan.requested <= limits.max_features:
+                return self._serve(plan, count, [codec.int64_row_keys(plan.groups[0].group_id, ids)], heads, keep)
+        by_name, count = _check_entities(_entity_columns(request.columns), limits)
+        if plan is None:
+            plan = self._plan(snapshot, request)
+            self._plans.put(snapshot, key, plan)
+        if plan.requested > limits.max_features:
+            raise ResourceExhausted(f"features: {plan.requested} references exceed the limit of {limits.max_features}", field="features")
+        if count * len(plan.refs) > limits.max_values:
+            raise ResourceExhausted(
+                f"request asks for {count * len(plan.refs)} values, over the limit of {limits.max_values}; split it", field="entities"
+            )
+        return self._serve(plan, count, [_row_keys(g, by_name) for g in plan.groups], heads, keep)
+
+    def _plan(self, snapshot: RegistrySnapshot, request: GetRequest) -> RequestPlan:
+        refs = self._refs_of(request.features_key)
+        if refs is None:
+            raise InvalidArgument("features: not a list of feature references", field="features")
+        if not refs and not request.manifest:
+            raise InvalidArgument("features: at least one feature reference is required", field="features")
+        if len(refs) > self._limits.max_features:
+            raise ResourceExhausted(f"features: {len(refs)} references exceed the limit of {self._limits.max_features}", field="features")
+        return plan_request(snapshot, refs, request.manifest)
+
+    def _serve(self, plan: RequestPlan, count: int, keys_per_group: list[list[bytes]], heads: HeadEncoder,
+               keep: Callable[[FetchedRows], None] | None) -> EncodedReply:
+        """One batched read for every group, then the fused native pass per group."""
+        specs = plan.column_specs(heads)
+        if len(plan.groups) == 1:
+            rows = {plan.groups[0].name: self._store.get_many(keys_per_group[0])}
+        else:
+            raw = self._store.get_many([k for keys in keys_per_group for k in keys])
+            rows = {g.name: raw[i * count:(i + 1) * count] for i, g in enumerate(plan.groups)}
+        now = self._clock.now_micros()
+        if keep is not None:
+            keep(FetchedRows(count, plan, rows, now))
+        if len(plan.groups) == 1:
+            columns = codec.encode_feature_columns(rows[plan.groups[0].name], specs[0], now)
+        else:
+            columns = [b""] * len(plan.resolved)
+            for group, group_specs in zip(plan.groups, specs):
+                for i, column in zip(group.members, codec.encode_feature_columns(rows[group.name], group_specs, now)):
+                    columns[i] = column
+        return EncodedReply(count, columns, now, plan.manifest)
 
 
 def decode_rows(fetched: FetchedRows) -> LookupResult:
-    """The fetched rows as arrays per requested feature version."""
+    """The fetched rows as arrays per requested feature version (what the encoded columns say, decoded)."""
     results = []
     for ref, feature in zip(fetched.plan.refs, fetched.plan.resolved):
         values, is_null, statuses, event_times = _columns_py.decoded_column(
@@ -236,89 +297,4 @@ def decode_rows(fetched: FetchedRows) -> LookupResult:
     return LookupResult(fetched.count, results, fetched.now, fetched.plan.manifest)
 
 
-def lookup_encoded(
-    store: OnlineStore,
-    snapshot: RegistrySnapshot,
-    entities: Sequence[EntityColumn],
-    refs: Sequence[str],
-    clock: Clock,
-    limits: LookupLimits,
-    heads: Callable[[str, ResolvedFeature], bytes],
-    manifest: str = "",
-    keep: Callable[[FetchedRows], None] | None = None,
-) -> tuple[int, list[bytes], int, str]:
-    """Like lookup, but each column comes back already serialised (fsd.v1.FeatureColumn bytes) from one fused
-    native pass per group: (entity count, columns in request order, served-at, manifest). keep, if given,
-    receives the fetched rows (for sampling)."""
-    fetched = _fetch(store, snapshot, entities, refs, clock, limits, manifest)
-    if keep is not None:
-        keep(fetched)
-    plan = fetched.plan
-    specs = _specs(plan, heads)
-    if len(plan.groups) == 1:
-        columns = codec.encode_feature_columns(fetched.rows[plan.groups[0][0]], specs[0], fetched.now)
-    else:
-        columns = [b""] * len(plan.resolved)
-        for (group, _, _, members), group_specs in zip(plan.groups, specs):
-            for i, column in zip(members, codec.encode_feature_columns(fetched.rows[group], group_specs, fetched.now)):
-                columns[i] = column
-    return fetched.count, columns, fetched.now, plan.manifest
-
-
-SplitRequest = tuple[bytes, str, list[tuple[str, "bytes | list[str]"]]]  # codec.split_get_request's answer
-
-
-def lookup_fast(
-    store: OnlineStore,
-    snapshot: RegistrySnapshot,
-    split: SplitRequest,
-    clock: Clock,
-    limits: LookupLimits,
-    heads: Callable[[str, ResolvedFeature], bytes],
-    refs_of: Callable[[bytes], list[str] | None],
-    keep: Callable[[FetchedRows], None] | None = None,
-) -> tuple[int, list[bytes], int, str] | None:
-    """lookup_encoded for requests whose features all come from one group, from codec.split_get_request's parts.
-    The plan is memoised under the refs' raw bytes, so a repeated request shape costs one dict lookup, and keys
-    come straight from the packed ids (or strings). None whenever the general path must decide (several
-    groups, limits, unknown refs, malformed columns): that path raises the errors, so they stay in one place."""
-    features_key, manifest, columns = split
-    cached = snapshot.plans.get((features_key, manifest))
-    if cached is None:
-        refs = refs_of(features_key)
-        if refs is None or not (refs or manifest):
-            return None
-        try:
-            cached = (_plan(snapshot, refs, manifest), len(refs))
-        except FsdError:
-            return None
-        snapshot.plans[(features_key, manifest)] = cached
-    plan, requested = cached
-    if len(plan.groups) != 1 or requested > limits.max_features:
-        return None
-    group, group_id, key_columns, _ = plan.groups[0]
-    if plan.int64_key and len(columns) == 1:  # the commonest request: skip the general column checks
-        name, ids = columns[0]
-        count = len(ids) >> 3
-        if name != plan.int64_key or not isinstance(ids, bytes) or not 0 < count <= limits.max_entities:
-            return None
-        keys = codec.int64_row_keys(group_id, ids)
-    else:
-        entities = [
-            EntityColumn(name, KeyType.INT64, np.frombuffer(values, dtype="<i8").astype(np.int64)) if isinstance(values, bytes)
-            else EntityColumn(name, KeyType.STRING, values)
-            for name, values in columns
-        ]
-        try:  # the general path's own checks: any error is its to report
-            by_name, count = _check_entities(entities, limits)
-            keys = _row_keys(group, group_id, key_columns, by_name)
-        except FsdError:
-            return None
-    if count * len(plan.refs) > limits.max_values:
-        return None
-    specs = _specs(plan, heads)
-    rows = store.get_many(keys)
-    now = clock.now_micros()
-    if keep is not None:
-        keep(FetchedRows(count, plan, {group: rows}, now))
-    return count, codec.encode_feature_columns(rows, specs[0], now), now, plan.manifest
+__all__ = ["EncodedReply", "EntityColumn", "FetchedRows", "FeatureResult", "Lookup", "LookupLimits", "LookupResult", "RequestPlan", "decode_rows", "plan_request"]

@@ -6,7 +6,6 @@ import json
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -14,55 +13,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from fsd.client import Client
-from fsd.domain import FeatureRef, FeatureSpec, GroupSpec, VersionState
-from fsd.errors import FailedPrecondition, InvalidArgument, NotFound
+from fsd.domain import FeatureRef, GroupInfo, OfflineWrite, VersionInfo, resolve_version
+from fsd.errors import FailedPrecondition, InvalidArgument
 from fsd.offline.ingest import IngestReport, ingest
 from fsd.offline.retrieval import FeatureVersion, get_historical_features
 from fsd.offline.store import EVENT_TIMESTAMP, OfflineStore
 from fsd.paths import confine
-from fsd.serving import convert
-from fsd.v1 import registry_pb2
-
-
-@dataclass(frozen=True, slots=True)
-class VersionView:
-    version: int
-    state: VersionState
-    spec: FeatureSpec
-    behaviour_hash: str
-
-
-@dataclass(frozen=True, slots=True)
-class GroupView:
-    spec: GroupSpec
-    versions: dict[str, list[VersionView]]
-
-    def version(self, feature: str, version: int | None) -> VersionView:
-        """The pinned version, or the SERVING one (what `group:feature` means at call time)."""
-        versions = self.versions.get(feature)
-        if not versions:
-            raise NotFound(f"group {self.spec.name!r} has no feature {feature!r}", field="features")
-        if version is None:
-            for v in versions:
-                if v.state == VersionState.SERVING:
-                    return v
-            raise FailedPrecondition(f"{self.spec.name}:{feature} has no SERVING version; pin one with @N", field="features")
-        for v in versions:
-            if v.version == version:
-                if v.state == VersionState.RETIRED:
-                    raise FailedPrecondition(f"{self.spec.name}:{feature}@{version} is RETIRED", field="features")
-                return v
-        raise NotFound(f"{self.spec.name}:{feature} has no version {version}", field="features")
-
-
-def group_view(client: Client, name: str) -> GroupView:
-    info = client.get_group(name)
-    spec = convert.group_from_proto(info.definition)
-    versions = {
-        f.definition.name: [VersionView(v.version, VersionState(v.state), convert.feature_from_proto(v.definition), v.behaviour_hash) for v in f.version_info]
-        for f in info.features
-    }
-    return GroupView(spec, versions)
 
 
 def ingest_offline(
@@ -77,32 +33,31 @@ def ingest_offline(
     actor: str = "",
 ) -> IngestReport:
     """Validate against the registry, write per feature version, and record each write's scope in history."""
-    view = group_view(client, group)
+    info = client.get_group(group)
     declared = dict(versions or {})
     targets = {}
     for name in table.column_names:
-        if name in view.versions:
-            chosen = view.version(name, declared.get(name))
+        if name in info.versions:
+            chosen = resolve_version(info, name, declared.get(name))
             targets[name] = (chosen.version, chosen.spec)
-    report = ingest(store, table, view.spec, targets, now_micros=time.time_ns() // 1000, skip_bad_rows=skip_bad_rows)
+    report = ingest(store, table, info.spec, targets, now_micros=time.time_ns() // 1000, skip_bad_rows=skip_bad_rows)
     for feature, (version, result) in report.writes.items():
         if result.rows:
-            client.record_offline_write(registry_pb2.OfflineWrite(
-                group=group, feature=feature, version=version, kind=kind, min_event_micros=result.min_event_micros,
-                max_event_micros=result.max_event_micros, rows=result.rows, snapshot_id=result.snapshot_id, actor=actor,
-            ))
+            client.record_offline_write(OfflineWrite(group, feature, version, kind, result.min_event_micros, result.max_event_micros,
+                                                     result.rows, result.snapshot_id, actor))
     return report
 
 
-def resolve_features(client: Client, refs: Sequence[str]) -> list[tuple[FeatureVersion, VersionView]]:
-    views: dict[str, GroupView] = {}
+def resolve_features(client: Client, refs: Sequence[str]) -> list[tuple[FeatureVersion, VersionInfo]]:
+    """What each ref means now (unpinned: the SERVING version), through the same resolution serving uses."""
+    groups: dict[str, GroupInfo] = {}
     out = []
     for text in refs:
         ref = FeatureRef.parse(text)
-        view = views.get(ref.group) or views.setdefault(ref.group, group_view(client, ref.group))
-        chosen = view.version(ref.feature, ref.version)
-        max_age = chosen.spec.max_age_seconds or view.spec.max_age_seconds
-        keys = tuple(k.name for k in view.spec.entity_keys)
+        info = groups.get(ref.group) or groups.setdefault(ref.group, client.get_group(ref.group))
+        chosen = resolve_version(info, ref.feature, ref.version)
+        max_age = chosen.spec.max_age_seconds or info.spec.max_age_seconds
+        keys = tuple(k.name for k in info.spec.entity_keys)
         out.append((FeatureVersion(ref.group, ref.feature, chosen.version, keys, max_age * 1_000_000, chosen.behaviour_hash), chosen))
     return out
 

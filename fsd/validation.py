@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from fsd.domain import FeatureSpec, GroupSpec
+from fsd.domain import FeatureSpec, GroupSpec, Rejection
 from fsd.errors import InvalidArgument
 from fsd.sync import arrow_columns
 
@@ -35,15 +35,6 @@ RULE_REASONS = {
     "vector_dim_mismatch": "vector length differs from the declared vector_dim",
     "null_inside_vector": "null element inside a vector",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Rejection:
-    row_start: int
-    row_end: int  # exclusive
-    field: str
-    rule: str
-    reason: str
 
 
 @dataclass(slots=True)

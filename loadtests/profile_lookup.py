@@ -14,12 +14,11 @@ import numpy as np
 
 from fsd import codec
 from fsd.config import load_settings
-from fsd.domain import KeyType, SystemClock
-from fsd.lookup import EntityColumn, LookupLimits, lookup, lookup_encoded, lookup_fast
-from fsd.serving import convert
+from fsd.domain import SystemClock
+from fsd.lookup import Lookup, LookupLimits
 from fsd.serving.server import Daemon
-from fsd.serving.wire import ResponseEncoder
 from fsd.v1 import serving_pb2
+from fsd.wire.serving import ResponseEncoder, get_request, refs_from_wire
 from loadtests import dataset
 
 
@@ -47,7 +46,6 @@ def main() -> None:
         dataset.prepare(client, args.entities)
     store, snapshot, clock = daemon.store, daemon.registry.snapshot(), SystemClock()
     ids = np.array([random.randint(1, args.entities) for _ in range(args.per_call)], dtype=np.int64)
-    cols = [EntityColumn("entity_id", KeyType.INT64, ids)]
     refs = dataset.REFS
     resolved = [snapshot.resolve(r) for r in refs]
     entities = codec.encode_entities([ids], [False])
@@ -56,24 +54,25 @@ def main() -> None:
     request = serving_pb2.GetFeaturesRequest(
         entities=[serving_pb2.EntityColumn(name="entity_id", int64_values={"values": ids.tolist()})], features=refs
     ).SerializeToString()
-    result = lookup(store, snapshot, cols, refs, clock, LookupLimits())
-    response = convert.lookup_to_proto(result)
     encoder = ResponseEncoder()
+    fast = Lookup(store, clock, LookupLimits(), refs_from_wire)
+    general = Lookup(store, clock, LookupLimits(), refs_from_wire, fast_branch=False)
+    split = get_request(request)
+    reply = fast.get_features(snapshot, split, encoder.head)
+    response_bytes = encoder.encoded_response(reply.entity_count, reply.columns, reply.served_at_micros, reply.manifest)
     stages = {
-        "parse request": lambda: serving_pb2.GetFeaturesRequest.FromString(request),
-        "entities_from_proto": lambda: convert.entities_from_proto(list(serving_pb2.GetFeaturesRequest.FromString(request).entities)),
+        "parse request (protobuf)": lambda: serving_pb2.GetFeaturesRequest.FromString(request),
+        "split request": lambda: get_request(request),
         "resolve refs (memo)": lambda: [snapshot.resolve(r) for r in refs],
         "encode entities": lambda: codec.encode_entities([ids], [False]),
         "row keys": lambda: codec.entity_keys(resolved[0].group_id, entities),
         "multi-get": lambda: store.get_many(keys),
         "decode 10 columns": lambda: [codec.decode_feature(raw, f.slot, 2) for f in resolved],
         "freshness 10 columns": lambda: [codec.freshness_status(np.ones(len(ids), bool), np.zeros(len(ids), np.int64), 1, 1) for _ in range(10)],
-        "lookup() total": lambda: lookup(store, snapshot, cols, refs, clock, LookupLimits()),
-        "lookup_to_proto": lambda: convert.lookup_to_proto(result),
-        "lookup_encoded (general)": lambda: lookup_encoded(store, snapshot, cols, refs, clock, LookupLimits(), encoder.head),
-        "lookup_fast (served)": lambda: lookup_fast(store, snapshot, codec.split_get_request(request), clock, LookupLimits(),
-                                                    encoder.head, convert.refs_from_wire),
-        "serialize response": lambda: response.SerializeToString(),
+        "get_features (general branch)": lambda: general.get_features(snapshot, split, encoder.head),
+        "get_features (fast branch)": lambda: fast.get_features(snapshot, split, encoder.head),
+        "frame response": lambda: encoder.encoded_response(reply.entity_count, reply.columns, reply.served_at_micros, reply.manifest),
+        "parse response (client)": lambda: serving_pb2.GetFeaturesResponse.FromString(response_bytes),
     }
     print(f"{args.per_call} entities x 10 features, {args.entities} entities on disk (median µs of {args.repeat})")
     for name, fn in stages.items():

@@ -37,3 +37,60 @@ def all_types_table(ids: list[int], event_micros: list[int], **overrides: object
     }
     columns.update(overrides)
     return pa.table(columns)
+
+
+class StatusError:
+    """The status a failed call ended with, whether it came through the fsd client (an fsd error) or a raw stub."""
+
+    def __init__(self, code: object, details: str) -> None:
+        self._code, self._details = code, details
+
+    def code(self) -> object:
+        return self._code
+
+    def details(self) -> str:
+        return self._details
+
+
+def rpc_error(call) -> StatusError:  # type: ignore[no-untyped-def]
+    import grpc
+    import pytest
+
+    from fsd.errors import FsdError
+
+    try:
+        call()
+    except FsdError as exc:
+        return StatusError(getattr(grpc.StatusCode, exc.code), exc.message)
+    except grpc.RpcError as exc:
+        return StatusError(exc.code(), exc.details())  # type: ignore[attr-defined]
+    pytest.fail("the call succeeded; an error status was expected")
+
+
+class _Raised:
+    value: StatusError
+
+
+class raises_status:  # noqa: N801 - used like pytest.raises
+    """`with raises_status() as info:` — like pytest.raises for an error status from the client or a raw stub;
+    info.value has code() and details()."""
+
+    def __enter__(self) -> _Raised:
+        self._raised = _Raised()
+        return self._raised
+
+    def __exit__(self, kind, exc, tb) -> bool:  # type: ignore[no-untyped-def]
+        import grpc
+        import pytest
+
+        from fsd.errors import FsdError
+
+        if exc is None:
+            pytest.fail("the call succeeded; an error status was expected")
+        if isinstance(exc, FsdError):
+            self._raised.value = StatusError(getattr(grpc.StatusCode, exc.code), exc.message)
+            return True
+        if isinstance(exc, grpc.RpcError):
+            self._raised.value = StatusError(exc.code(), exc.details())  # type: ignore[attr-defined]
+            return True
+        return False

@@ -1,9 +1,11 @@
 """Freshness signals per group: lag, time since sync, missed refreshes, stale-entity ratio (bounded sampling),
-sync delay; and the policy check that marks a breached group stale and asks for a resync, logging transitions."""
+sync delay, and which policy thresholds they breach. Computation only: it never writes; what a breach does is
+fsd.monitor.actions' job."""
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fsd import codec
@@ -11,7 +13,7 @@ from fsd.codec import _rows_py
 from fsd.domain import Clock, VersionState
 from fsd.monitor.sampling import sample_rows
 from fsd.online.base import OnlineStore
-from fsd.registry.registry import GroupInfo, Registry
+from fsd.domain import GroupInfo, RegistrySnapshot, SyncRun
 
 logger = logging.getLogger(__name__)
 
@@ -22,33 +24,43 @@ class SlotSample:
     stale: int = 0
 
     @property
-    def ratio(self) -> float:
-        return self.stale / self.present if self.present else -1.0
+    def ratio(self) -> float | None:
+        """Share of sampled values older than max age; None when nothing was sampled (not measured)."""
+        return self.stale / self.present if self.present else None
 
 
 @dataclass(slots=True)
 class GroupSignals:
     group: str
     newest_event_micros: int = 0
-    freshness_lag_seconds: float = -1.0
-    seconds_since_sync: float = -1.0
+    freshness_lag_seconds: float | None = None  # None: nothing online yet
+    seconds_since_sync: float | None = None     # None: never synced
     missed_refreshes: int = 0
-    sync_delay_seconds: float = 0.0
+    sync_delay_seconds: float | None = None     # None: no successful sync yet
     stale: bool = False
     breaches: list[str] = field(default_factory=list)
     samples: dict[int, SlotSample] = field(default_factory=dict)  # slot -> sample
 
 
-class FreshnessMonitor:
-    """Computes signals on its own thread every `interval` seconds; readers get the last computed copy."""
+SnapshotSource = Callable[[], RegistrySnapshot]
+SyncRunSource = Callable[[str], list[SyncRun]]  # a group's recent runs, newest first
+SignalsHandler = Callable[[dict[str, "GroupSignals"]], None]
 
-    def __init__(self, registry: Registry, store: OnlineStore, clock: Clock, *, interval_seconds: float = 10.0, sample_rows: int = 2000) -> None:
-        self._registry = registry
+
+class FreshnessMonitor:
+    """Computes signals on its own thread every `interval` seconds and hands them to `on_signals` (the policy
+    actions); readers get the last computed copy. `compute()` itself only reads."""
+
+    def __init__(self, snapshots: SnapshotSource, sync_runs: SyncRunSource, store: OnlineStore, clock: Clock, *,
+                 interval_seconds: float = 10.0, sample_rows: int = 2000, on_signals: SignalsHandler | None = None) -> None:
+        self._snapshots = snapshots
+        self._sync_runs = sync_runs
         self._store = store
         self._clock = clock
         self._interval = interval_seconds
         self._sample_rows = sample_rows
-        self._newest: dict[str, int] = {}  # group -> newest event time written online (kept by the publisher hook)
+        self._on_signals = on_signals
+        self._newest: dict[str, int] = {}  # group -> newest event time written online (kept by the publish events)
         self._signals: dict[str, GroupSignals] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -62,6 +74,10 @@ class FreshnessMonitor:
     def signals(self) -> dict[str, GroupSignals]:
         with self._lock:
             return dict(self._signals)
+
+    def current(self) -> dict[str, GroupSignals]:
+        """The last computed signals, or freshly computed ones before the first cycle (read-only either way)."""
+        return self.signals() or self.compute()
 
     def start(self) -> None:
         self._thread.start()
@@ -77,6 +93,15 @@ class FreshnessMonitor:
                 self.refresh()
             except Exception:  # noqa: BLE001 - a monitor bug must never take the daemon down
                 logger.exception("freshness refresh failed")
+
+    def refresh(self) -> dict[str, GroupSignals]:
+        """One monitor cycle: compute, keep as the current signals, then let the policy act on them."""
+        computed = self.compute()
+        with self._lock:
+            self._signals = computed
+        if self._on_signals is not None:
+            self._on_signals(computed)
+        return computed
 
     def _sample(self, info: GroupInfo, now: int) -> tuple[dict[int, SlotSample], int]:
         """Stale counts per serving slot over at most sample_rows rows from a random point of the group's range."""
@@ -101,9 +126,9 @@ class FreshnessMonitor:
                     sample.stale += 1
         return samples, newest
 
-    def refresh(self) -> dict[str, GroupSignals]:
+    def compute(self) -> dict[str, GroupSignals]:
         now = self._clock.now_micros()
-        snapshot = self._registry.snapshot()
+        snapshot = self._snapshots()
         computed: dict[str, GroupSignals] = {}
         for name, info in snapshot.groups.items():
             signals = GroupSignals(name)
@@ -113,8 +138,8 @@ class FreshnessMonitor:
                 newest = max(self._newest.get(name, 0), sampled_newest)
                 self._newest[name] = newest
             signals.newest_event_micros = newest
-            signals.freshness_lag_seconds = (now - newest) / 1e6 if newest else -1.0
-            runs = [r for r in self._registry.operations.sync_runs(name, limit=200) if r.outcome == "success"]
+            signals.freshness_lag_seconds = (now - newest) / 1e6 if newest else None
+            runs = [r for r in self._sync_runs(name) if r.outcome == "success"]
             interval = info.spec.sync_interval_seconds
             if runs:
                 last = runs[0]
@@ -123,22 +148,14 @@ class FreshnessMonitor:
                 if interval:
                     signals.missed_refreshes = int(signals.seconds_since_sync // interval)
             policy = info.spec.policy
-            if policy.max_lag_seconds and signals.freshness_lag_seconds > policy.max_lag_seconds:
-                signals.breaches.append(f"freshness lag {signals.freshness_lag_seconds:.0f}s > {policy.max_lag_seconds}s")
+            lag = signals.freshness_lag_seconds
+            if policy.max_lag_seconds and lag is not None and lag > policy.max_lag_seconds:
+                signals.breaches.append(f"freshness lag {lag:.0f}s > {policy.max_lag_seconds}s")
             if policy.max_missed_refreshes and signals.missed_refreshes > policy.max_missed_refreshes:
                 signals.breaches.append(f"{signals.missed_refreshes} missed refreshes > {policy.max_missed_refreshes}")
-            ratios = [s.ratio for s in samples.values() if s.present]
+            ratios = [r for r in (s.ratio for s in samples.values()) if r is not None]
             if policy.max_stale_ratio and ratios and max(ratios) > policy.max_stale_ratio:
                 signals.breaches.append(f"stale-entity ratio {max(ratios):.2f} > {policy.max_stale_ratio}")
             signals.stale = bool(signals.breaches)
-            if self._registry.set_group_stale(name, signals.stale):  # log once per transition, not every cycle
-                if signals.stale:
-                    request = self._registry.operations.request_resync(name, "; ".join(signals.breaches))
-                    logger.warning("group %s breached its freshness policy (%s): marked stale, resync request %d",
-                                   name, "; ".join(signals.breaches), request)
-                else:
-                    logger.info("group %s is within its freshness policy again", name)
             computed[name] = signals
-        with self._lock:
-            self._signals = computed
         return computed

@@ -13,23 +13,23 @@ from collections import deque
 
 import numpy as np
 
-from fsd.domain import DType
+from fsd.domain import PSI_THRESHOLD, DType
 from fsd.lookup import FetchedRows, LookupResult, decode_rows
 
 logger = logging.getLogger(__name__)
 
-PSI_THRESHOLD = 0.2
+__all__ = ["PSI_THRESHOLD", "ServedValues", "psi"]
 MIN_SAMPLES = 50
 _NUMERIC = (DType.INT64, DType.DOUBLE, DType.FLOAT, DType.BOOL)
 
 
-def psi(expected: np.ndarray, actual: np.ndarray, bins: int = 10) -> float:
-    """PSI of actual against expected; -1 when either side has too few values to say anything."""
+def psi(expected: np.ndarray, actual: np.ndarray, bins: int = 10) -> float | None:
+    """PSI of actual against expected; None (not measured) when either side has too few values to say anything."""
     expected = np.asarray(expected, dtype=np.float64)
     actual = np.asarray(actual, dtype=np.float64)
     expected, actual = expected[np.isfinite(expected)], actual[np.isfinite(actual)]
     if len(expected) < MIN_SAMPLES or len(actual) < MIN_SAMPLES:
-        return -1.0
+        return None
     edges = np.unique(np.quantile(expected, np.linspace(0, 1, bins + 1)[1:-1]))
     e = np.bincount(np.searchsorted(edges, expected, side="right"), minlength=len(edges) + 1) / len(expected)
     a = np.bincount(np.searchsorted(edges, actual, side="right"), minlength=len(edges) + 1) / len(actual)

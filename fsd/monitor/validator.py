@@ -1,29 +1,32 @@
 """Serving-consistency validation: sample entities, compare online value, version and event time with the
-offline expectation (latest value as of now for that version), and act by the group's policy."""
+offline expectation (latest value as of now for that version). Computation only: what a low consistency does
+(block, mark stale, resync) is fsd.monitor.actions' job."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pyarrow as pa
 
 from fsd import codec
-from fsd.domain import Clock, DType, KeyType, VersionState
-from fsd.errors import FailedPrecondition, InvalidArgument
+from fsd.domain import (
+    Clock, DType, FeatureValidation, GroupInfo, KeyType, MismatchCounts, RegistrySnapshot, VersionInfo, VersionState,
+)
+from fsd.errors import FailedPrecondition, InvalidArgument, NotFound
 from fsd.monitor.sampling import sample_rows
-from fsd.monitor.skew import PSI_THRESHOLD, ServedValues, psi
+from fsd.monitor.skew import ServedValues, psi
 from fsd.offline.retrieval import FeatureVersion, latest_values
 from fsd.offline.store import EVENT_TIMESTAMP, VALUE, OfflineStore
 from fsd.online.base import OnlineStore
-from fsd.registry.registry import GroupInfo, Registry, VersionInfo
+
 
 logger = logging.getLogger(__name__)
-ACTIONS = ("report", "mark_stale", "block", "resync")
 
 
 @dataclass(slots=True)
-class Mismatches:
+class _Counts:
     value_differs: int = 0
     version_differs: int = 0
     missing_online: int = 0
@@ -32,28 +35,14 @@ class Mismatches:
 
 
 @dataclass(slots=True)
-class FeatureReport:
-    feature: str
-    version: int
+class _Tally:
     sampled: int = 0
     matching: int = 0
-    mismatches: Mismatches = field(default_factory=Mismatches)
-    psi: float = -1.0
+    mismatches: _Counts = field(default_factory=_Counts)
+    psi: float | None = None
 
-    @property
-    def consistency(self) -> float:
-        return self.matching / self.sampled if self.sampled else 1.0
-
-    @property
-    def skewed(self) -> bool:
-        return self.psi > PSI_THRESHOLD
-
-
-@dataclass(slots=True)
-class ValidationReport:
-    group: str
-    features: list[FeatureReport] = field(default_factory=list)
-    actions: list[str] = field(default_factory=list)
+    def result(self, feature: str, version: int) -> FeatureValidation:
+        return FeatureValidation(feature, version, self.sampled, self.matching, MismatchCounts(**asdict(self.mismatches)), self.psi)
 
 
 def _same(online: object, offline: object, dtype: DType) -> bool:
@@ -64,14 +53,18 @@ def _same(online: object, offline: object, dtype: DType) -> bool:
     return online == offline
 
 
+LastValidation = Callable[[int], "tuple[float | None, int, int] | None"]  # slot -> (consistency, sampled, at)
+
+
 class ConsistencyValidator:
-    def __init__(self, registry: Registry, store: OnlineStore, offline: OfflineStore, clock: Clock, served: ServedValues,
-                 min_promotion_consistency: float = 0.995) -> None:
-        self._registry = registry
+    def __init__(self, snapshots: Callable[[], RegistrySnapshot], store: OnlineStore, offline: OfflineStore, clock: Clock,
+                 served: ServedValues, last_validation: LastValidation, min_promotion_consistency: float = 0.995) -> None:
+        self._snapshots = snapshots
         self._store = store
         self._offline = offline
         self._clock = clock
         self._served = served
+        self._last_validation = last_validation
         self._min_promotion = min_promotion_consistency
 
     def _entity_bytes(self, info: GroupInfo, table: pa.Table) -> list[bytes]:
@@ -82,8 +75,8 @@ class ConsistencyValidator:
             is_string.append(string)
         return codec.encode_entities(columns, is_string)
 
-    def check_version(self, info: GroupInfo, feature: str, version: VersionInfo, sample: int, skew: bool) -> FeatureReport:
-        report = FeatureReport(feature, version.version)
+    def check_version(self, info: GroupInfo, feature: str, version: VersionInfo, sample: int, skew: bool) -> FeatureValidation:
+        report = _Tally()
         keys = tuple(k.name for k in info.spec.entity_keys)
         now = self._clock.now_micros()
         expected = latest_values(self._offline, FeatureVersion(info.spec.name, feature, version.version, keys, 0), as_of_micros=now)
@@ -124,64 +117,48 @@ class ConsistencyValidator:
         for key, row in sample_rows(self._store, prefix, sample):
             if version.slot in codec.parse_row(row) and key[len(prefix):] not in known:
                 report.mismatches.entity_key_drift += 1
-        return report
+        return report.result(feature, version.version)
 
-    def validate(self, group: str, *, sample: int = 1000, skew: bool = False, action: str = "", feature: str = "",
-                 versions: list[int] | None = None) -> ValidationReport:
-        if sample <= 0 or sample > 100_000:
-            raise InvalidArgument("sample must be 1 to 100000", field="sample")
-        info = self._registry.snapshot().group(group)
-        policy = info.spec.policy
-        chosen_action = action or policy.on_inconsistency
-        if chosen_action not in ACTIONS:
-            raise InvalidArgument(f"action must be one of {', '.join(ACTIONS)}", field="action")
-        report = ValidationReport(group)
+    def targets(self, group: str, feature: str = "", versions: list[int] | None = None) -> tuple[GroupInfo, list[tuple[str, VersionInfo]]]:
+        """The feature versions a validation of `group` covers: the named ones, else every SERVING and PENDING one.
+        NotFound for an unknown group, feature or version."""
+        snapshot = self._snapshots()
+        info = snapshot.group(group)
+        if feature and feature not in info.versions:
+            raise NotFound(f"group {group!r} has no feature {feature!r}", field="feature")
+        if feature and versions:
+            return info, [(feature, snapshot.find_version(group, feature, v)[1]) for v in versions]
+        chosen = []
         for name, all_versions in info.versions.items():
             if feature and name != feature:
                 continue
             for version in all_versions:
-                wanted = version.version in versions if versions else version.state in (VersionState.SERVING, VersionState.PENDING)
-                if not wanted:
-                    continue
-                result = self.check_version(info, name, version, sample, skew)
-                report.features.append(result)
-                self._registry.operations.record_validation(version.slot, result.consistency, result.sampled, asdict(result.mismatches))
-                self._act(info, name, version, result, chosen_action, policy.min_consistency, report)
-        return report
+                if version.version in versions if versions else version.state in (VersionState.SERVING, VersionState.PENDING):
+                    chosen.append((name, version))
+        return info, chosen
 
-    def _act(self, info: GroupInfo, feature: str, version: VersionInfo, result: FeatureReport, action: str, minimum: float,
-             report: ValidationReport) -> None:
-        ref = f"{info.spec.name}:{feature}@{version.version}"
-        threshold = minimum or 1.0
-        if result.consistency >= threshold:
-            if version.slot in self._registry.blocked_slots():
-                self._registry.set_blocked(version.slot, False)
-                report.actions.append(f"unblocked {ref}: consistency {result.consistency:.4f} is back above {threshold}")
-            if self._registry.set_group_stale(info.spec.name, False, source=f"validator:{version.slot}"):
-                report.actions.append(f"cleared the stale mark on {info.spec.name} from {ref}")
-            return
-        if action == "report":
-            return
-        if action == "block":
-            if version.slot not in self._registry.blocked_slots():
-                self._registry.set_blocked(version.slot, True)
-                logger.warning("blocked %s: consistency %.4f < %.4f", ref, result.consistency, threshold)
-            report.actions.append(f"blocked {ref} (GetFeatures returns BLOCKED)")
-        elif action == "mark_stale":
-            self._registry.set_group_stale(info.spec.name, True, source=f"validator:{version.slot}")
-            report.actions.append(f"marked {info.spec.name} stale")
-        if action in ("resync", "block", "mark_stale"):
-            request = self._registry.operations.request_resync(info.spec.name, f"{ref} consistency {result.consistency:.4f}")
-            report.actions.append(f"resync requested (#{request})")
+    def validate(self, group: str, *, sample: int = 1000, skew: bool = False, feature: str = "",
+                 versions: list[int] | None = None) -> tuple[GroupInfo, list[tuple[VersionInfo, FeatureValidation]]]:
+        """Compare each covered version's sampled online values with the offline truth; writes nothing."""
+        if sample <= 0 or sample > 100_000:
+            raise InvalidArgument("sample must be 1 to 100000", field="sample")
+        info, chosen = self.targets(group, feature, versions)
+        return info, [(version, self.check_version(info, name, version, sample, skew)) for name, version in chosen]
 
     def promotion_gate(self, info: GroupInfo, version: VersionInfo) -> None:
-        """A PENDING version serves only after a passing validation (fsd validate ... --feature F --version N)."""
+        """A PENDING version serves only after a validation that compared values and passed."""
         if self._min_promotion <= 0:
             return
-        last = self._registry.operations.last_validation(version.slot)
+        last = self._last_validation(version.slot)
         ref = f"{info.spec.name}:{version.spec.name}@{version.version}"
-        if last is None or last[1] == 0:
-            raise FailedPrecondition(f"{ref} was never validated against the offline store; run fsd validate first", field="version")
+        if last is None or last[1] == 0 or last[0] is None:
+            raise FailedPrecondition(
+                f"{ref} was never validated against offline values; ingest its offline data "
+                f"(fsd offline ingest {info.spec.name} FILE --feature-version {version.spec.name}={version.version}), publish it "
+                f"(fsd publish or fsd sync {info.spec.name}), then run fsd validate {info.spec.name} --feature {version.spec.name} "
+                f"--version {version.version}",
+                field="version",
+            )
         if last[0] < self._min_promotion:
             raise FailedPrecondition(
                 f"{ref} consistency {last[0]:.4f} over {last[1]} sampled entities is below the promotion gate {self._min_promotion}",

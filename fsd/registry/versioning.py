@@ -8,8 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 
-from fsd.domain import FeatureSpec, GroupSpec
+from fsd.domain import Change, FeatureSpec, GroupInfo, GroupSpec, VersionState
+from fsd.errors import FailedPrecondition, InvalidArgument
+from fsd.registry.definitions import validate_group
+from fsd.registry.store import VersionWrite
+from fsd.sync import rules
+
+MAX_FEATURES_PER_GROUP = 1024
 
 BEHAVIOUR_FIELDS = (
     "dtype",
@@ -51,3 +58,80 @@ def metadata_diff(old: FeatureSpec, new: FeatureSpec) -> list[str]:
 
 def group_metadata_diff(old: GroupSpec, new: GroupSpec) -> list[str]:
     return [name for name in GROUP_METADATA_FIELDS if getattr(old, name) != getattr(new, name)]
+
+
+def _keys_text(keys: Sequence[object]) -> str:
+    return ", ".join(f"{k.name}:{k.type.name.lower()}" for k in keys)  # type: ignore[attr-defined]
+
+
+def plan_changes(groups: Sequence[GroupSpec], current: Mapping[str, GroupInfo]) -> list[Change]:
+    """The version rules applied to a whole repo: one Change per group and feature. Refusals raise before
+    anything is written, so a plan that returns can be applied as is."""
+    seen: set[str] = set()
+    for spec in groups:
+        if spec.name in seen:
+            raise InvalidArgument(f"group {spec.name!r} is declared more than once", field="groups")
+        seen.add(spec.name)
+    changes: list[Change] = []
+    for spec in groups:
+        if len(spec.features) > MAX_FEATURES_PER_GROUP:
+            raise InvalidArgument(f"group {spec.name}: more than {MAX_FEATURES_PER_GROUP} features", field="features")
+        validate_group(spec)
+        existing = current.get(spec.name)
+        if existing is None:
+            changes.append(Change(spec.name, "", "create", 0, f"new group with {len(spec.features)} features"))
+            changes.extend(Change(spec.name, f.name, "create", 1, "new feature") for f in spec.features)
+            continue
+        changes.extend(_group_changes(existing, spec))
+    return changes
+
+
+def _group_changes(existing: GroupInfo, spec: GroupSpec) -> list[Change]:
+    old = existing.spec
+    if old.entity_keys != spec.entity_keys:
+        raise FailedPrecondition(
+            f"group {spec.name}: entity keys cannot change in place ({_keys_text(old.entity_keys)} -> {_keys_text(spec.entity_keys)}); "
+            f"declare a new group (e.g. {spec.name}_v2) and move consumers to it; existing serving is untouched",
+            field="entity_keys",
+        )
+    declared = {f.name for f in spec.features}
+    removed = [f.name for f in old.features if f.name not in declared]
+    if removed:
+        raise FailedPrecondition(
+            f"group {spec.name}: feature {removed[0]!r} was removed from the definition; features cannot be removed "
+            "in place: keep it declared (mark it deprecated in its description/tags) or declare a new group",
+            field="features",
+        )
+    group_meta = group_metadata_diff(old, spec)
+    changes = [Change(spec.name, "", "metadata_update" if group_meta else "unchanged", 0, ", ".join(group_meta))]
+    for feature in spec.features:
+        history = existing.versions.get(feature.name, ())
+        if not history:
+            rules.schema_expansion(spec.name, feature.name, feature.nullable)
+            changes.append(Change(spec.name, feature.name, "compatible_expansion", 1, "new nullable feature"))
+            continue
+        latest = history[-1]
+        if behaviour_hash(feature, spec.source) != latest.behaviour_hash:
+            fields = behaviour_diff(latest.spec, old.source, feature, spec.source)
+            changes.append(Change(spec.name, feature.name, "new_version", latest.version + 1, "changed: " + ", ".join(fields)))
+            continue
+        meta = metadata_diff(latest.spec, feature)
+        changes.append(Change(spec.name, feature.name, "metadata_update" if meta else "unchanged", latest.version, ", ".join(meta)))
+    return changes
+
+
+def version_writes(groups: Sequence[GroupSpec], changes: Sequence[Change]) -> list[VersionWrite]:
+    """The feature-version rows a plan creates or updates: a new version of an existing feature starts PENDING
+    (the current one keeps serving); a first version serves at once."""
+    by_name = {g.name: g for g in groups}
+    writes = []
+    for change in changes:
+        if not change.feature or change.action == "unchanged":
+            continue
+        group = by_name[change.group]
+        feature = group.feature(change.feature)
+        assert feature is not None
+        new = change.action in ("create", "compatible_expansion", "new_version")
+        state = VersionState.PENDING if change.action == "new_version" else VersionState.SERVING
+        writes.append(VersionWrite(group.name, feature, change.version, state, behaviour_hash(feature, group.source), new=new))
+    return writes

@@ -12,7 +12,7 @@ from prometheus_client.registry import Collector
 
 from fsd.monitor.freshness import FreshnessMonitor
 from fsd.serving.interceptors import WrappingInterceptor
-from fsd.sync.publisher import PublishStats
+from fsd.domain import PublishResult
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ _BUCKETS = (0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.0025, 0.005, 0.01
 
 
 class _SignalCollector(Collector):
-    def __init__(self, monitor: FreshnessMonitor, consistency: Callable[[], dict[tuple[str, str, int], tuple[float, float]]],
+    def __init__(self, monitor: FreshnessMonitor, consistency: Callable[[], dict[tuple[str, str, int], tuple[float | None, float | None]]],
                  dropped_samples: Callable[[], int]) -> None:
         self._monitor = monitor
         self._consistency = consistency
@@ -33,19 +33,26 @@ class _SignalCollector(Collector):
         delay = GaugeMetricFamily("fsd_sync_delay_seconds", "offline availability -> online acknowledgement, last sync", labels=["group"])
         stale = GaugeMetricFamily("fsd_group_stale", "1 while a freshness policy breach marks the group stale", labels=["group"])
         ratio = GaugeMetricFamily("fsd_stale_entity_ratio", "sampled share of values older than max age", labels=["group", "slot"])
+        # A figure that was not measured has no sample at all: an absent series, never a made-up 0 or 1.
         for name, s in self._monitor.signals().items():
-            lag.add_metric([name], s.freshness_lag_seconds)
-            since.add_metric([name], s.seconds_since_sync)
+            if s.freshness_lag_seconds is not None:
+                lag.add_metric([name], s.freshness_lag_seconds)
+            if s.seconds_since_sync is not None:
+                since.add_metric([name], s.seconds_since_sync)
             missed.add_metric([name], s.missed_refreshes)
-            delay.add_metric([name], s.sync_delay_seconds)
+            if s.sync_delay_seconds is not None:
+                delay.add_metric([name], s.sync_delay_seconds)
             stale.add_metric([name], 1.0 if s.stale else 0.0)
             for slot, sample in s.samples.items():
-                ratio.add_metric([name, str(slot)], sample.ratio)
+                if sample.ratio is not None:
+                    ratio.add_metric([name, str(slot)], sample.ratio)
         consistency = GaugeMetricFamily("fsd_consistency_ratio", "last validation: online equal to offline", labels=["group", "feature", "version"])
-        skew = GaugeMetricFamily("fsd_psi", "population stability index, offline vs served (-1: not enough data)", labels=["group", "feature", "version"])
+        skew = GaugeMetricFamily("fsd_psi", "population stability index, offline vs served (absent: not enough data)", labels=["group", "feature", "version"])
         for (group, feature, version), (value, psi) in self._consistency().items():
-            consistency.add_metric([group, feature, str(version)], value)
-            skew.add_metric([group, feature, str(version)], psi)
+            if value is not None:
+                consistency.add_metric([group, feature, str(version)], value)
+            if psi is not None:
+                skew.add_metric([group, feature, str(version)], psi)
         dropped = CounterMetricFamily("fsd_skew_samples_dropped", "sampled GetFeatures rows dropped because the skew decoder fell behind")
         dropped.add_metric([], self._dropped_samples())
         yield from (lag, since, missed, delay, stale, ratio, consistency, skew, dropped)
@@ -61,11 +68,11 @@ class Metrics:
         self.publish_reasons = Counter("fsd_publish_rule_values", "values counted by publish rule reason code", ["group", "reason"], registry=self.registry)
         self._server = None
 
-    def watch(self, monitor: FreshnessMonitor, consistency: Callable[[], dict[tuple[str, str, int], tuple[float, float]]],
+    def watch(self, monitor: FreshnessMonitor, consistency: Callable[[], dict[tuple[str, str, int], tuple[float | None, float | None]]],
               dropped_samples: Callable[[], int]) -> None:
         self.registry.register(_SignalCollector(monitor, consistency, dropped_samples))
 
-    def record_publish(self, stats: PublishStats) -> None:
+    def record_publish(self, stats: PublishResult) -> None:
         self.publish_rows.labels(stats.group, "accepted").inc(stats.rows_accepted)
         self.publish_rows.labels(stats.group, "rejected").inc(stats.rows_rejected)
         for reason, count in stats.reason_counts.items():

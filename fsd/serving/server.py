@@ -16,9 +16,10 @@ from fsd.backup import create_backup
 from fsd.config import Settings
 from fsd.paths import confine
 from fsd.domain import Clock, SystemClock
-from fsd.lookup import LookupLimits
+from fsd.lookup import Lookup, LookupLimits
 from fsd.online.rocksdb import RocksDbOnlineStore, RocksDbSettings
 from fsd.registry.registry import Registry
+from fsd.monitor.actions import PolicyActions, ValidationLedger
 from fsd.monitor.freshness import FreshnessMonitor
 from fsd.monitor.skew import ServedValues
 from fsd.monitor.validator import ConsistencyValidator
@@ -32,15 +33,28 @@ from fsd.serving.registration import register
 from fsd.serving.servicers import FeatureStoreServicer, RegistryServicer
 from fsd.sync.publisher import Publisher, PublishLimits
 from fsd.sync.retention import RetentionWorker
-from fsd.v1 import monitor_pb2, registry_pb2, serving_pb2
+from fsd.wire import services
+from fsd.wire.serving import refs_from_wire
 
 logger = logging.getLogger(__name__)
 
-SERVICE_NAMES = (
-    serving_pb2.DESCRIPTOR.services_by_name["FeatureStore"].full_name,
-    registry_pb2.DESCRIPTOR.services_by_name["Registry"].full_name,
-    monitor_pb2.DESCRIPTOR.services_by_name["Monitor"].full_name,
-)
+SERVICE_NAMES = services.SERVICE_NAMES
+
+
+class _DaemonPublishEvents:
+    """The one listener of the publish path: the registry records first publishes, the monitor the newest event."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self._daemon = daemon
+
+    def written(self, slots) -> None:  # type: ignore[no-untyped-def]
+        self._daemon.registry.note_published(slots)
+
+    def chunk_done(self, group: str, newest_event_micros: int) -> None:
+        self._daemon.freshness.note_written(group, newest_event_micros)
+
+    def incident(self, group: str, kind: str, publish_id: str, detail: str) -> int:
+        return self._daemon.registry.operations.open_incident(group, kind, publish_id, detail)
 
 
 class Daemon:
@@ -67,25 +81,24 @@ class Daemon:
         self.registry = Registry(str(data_dir / "registry.sqlite"), self.clock)
         limits = settings.limits
         self.publisher = Publisher(
-            self.store,
-            self.registry.snapshot,
-            self.clock,
+            self.store, self.registry.snapshot, self.clock, _DaemonPublishEvents(self),
             PublishLimits(max_future_skew_micros=limits.max_future_skew_seconds * 1_000_000, max_chunk_rows=limits.max_chunk_rows),
-            on_written=self.registry.note_published,
-            on_incident=self.registry.operations.open_incident,
         )
         self.retention = RetentionWorker(self.registry, self.publisher, settings.store.retire_retention_seconds)
         m = settings.monitor
         self.metrics = Metrics()
-        self.freshness = FreshnessMonitor(self.registry, self.store, self.clock, interval_seconds=m.freshness_interval_seconds,
-                                          sample_rows=m.sample_rows)
-        self.publisher.set_chunk_hook(lambda group, _stats, newest: self.freshness.note_written(group, newest))
+        self.ledger = ValidationLedger()
+        self.actions = PolicyActions(self.registry, self.ledger)
+        self.freshness = FreshnessMonitor(
+            self.registry.snapshot, lambda group: self.registry.operations.sync_runs(group, limit=200), self.store, self.clock,
+            interval_seconds=m.freshness_interval_seconds, sample_rows=m.sample_rows, on_signals=self.actions.on_freshness,
+        )
         self.served = ServedValues(rate=m.served_sample_rate)
         self.offline = OfflineStore(settings.store.offline_root)
-        self.validator = ConsistencyValidator(self.registry, self.store, self.offline, self.clock, self.served, m.min_promotion_consistency)
+        self.validator = ConsistencyValidator(self.registry.snapshot, self.store, self.offline, self.clock, self.served,
+                                              self.registry.operations.last_validation, m.min_promotion_consistency)
         self.registry.add_promotion_gate(self.validator.promotion_gate)
-        self.last_checks: dict[tuple[str, str, int], tuple[float, float]] = {}
-        self.metrics.watch(self.freshness, lambda: dict(self.last_checks), lambda: self.served.dropped)
+        self.metrics.watch(self.freshness, self.ledger.all, lambda: self.served.dropped)
         self.metrics_port = 0
         self._periodic = threading.Thread(target=self._validate_periodically, name="fsd-validator", daemon=True)
         self.health = health.HealthServicer()
@@ -116,23 +129,21 @@ class Daemon:
             maximum_concurrent_rpcs=s.max_concurrent_rpcs or None,
         )
         limits = self.settings.limits
-        lookup_limits = LookupLimits(limits.max_entities, limits.max_features, limits.max_values)
+        lookup = Lookup(self.store, self.clock, LookupLimits(limits.max_entities, limits.max_features, limits.max_values), refs_from_wire)
         feature_store = FeatureStoreServicer(
-            self.store, self.registry, self.publisher, self.clock, lookup_limits, self.served, self.metrics.record_publish,
-            max_concurrent_publishes=limits.max_concurrent_publishes,
+            lookup, self.registry, self.publisher, self.served, self.metrics.record_publish, max_concurrent_publishes=limits.max_concurrent_publishes,
         )
-        # GetFeatures takes request bytes (its fast path splits them natively) and replies with bytes that
-        # fsd.serving.wire already serialised from arrays.
-        register(server, serving_pb2.DESCRIPTOR.services_by_name["FeatureStore"], feature_store, frozenset({"GetFeatures"}),
-                 raw_requests=frozenset({"GetFeatures"}))
-        self.monitor_servicer = MonitorServicer(self.registry, self.freshness, self.validator, self.clock, self.last_checks)
-        register(server, monitor_pb2.DESCRIPTOR.services_by_name["Monitor"], self.monitor_servicer)
+        # GetFeatures takes request bytes (split natively in the common shape) and replies with bytes the read
+        # path serialised from rows.
+        register(server, services.FEATURE_STORE, feature_store, frozenset({"GetFeatures"}), raw_requests=frozenset({"GetFeatures"}))
+        self.monitor_servicer = MonitorServicer(self.registry, self.freshness, self.validator, self.actions, self.ledger, self.clock)
+        register(server, services.MONITOR, self.monitor_servicer)
         backup_root = Path(self.settings.store.backup_root or self.data_dir / "backups")
         registry_servicer = RegistryServicer(
             self.registry, on_retire=self.retention.wake,
-            backup=lambda name: create_backup(self.store, self.data_dir / "registry.sqlite", backup_root, name),
+            backup=lambda name: create_backup(self.store, self.registry.store, backup_root, name),
         )
-        register(server, registry_pb2.DESCRIPTOR.services_by_name["Registry"], registry_servicer)
+        register(server, services.REGISTRY, registry_servicer)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         if s.reflection:
             reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
@@ -201,15 +212,13 @@ class Daemon:
         logger.info("block cache warmed with %d rows (%d MiB of cache) in %.2f s", rows, size >> 20, time.perf_counter() - began)
 
     def _validate_periodically(self) -> None:
-        from fsd.v1 import monitor_pb2
-
         interval = self.settings.monitor.validate_interval_seconds
         if interval <= 0:
             return
         while not self._stopped.wait(interval):
             for group in list(self.registry.snapshot().groups):
                 try:
-                    self.monitor_servicer.Validate(monitor_pb2.ValidateRequest(group=group, sample=self.settings.monitor.validate_sample), None)  # type: ignore[arg-type]
+                    self.monitor_servicer.validate(group, self.settings.monitor.validate_sample, False, "", "", None)
                 except Exception:  # noqa: BLE001 - one group's failure must not stop the others or the daemon
                     logger.exception("periodic validation of %s failed", group)
 

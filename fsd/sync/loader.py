@@ -9,16 +9,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import grpc
 import pyarrow as pa
 
 from fsd.client import Client
-from fsd.domain import VersionState
+from fsd.domain import SyncRun, VersionState
 from fsd.errors import FsdError
 from fsd.offline.retrieval import FeatureVersion, latest_values
 from fsd.offline.store import CREATED_TIMESTAMP, EVENT_TIMESTAMP, VALUE, OfflineStore
-from fsd.training import group_view
-from fsd.v1 import registry_pb2
 
 logger = logging.getLogger(__name__)
 
@@ -37,18 +34,19 @@ def sync_group(
     forced: bool = False,
     chunk_rows: int = 20_000,
     on_rows: Callable[[int], None] | None = None,
-) -> registry_pb2.SyncRun:
+) -> SyncRun:
     """One sync run of a group's SERVING and PENDING versions; always recorded, success or not."""
     started = time.time_ns() // 1000
-    run = registry_pb2.SyncRun(group=group, started_micros=started, forced=forced)
+    rows_read = values_written = rows_rejected = 0
+    reasons: dict[str, int] = {}
     try:
-        view = group_view(client, group)
-        previous = 0 if full else next((r.watermark_micros for r in client.sync_runs(group, 200).runs if r.outcome == "success"), 0)
+        info = client.get_group(group)
+        previous = 0 if full else next((r.watermark_micros for r in client.sync_runs(group, 200) if r.outcome == "success"), 0)
         watermark = previous
         newest_snapshot = 0
         snapshots: list[str] = []
-        keys = [k.name for k in view.spec.entity_keys]
-        for feature, versions in view.versions.items():
+        keys = [k.name for k in info.spec.entity_keys]
+        for feature, versions in info.versions.items():
             for v in versions:
                 if v.state not in (VersionState.SERVING, VersionState.PENDING):
                     continue
@@ -61,28 +59,26 @@ def sync_group(
                     continue
                 table = pa.table({**{k: latest[k] for k in keys}, EVENT_TIMESTAMP: latest[EVENT_TIMESTAMP],
                                   CREATED_TIMESTAMP: latest[CREATED_TIMESTAMP], feature: latest[VALUE]})
-                response = client.publish(group, table, publish_id=f"sync-{group}-{uuid.uuid4().hex[:12]}", chunk_rows=chunk_rows,
-                                          feature_versions={feature: v.version}, mode="REFRESH", snapshot_id=fresh[-1],
-                                          on_chunk=on_rows)
-                run.rows_read += latest.num_rows
-                run.values_written += response.values_written
-                run.rows_rejected += response.rows_rejected
-                for reason, count in response.reason_counts.items():
-                    run.reason_counts[reason] = run.reason_counts.get(reason, 0) + count
+                result = client.publish(group, table, publish_id=f"sync-{group}-{uuid.uuid4().hex[:12]}", chunk_rows=chunk_rows,
+                                        feature_versions={feature: v.version}, mode="REFRESH", snapshot_id=fresh[-1], on_chunk=on_rows)
+                rows_read += latest.num_rows
+                values_written += result.values_written
+                rows_rejected += result.rows_rejected
+                for reason, count in result.reason_counts.items():
+                    reasons[reason] = reasons.get(reason, 0) + count
                 created_max = int(pa.compute.max(latest[CREATED_TIMESTAMP].cast(pa.int64())).as_py())
                 watermark = max(watermark, created_max)
                 newest_snapshot = max(newest_snapshot, _snapshot_micros(fresh[-1]))
                 snapshots.append(f"{feature}@{v.version}:{fresh[-1]}")
-        run.ended_micros = time.time_ns() // 1000
-        run.outcome = "success"
-        run.watermark_micros = watermark
-        run.snapshot = ",".join(snapshots)
-        run.sync_delay_micros = run.ended_micros - newest_snapshot if newest_snapshot else 0
-    except (FsdError, grpc.RpcError, OSError) as exc:
-        run.ended_micros = time.time_ns() // 1000
-        run.outcome = "failed"
-        run.error = exc.message if isinstance(exc, FsdError) else (exc.details() if isinstance(exc, grpc.RpcError) else str(exc))  # type: ignore[attr-defined]
-        logger.warning("sync of %s failed: %s", group, run.error)
+        ended = time.time_ns() // 1000
+        run = SyncRun(group, started, ended, "success", snapshot=",".join(snapshots), rows_read=rows_read, values_written=values_written,
+                      rows_rejected=rows_rejected, reason_counts=reasons, watermark_micros=watermark,
+                      sync_delay_micros=ended - newest_snapshot if newest_snapshot else 0, forced=forced)
+    except (FsdError, OSError) as exc:
+        error = exc.message if isinstance(exc, FsdError) else str(exc)
+        logger.warning("sync of %s failed: %s", group, error)
+        run = SyncRun(group, started, time.time_ns() // 1000, "failed", error=error, rows_read=rows_read, values_written=values_written,
+                      rows_rejected=rows_rejected, reason_counts=reasons, forced=forced)
     return client.record_sync_run(run)
 
 
@@ -106,20 +102,20 @@ class SyncScheduler:
         self._schedules: dict[str, _GroupSchedule] = {}
 
     def _refresh_groups(self) -> None:
-        for info in self._client.list_groups().groups:
-            name = info.definition.name
+        for info in self._client.list_groups():
+            name = info.spec.name
             if self._only and name not in self._only:
                 continue
-            interval = float(info.definition.sync_interval_seconds or 300)
+            interval = float(info.spec.sync_interval_seconds or 300)
             if name not in self._schedules:
                 self._schedules[name] = _GroupSchedule(interval, self._clock())
             else:
                 self._schedules[name].interval = interval
 
-    def run_due(self, forced: set[str] | None = None) -> list[registry_pb2.SyncRun]:
+    def run_due(self, forced: set[str] | None = None) -> list[SyncRun]:
         """Run every group that is due, or has a forced-resync request (from the monitor), once; returns the runs."""
         self._refresh_groups()
-        requests = {r.group: r.id for r in self._client.pending_resyncs().requests}
+        requests = {r.group: r.id for r in self._client.pending_resyncs()}
         forced = set(forced or set()) | set(requests)
         now = self._clock()
         runs = []

@@ -1,27 +1,37 @@
-"""Publish sessions: each Arrow chunk is validated against the registry, then written atomically and durably.
+"""Publish streams: each Arrow chunk is checked by the publish rules (fsd.sync.rules), then written atomically
+and durably.
 
-A chunk is all-or-nothing at the storage level: its valid rows, and the publish's progress marker, go in
-one WriteBatch that is synced before the chunk counts as acknowledged. Invalid rows are rejected with a rule
-id and never written. A retried chunk (same publish id, sequence already durable) has no further effect.
+A chunk is all-or-nothing at the storage level: its valid rows, and the publish's progress marker, go in one
+WriteBatch that is synced before the chunk counts as acknowledged. Invalid rows are rejected with a rule id and
+never written. A retried chunk (same publish id, sequence already durable) has no further effect: the durable
+sequence is re-read inside the same critical section as the write, so two overlapping streams with one publish
+id cannot both apply a chunk.
+
+One stream reads top to bottom: begin (group, declared versions, mode) -> per chunk: decode, rules, encode,
+merge-write, account -> result. Whoever must hear of a write (the registry, the freshness monitor, metrics)
+hears it through one PublishEvents object.
 """
 from __future__ import annotations
 
 import logging
 import struct
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
 
-from fsd import codec
-from fsd.domain import Clock, DType, KeyType, VersionState
-from fsd.errors import FailedPrecondition, InvalidArgument, NotFound
+from fsd import codec, validation
+from fsd.domain import (
+    WRITABLE, Clock, DType, GroupInfo, KeyType, PublishChunk, PublishResult, PublishStatus, Rejection, RegistrySnapshot, VersionInfo,
+    resolve_version,
+)
+from fsd.errors import FailedPrecondition, InvalidArgument, echo
 from fsd.online.base import OnlineStore
-from fsd.registry.registry import GroupInfo, RegistrySnapshot, VersionInfo
-from fsd import validation
-from fsd.validation import Rejection
+from fsd.sync import rules
+from fsd.sync.rules import CORRECTION, MODE_NAMES, REFRESH
 
 logger = logging.getLogger(__name__)
 
@@ -30,18 +40,19 @@ _MARKER = struct.Struct(">qIq")  # last durable sequence, group id, updated at (
 MAX_PUBLISH_ID_CHARS = 128
 MAX_REJECTIONS_REPORTED = 1000
 
-# Publish modes (values equal the wire enum fsd.v1.PublishMode; 0 means REFRESH).
-INITIAL, REFRESH, BACKFILL, CORRECTION = 1, 2, 3, 4
-MODE_NAMES = {0: "REFRESH", INITIAL: "INITIAL", REFRESH: "REFRESH", BACKFILL: "BACKFILL", CORRECTION: "CORRECTION"}
 
-# Reason codes of the publish rules (stable: they appear in responses, metrics and the README).
-NEW_FEATURE_ACCEPTED = "NEW_FEATURE_ACCEPTED"          # rule new_feature
-PENDING_VERSION_WRITE = "PENDING_VERSION_WRITE"        # rule definition_update
-OLDER_THAN_ONLINE = "OLDER_THAN_ONLINE"                # rule value_refresh
-BACKFILL_NOT_NEWEST = "BACKFILL_NOT_NEWEST"            # rule backfill
-CORRECTION_OUTSIDE_WINDOW = "CORRECTION_OUTSIDE_WINDOW"  # rule late_correction
-ENTITY_KEY_MISMATCH = "ENTITY_KEY_MISMATCH"            # rule entity_key_mismatch
-ROW_REJECTED = "ROW_REJECTED"                          # rules timestamp_validity and the value rules
+class PublishEvents(Protocol):
+    """What the rest of the daemon hears of publishes."""
+
+    def written(self, slots: Sequence[int]) -> None:
+        """Values of these feature versions became durable online."""
+
+    def chunk_done(self, group: str, newest_event_micros: int) -> None:
+        """A chunk of `group` is durable; its greatest offered event time."""
+
+    def incident(self, group: str, kind: str, publish_id: str, detail: str) -> int:
+        """A publish was blocked for review; returns the incident id."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +63,8 @@ class PublishLimits:
 
 @dataclass(slots=True)
 class PublishStats:
+    """A stream's running totals (its PublishResult once it ends)."""
+
     publish_id: str = ""
     group: str = ""
     chunks_written: int = 0
@@ -66,9 +79,16 @@ class PublishStats:
     reason_counts: dict[str, int] = field(default_factory=dict)
     mode: int = REFRESH
 
-    def count(self, reason: str, n: int) -> None:
-        if n:
-            self.reason_counts[reason] = self.reason_counts.get(reason, 0) + n
+    def count(self, decision: rules.Decision) -> None:
+        if decision.reason and decision.count:
+            self.reason_counts[decision.reason] = self.reason_counts.get(decision.reason, 0) + decision.count
+
+    def result(self) -> PublishResult:
+        return PublishResult(
+            self.publish_id, self.group, self.chunks_written, self.chunks_skipped_duplicate, self.rows_received, self.rows_accepted,
+            self.rows_rejected, self.values_written, self.values_skipped_older, tuple(self.rejections), self.rejections_truncated,
+            dict(self.reason_counts),
+        )
 
 
 def marker_key(publish_id: str) -> bytes:
@@ -83,107 +103,18 @@ def decode_ipc(payload: bytes) -> pa.Table:
         table.validate(full=True)
         return table
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, pa.ArrowException, OSError, ValueError) as exc:
-        raise InvalidArgument(f"arrow_ipc: not a valid Arrow IPC stream: {exc}", field="arrow_ipc") from None
-
-
-class PublishSession:
-    """One publish stream. Not thread-safe by itself: the servicer feeds it chunks in order."""
-
-    def __init__(
-        self, publisher: Publisher, publish_id: str, group_name: str, feature_versions: dict[str, int] | None = None, mode: int = REFRESH
-    ) -> None:
-        if mode not in MODE_NAMES:
-            raise InvalidArgument(f"unknown publish mode {mode}", field="mode")
-        if not publish_id or len(publish_id) > MAX_PUBLISH_ID_CHARS:
-            raise InvalidArgument(f"publish_id must be 1 to {MAX_PUBLISH_ID_CHARS} characters", field="publish_id")
-        self._publisher = publisher
-        snapshot = publisher.snapshot()
-        self._group: GroupInfo = snapshot.group(group_name)
-        self._snapshot = snapshot
-        self._declared = dict(feature_versions or {})
-        for name, version in self._declared.items():
-            _target_version(self._group, name, version)  # refuse unknown/unwritable versions before any chunk
-        self.stats = PublishStats(publish_id=publish_id, group=group_name, mode=mode or REFRESH)
-        self._marker = marker_key(publish_id)
-        self._schema: pa.Schema | None = None
-        self._next_sequence = publisher.durable_sequence(publish_id, self._group.group_id) + 1
-
-    def write_chunk(self, sequence: int, payload: bytes) -> None:
-        if sequence < self._next_sequence:
-            self.stats.chunks_skipped_duplicate += 1  # already durable from an earlier attempt
-            return
-        if sequence > self._next_sequence:
-            raise FailedPrecondition(
-                f"publish {self.stats.publish_id}: chunk sequence {sequence} arrived, expected {self._next_sequence} "
-                "(resume from the last acknowledged chunk + 1)",
-                field="sequence",
-            )
-        table = decode_ipc(payload)
-        mismatch = validation.entity_key_mismatch(table.schema, self._group.spec)
-        if mismatch is not None:
-            incident = self._publisher.report_incident(self._group.spec.name, "entity_key_mismatch", self.stats.publish_id, mismatch)
-            self.stats.count(ENTITY_KEY_MISMATCH, table.num_rows)
-            raise FailedPrecondition(
-                f"{ENTITY_KEY_MISMATCH}: {mismatch}; the publish is blocked and review incident #{incident} was opened "
-                "(fsd incidents). Nothing of this chunk was written.",
-                field="entity_keys",
-            )
-        if self._schema is None:
-            self._schema = table.schema
-        elif not table.schema.equals(self._schema, check_metadata=False):
-            raise InvalidArgument(f"chunk {sequence}: schema differs from the first chunk of this publish", field="arrow_ipc")
-        if table.num_rows > self._publisher.limits.max_chunk_rows:
-            raise InvalidArgument(
-                f"chunk {sequence}: {table.num_rows} rows exceed the limit of {self._publisher.limits.max_chunk_rows}", field="arrow_ipc"
-            )
-        row_offset = self.stats.rows_received
-        prepared = _prepare_chunk(table, self._group, self._declared, self._publisher.clock.now_micros(), self._publisher.limits, self.stats)
-        self._publisher.write_prepared(prepared, self._marker, sequence, self._group.group_id, self.stats)
-        self._publisher.chunk_done(self._group.spec.name, self.stats, prepared.newest_event)
-        self._next_sequence = sequence + 1
-        self.stats.chunks_written += 1
-        self.stats.rows_received += table.num_rows
-        accepted = int(prepared.valid.sum())
-        self.stats.rows_accepted += accepted
-        self.stats.rows_rejected += table.num_rows - accepted
-        self.stats.count(ROW_REJECTED, table.num_rows - accepted)
-        for rejection in prepared.rejections:
-            if len(self.stats.rejections) >= MAX_REJECTIONS_REPORTED:
-                self.stats.rejections_truncated = True
-                break
-            self.stats.rejections.append(
-                Rejection(rejection.row_start + row_offset, rejection.row_end + row_offset, rejection.field, rejection.rule, rejection.reason)
-            )
-
-
-@dataclass(slots=True)
-class _PreparedChunk:
-    valid: np.ndarray
-    rejections: list[Rejection]
-    entities: list[bytes]           # for valid rows, deduplicated to the newest row per entity
-    newest_event: int               # greatest event time offered (0 when none)
-    slots: list[int]
-    encoded: list[list[bytes | None]]  # per feature slot, per kept entity; None = not offered online
+        raise InvalidArgument(f"arrow_ipc: not a valid Arrow IPC stream: {str(exc)[:200]}", field="arrow_ipc") from None
 
 
 def _target_version(info: GroupInfo, name: str, declared: int | None) -> VersionInfo:
     """The version a feature column writes: the declared one (PENDING or SERVING), else the SERVING one."""
-    versions = info.versions.get(name)
-    if not versions:
-        raise InvalidArgument(f"column {name!r} is not a feature of group {info.spec.name}", field=name)
-    if declared is None:
-        for v in versions:
-            if v.state == VersionState.SERVING:
-                return v
-        raise FailedPrecondition(f"feature {info.spec.name}:{name} has no SERVING version; name the version to write", field=name)
-    for v in versions:
-        if v.version == declared:
-            if v.state not in (VersionState.PENDING, VersionState.SERVING):
-                raise FailedPrecondition(
-                    f"feature {info.spec.name}:{name}@{declared} is {v.state.name}; only PENDING and SERVING versions take writes", field=name
-                )
-            return v
-    raise NotFound(f"feature {info.spec.name}:{name} has no version {declared}", field=name)
+    if name not in info.versions:
+        raise InvalidArgument(f"column {echo(name)} is not a feature of group {info.spec.name}", field=name[:100])
+    try:
+        return resolve_version(info, name, declared, allowed=WRITABLE, field=name)
+    except FailedPrecondition as exc:
+        hint = "; name the version to write" if declared is None else ""
+        raise FailedPrecondition(exc.message + hint, field=name) from None
 
 
 def target_versions(table: pa.Table, info: GroupInfo, declared: dict[str, int]) -> dict[str, VersionInfo]:
@@ -191,18 +122,31 @@ def target_versions(table: pa.Table, info: GroupInfo, declared: dict[str, int]) 
     features = validation.feature_columns(table, info.spec)
     undeclared = sorted(set(declared) - set(features))
     if undeclared:
-        raise InvalidArgument(f"feature_versions names {undeclared[0]!r}, which the chunk does not carry", field="feature_versions")
+        raise InvalidArgument(f"feature_versions names {echo(undeclared[0])}, which the chunk does not carry", field="feature_versions")
     targets = {name: _target_version(info, name, declared.get(name)) for name in features}
-    validation.check_feature_types(table, info.spec, {n: (t.version, t.spec) for n, t in targets.items()})
+    rules.breaking_change(table, info, targets)
     return targets
 
 
-def _prepare_chunk(
-    table: pa.Table, info: GroupInfo, declared: dict[str, int], now: int, limits: PublishLimits, stats: PublishStats
-) -> _PreparedChunk:
+@dataclass(slots=True)
+class PreparedChunk:
+    """A chunk after the rules, ready to merge: one value per kept entity and feature version."""
+
+    valid: np.ndarray
+    rejections: list[Rejection]
+    entities: list[bytes]           # for valid rows, deduplicated to the newest row per entity
+    newest_event: int               # greatest event time offered (0 when none)
+    slots: list[int]
+    encoded: list[list[bytes | None]]  # per feature slot, per kept entity; None = not offered online
+    decisions: list[rules.Decision]
+
+
+def prepare_chunk(table: pa.Table, info: GroupInfo, declared: dict[str, int], mode: int, now: int, limits: PublishLimits) -> PreparedChunk:
+    """Rules and encoding of one chunk; pure (reads nothing, writes nothing)."""
     group = info.spec
     targets = target_versions(table, info, declared)
     checked = validation.validate_rows(table, group, {n: t.spec for n, t in targets.items()}, now, limits.max_future_skew_micros)
+    decisions = [rules.timestamp_validity(checked.valid)]
     keep_rows = np.flatnonzero(checked.valid)
     is_string = [k.type == KeyType.STRING for k in group.entity_keys]
     key_values = [[c.values[i] for i in keep_rows] if s else c.values[keep_rows] for c, s in zip(checked.keys, is_string)]  # type: ignore[index]
@@ -224,98 +168,143 @@ def _prepare_chunk(
         target = targets[name]
         spec = target.spec
         slots.append(target.slot)
-        if spec.dtype in (DType.STRING, DType.BYTES):
-            values: object = [col.values[i] for i in chosen_rows]  # type: ignore[index]
-        else:
-            values = col.values[chosen_rows]  # type: ignore[index]
+        values: object = [col.values[i] for i in chosen_rows] if spec.dtype in (DType.STRING, DType.BYTES) else col.values[chosen_rows]  # type: ignore[index]
         column: list[bytes | None] = codec.encode_values(
             int(spec.dtype), values, col.nulls[chosen_rows], chosen_times, created_times[chosen], spec.vector_dim
         )
-        if stats.mode == CORRECTION:
-            # Late corrections go online only inside the active serving window (not older than max age).
-            max_age = (spec.max_age_seconds or group.max_age_seconds) * 1_000_000
-            if max_age:
-                outside = now - chosen_times > max_age
-                stats.count(CORRECTION_OUTSIDE_WINDOW, int(outside.sum()))
-                column = [None if o else v for v, o in zip(column, outside)]
+        window = rules.late_correction(mode, chosen_times, now, (spec.max_age_seconds or group.max_age_seconds) * 1_000_000)
+        if window.keep is not None:
+            column = [v if k else None for v, k in zip(column, window.keep)]
         offered = sum(v is not None for v in column)
-        if target.state == VersionState.PENDING:
-            stats.count(PENDING_VERSION_WRITE, offered)
-        if target.first_published_micros is None:
-            stats.count(NEW_FEATURE_ACCEPTED, offered)
+        decisions.extend((window, rules.definition_update(target, offered), rules.new_feature(target, offered)))
         encoded.append(column)
     newest_event = int(chosen_times.max()) if len(chosen_times) else 0
-    return _PreparedChunk(checked.valid, checked.rejections, [entities[i] for i in chosen], newest_event, slots, encoded)
+    return PreparedChunk(checked.valid, checked.rejections, [entities[i] for i in chosen], newest_event, slots, encoded, decisions)
+
+
+class _NoEvents:
+    def written(self, slots: Sequence[int]) -> None:
+        pass
+
+    def chunk_done(self, group: str, newest_event_micros: int) -> None:
+        pass
+
+    def incident(self, group: str, kind: str, publish_id: str, detail: str) -> int:
+        return 0
+
+
+class PublishSession:
+    """A publish fed chunk by chunk in-process (tests, the evaluation harness): the same path as a stream."""
+
+    def __init__(self, publisher: Publisher, stream: _Stream) -> None:
+        self._publisher = publisher
+        self._stream = stream
+
+    @property
+    def stats(self) -> PublishStats:
+        return self._stream.stats
+
+    def write_chunk(self, sequence: int, payload: bytes) -> None:
+        s = self._stream
+        chunk = PublishChunk(s.stats.publish_id, s.stats.group, sequence, payload, dict(s.declared), s.stats.mode)
+        self._publisher._write_chunk(s, chunk)
 
 
 class Publisher:
     """Owns the write path into one OnlineStore; serialises the read-compare-write of each chunk."""
 
-    def __init__(
-        self,
-        store: OnlineStore,
-        snapshot_source: Callable[[], RegistrySnapshot],
-        clock: Clock,
-        limits: PublishLimits | None = None,
-        on_written: Callable[[Sequence[int]], None] | None = None,
-        on_incident: Callable[[str, str, str, str], int] | None = None,
-        on_chunk: Callable[[str, PublishStats, int], None] | None = None,
-    ) -> None:
-        self._on_incident = on_incident
-        self._on_chunk = on_chunk  # (group, stats so far, newest event time) after each durable chunk
+    def __init__(self, store: OnlineStore, snapshots: Callable[[], RegistrySnapshot], clock: Clock, events: PublishEvents | None = None,
+                 limits: PublishLimits | None = None) -> None:
         self._store = store
-        self._snapshot_source = snapshot_source
+        self._snapshots = snapshots
+        self._events: PublishEvents = events or _NoEvents()
         self.clock = clock
         self.limits = limits or PublishLimits()
-        self._on_written = on_written
         self._lock = threading.Lock()
 
-    def snapshot(self) -> RegistrySnapshot:
-        return self._snapshot_source()
+    # --- one stream ------------------------------------------------------------------------------------------
+
+    def publish_stream(self, chunks: Iterable[PublishChunk], is_active: Callable[[], bool] = lambda: True) -> PublishResult:
+        """Apply a stream of chunks in order; stops reading once the caller is gone (deadline, cancel)."""
+        stream: _Stream | None = None
+        for chunk in chunks:
+            if stream is None:
+                stream = _Stream.begin(self._snapshots(), chunk, self._durable_sequence)
+            else:
+                stream.check_same(chunk)
+            if not is_active():
+                break
+            self._write_chunk(stream, chunk)
+        if stream is None:
+            raise InvalidArgument("publish stream carried no chunks", field="arrow_ipc")
+        return stream.stats.result()
 
     def begin(self, publish_id: str, group: str, feature_versions: dict[str, int] | None = None, mode: int = REFRESH) -> PublishSession:
-        if not group:
-            raise InvalidArgument("the first chunk must name the feature group", field="group")
-        return PublishSession(self, publish_id, group, feature_versions, mode)
+        """A publish to feed chunk by chunk (first chunk checks as in publish_stream)."""
+        first = PublishChunk(publish_id, group, 0, b"", dict(feature_versions or {}), mode)
+        return PublishSession(self, _Stream.begin(self._snapshots(), first, self._durable_sequence))
 
-    def set_chunk_hook(self, hook: Callable[[str, PublishStats, int], None]) -> None:
-        self._on_chunk = hook
+    def _write_chunk(self, stream: _Stream, chunk: PublishChunk) -> None:
+        table = stream.decode(chunk, self.limits)
+        if table is None:
+            return
+        mismatch = rules.entity_key_mismatch(table.schema, stream.group.spec)
+        if mismatch.reason:
+            stream.stats.count(rules.Decision(mismatch.rule, mismatch.reason, table.num_rows))
+            logger.warning("publish %s to %s blocked: %s", stream.stats.publish_id, stream.group.spec.name, mismatch.detail)
+            incident = self._events.incident(stream.group.spec.name, "entity_key_mismatch", stream.stats.publish_id, mismatch.detail)
+            raise FailedPrecondition(
+                f"{rules.ENTITY_KEY_MISMATCH}: {mismatch.detail}; the publish is blocked and review incident #{incident} was opened "
+                "(fsd incidents). Nothing of this chunk was written.",
+                field="entity_keys",
+            )
+        prepared = prepare_chunk(table, stream.group, stream.declared, stream.stats.mode, self.clock.now_micros(), self.limits)
+        written, skipped = self._merge_write(prepared, stream, chunk.sequence)
+        if written is None:
+            stream.stats.chunks_skipped_duplicate += 1  # another stream with this publish id made it durable first
+            return
+        stream.account(table.num_rows, prepared, written, skipped)
+        if written:
+            self._events.written(prepared.slots)
+        self._events.chunk_done(stream.group.spec.name, prepared.newest_event)
 
-    def chunk_done(self, group: str, stats: PublishStats, newest_event: int) -> None:
-        if self._on_chunk is not None:
-            self._on_chunk(group, stats, newest_event)
-
-    def report_incident(self, group: str, kind: str, publish_id: str, detail: str) -> int:
-        logger.warning("publish %s to %s blocked: %s", publish_id, group, detail)
-        return self._on_incident(group, kind, publish_id, detail) if self._on_incident is not None else 0
-
-    def publish_status(self, publish_id: str) -> tuple[bool, int, int]:
-        """(known, last durable sequence, group id) of a publish."""
-        raw = self._store.get_many([marker_key(publish_id)])[0]
-        if raw is None:
-            return False, -1, 0
-        sequence, group_id, _ = _MARKER.unpack(raw)
-        return True, sequence, group_id
-
-    def durable_sequence(self, publish_id: str, group_id: int) -> int:
-        known, sequence, marker_group = self.publish_status(publish_id)
-        if known and marker_group != group_id:
-            raise FailedPrecondition("publish_id was already used for another feature group", field="publish_id")
-        return sequence
-
-    def write_prepared(self, chunk: _PreparedChunk, marker: bytes, sequence: int, group_id: int, stats: PublishStats) -> None:
-        with self._lock:  # read-merge-write of the chunk's rows must not interleave with another publish
+    def _merge_write(self, chunk: PreparedChunk, stream: _Stream, sequence: int) -> tuple[int | None, int]:
+        """Merge the chunk into the stored rows and write them with the progress marker, all under the write lock;
+        (None, 0) when the marker shows the sequence already durable."""
+        group_id = stream.group.group_id
+        marker = marker_key(stream.stats.publish_id)
+        with self._lock:  # read-merge-write must not interleave with another publish, nor with a retry of this one
+            if self._durable_sequence(stream.stats.publish_id, group_id) >= sequence:
+                return None, 0
             keys = codec.entity_keys(group_id, chunk.entities)
             existing = self._store.get_many(keys)
             rows, written, skipped = codec.merge_rows(existing, chunk.slots, chunk.encoded)
             puts = [(key, row) for key, row in zip(keys, rows) if row is not None]
             puts.append((marker, _MARKER.pack(sequence, group_id, self.clock.now_micros())))
             self._store.write_batch(puts)
-        stats.values_written += written
-        stats.values_skipped_older += skipped
-        stats.count({BACKFILL: BACKFILL_NOT_NEWEST, CORRECTION: CORRECTION_OUTSIDE_WINDOW}.get(stats.mode, OLDER_THAN_ONLINE), skipped)
-        if written and self._on_written is not None:
-            self._on_written(chunk.slots)
+        return written, skipped
+
+    # --- progress markers --------------------------------------------------------------------------------------
+
+    def publish_status(self, publish_id: str) -> PublishStatus:
+        """Where a publish stands (its group named when the registry still knows it)."""
+        raw = self._store.get_many([marker_key(publish_id)])[0] if publish_id else None
+        if raw is None:
+            return PublishStatus(publish_id, False, -1)
+        sequence, group_id, _ = _MARKER.unpack(raw)
+        group = self._snapshots().group_by_id(group_id)
+        return PublishStatus(publish_id, True, sequence, group.spec.name if group else "")
+
+    def _durable_sequence(self, publish_id: str, group_id: int) -> int:
+        raw = self._store.get_many([marker_key(publish_id)])[0]
+        if raw is None:
+            return -1
+        sequence, marker_group, _ = _MARKER.unpack(raw)
+        if marker_group != group_id:
+            raise FailedPrecondition("publish_id was already used for another feature group", field="publish_id")
+        return sequence
+
+    # --- retention -------------------------------------------------------------------------------------------
 
     def purge_slot(self, group_id: int, slot: int, batch_rows: int = 5_000) -> int:
         """Remove one retired feature version's values from every row of its group; returns rows rewritten.
@@ -343,3 +332,79 @@ class Publisher:
                     self._store.write_batch(puts, deletes)
                 rewritten += len(puts) + len(deletes)
             cursor = batch[-1][0] + b"\x00"
+
+
+@dataclass(slots=True)
+class _Stream:
+    """The state of one publish stream: its group as of the first chunk, declared versions, and totals."""
+
+    group: GroupInfo
+    declared: dict[str, int]
+    stats: PublishStats
+    next_sequence: int
+    schema: pa.Schema | None = None
+
+    @staticmethod
+    def begin(snapshot: RegistrySnapshot, first: PublishChunk, durable_sequence: Callable[[str, int], int]) -> _Stream:
+        if first.mode not in MODE_NAMES:
+            raise InvalidArgument(f"unknown publish mode {first.mode}", field="mode")
+        if not first.publish_id or len(first.publish_id) > MAX_PUBLISH_ID_CHARS:
+            raise InvalidArgument(f"publish_id must be 1 to {MAX_PUBLISH_ID_CHARS} characters", field="publish_id")
+        if not first.group:
+            raise InvalidArgument("the first chunk must name the feature group", field="group")
+        group = snapshot.group(first.group)
+        declared = dict(first.feature_versions)
+        for name, version in declared.items():
+            _target_version(group, name, version)  # refuse unknown/unwritable versions before any chunk
+        stats = PublishStats(publish_id=first.publish_id, group=first.group, mode=first.mode or REFRESH)
+        return _Stream(group, declared, stats, durable_sequence(first.publish_id, group.group_id) + 1)
+
+    def check_same(self, chunk: PublishChunk) -> None:
+        if chunk.publish_id and chunk.publish_id != self.stats.publish_id:
+            raise InvalidArgument("publish_id changed within one publish stream", field="publish_id")
+        if chunk.group and chunk.group != self.stats.group:
+            raise InvalidArgument("group changed within one publish stream", field="group")
+
+    def decode(self, chunk: PublishChunk, limits: PublishLimits) -> pa.Table | None:
+        """The chunk's table, or None for a chunk already durable from an earlier attempt."""
+        if chunk.sequence < self.next_sequence:
+            self.stats.chunks_skipped_duplicate += 1
+            return None
+        if chunk.sequence > self.next_sequence:
+            raise FailedPrecondition(
+                f"publish {self.stats.publish_id}: chunk sequence {chunk.sequence} arrived, expected {self.next_sequence} "
+                "(resume from the last acknowledged chunk + 1)",
+                field="sequence",
+            )
+        table = decode_ipc(chunk.arrow_ipc)
+        if self.schema is None:
+            self.schema = table.schema
+        elif not table.schema.equals(self.schema, check_metadata=False):
+            raise InvalidArgument(f"chunk {chunk.sequence}: schema differs from the first chunk of this publish", field="arrow_ipc")
+        if table.num_rows > limits.max_chunk_rows:
+            raise InvalidArgument(f"chunk {chunk.sequence}: {table.num_rows} rows exceed the limit of {limits.max_chunk_rows}", field="arrow_ipc")
+        self.next_sequence = chunk.sequence + 1
+        return table
+
+    def account(self, rows: int, prepared: PreparedChunk, written: int, skipped: int) -> None:
+        stats = self.stats
+        row_offset = stats.rows_received
+        stats.chunks_written += 1
+        stats.rows_received += rows
+        accepted = int(prepared.valid.sum())
+        stats.rows_accepted += accepted
+        stats.rows_rejected += rows - accepted
+        stats.values_written += written
+        stats.values_skipped_older += skipped
+        for decision in (*prepared.decisions, rules.skipped_as_older(stats.mode, skipped)):
+            stats.count(decision)
+        for rejection in prepared.rejections:
+            if len(stats.rejections) >= MAX_REJECTIONS_REPORTED:
+                stats.rejections_truncated = True
+                break
+            stats.rejections.append(
+                Rejection(rejection.row_start + row_offset, rejection.row_end + row_offset, rejection.field, rejection.rule, rejection.reason)
+            )
+
+
+__all__ = ["CORRECTION", "PublishSession", "PublishEvents", "PublishLimits", "PublishStats", "Publisher", "decode_ipc", "marker_key", "prepare_chunk"]

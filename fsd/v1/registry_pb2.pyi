@@ -197,12 +197,14 @@ class FeatureInfo(_message.Message):
     def __init__(self, definition: _Optional[_Union[FeatureDef, _Mapping]] = ..., serving_version: _Optional[int] = ..., versions: _Optional[_Iterable[int]] = ..., version_info: _Optional[_Iterable[_Union[VersionInfo, _Mapping]]] = ...) -> None: ...
 
 class GroupInfo(_message.Message):
-    __slots__ = ("definition", "features")
+    __slots__ = ("definition", "features", "group_id")
     DEFINITION_FIELD_NUMBER: _ClassVar[int]
     FEATURES_FIELD_NUMBER: _ClassVar[int]
+    GROUP_ID_FIELD_NUMBER: _ClassVar[int]
     definition: GroupDef
     features: _containers.RepeatedCompositeFieldContainer[FeatureInfo]
-    def __init__(self, definition: _Optional[_Union[GroupDef, _Mapping]] = ..., features: _Optional[_Iterable[_Union[FeatureInfo, _Mapping]]] = ...) -> None: ...
+    group_id: int
+    def __init__(self, definition: _Optional[_Union[GroupDef, _Mapping]] = ..., features: _Optional[_Iterable[_Union[FeatureInfo, _Mapping]]] = ..., group_id: _Optional[int] = ...) -> None: ...
 
 class ListGroupsRequest(_message.Message):
     __slots__ = ()

@@ -12,6 +12,7 @@ import grpc
 import pytest
 
 from fsd.backup import confined
+from fsd.errors import FsdError
 from fsd.client import Client
 from fsd.domain import ValueStatus
 from fsd.errors import InvalidArgument
@@ -42,7 +43,7 @@ class Publisher(threading.Thread):
                 table = all_types_table(batch_ids(k), [seconds_ago(1)] * ROWS, f_int=__import__("pyarrow").array([k] * ROWS))
                 try:
                     client.publish("all_types", table, publish_id=f"batch-{k}", chunk_rows=self.chunk_rows)
-                except grpc.RpcError:
+                except FsdError:
                     return  # the daemon died under us: this batch is not acknowledged
                 self.acked.append(k)
                 self.next += 1

@@ -9,13 +9,11 @@ import pytest
 from fsd.client import Client, table_to_ipc
 from fsd.domain import ValueStatus
 from fsd.v1 import serving_pb2, serving_pb2_grpc
-from tests.helpers import all_types_table, now_micros, seconds_ago
+from tests.helpers import raises_status, rpc_error as status_of, all_types_table, now_micros, seconds_ago
 
 
-def rpc_error(call) -> grpc.RpcError:  # type: ignore[no-untyped-def]
-    with pytest.raises(grpc.RpcError) as info:
-        call()
-    return info.value
+def rpc_error(call):  # type: ignore[no-untyped-def]
+    return status_of(call)
 
 
 def assert_untouched(client: Client, entity_ids: list[int]) -> None:

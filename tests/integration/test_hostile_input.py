@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from fsd.client import Client, table_to_ipc
 from fsd.v1 import monitor_pb2, registry_pb2, serving_pb2
-from tests.helpers import all_types_table, seconds_ago
+from tests.helpers import raises_status, all_types_table, seconds_ago
 
 EXAMPLES = int(os.environ.get("FSDTEST_FUZZ_EXAMPLES", "60"))
 ALLOWED = {
@@ -106,7 +106,7 @@ def test_non_nfc_entity_keys_are_refused(typed_client: Client) -> None:
                       "event_timestamp": pa.array([seconds_ago(1)] * 2, pa.timestamp("us", tz="UTC")), "score": [0.5, 0.6]})
     response = typed_client.publish("pairs", table)
     assert [(r.row_start, r.rule) for r in response.rejections] == [(0, "entity_key_not_nfc")]
-    with pytest.raises(grpc.RpcError) as info:
+    with raises_status() as info:
         typed_client.get_features(["pairs:score"], {"user": [decomposed], "item_id": [1]})
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "NFC" in info.value.details()
 

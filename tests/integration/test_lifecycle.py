@@ -38,7 +38,7 @@ def test_restart_keeps_registry_and_values(daemon_factory, tmp_path) -> None:  #
     assert daemon.terminate() == 0
     daemon.start()
     with Client(daemon.target) as client:
-        assert [g.definition.name for g in client.list_groups().groups] == ["all_types", "pairs"]
+        assert [g.spec.name for g in client.list_groups()] == ["all_types", "pairs"]
         result = client.get_features(["all_types:f_string", "all_types:f_vec"], {"entity_id": [1, 2]})
     assert result["all_types:f_string"].values == ["s1-é", "s2-é"]
     assert result["all_types:f_vec"].values[1].tolist() == [2.0, -1.0, 0.5]

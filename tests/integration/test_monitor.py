@@ -19,7 +19,7 @@ from fsd.online.rocksdb import RocksDbOnlineStore
 from fsd.registry.definitions import load_text
 from fsd.sync.loader import SyncScheduler, sync_group
 from fsd.training import ingest_offline
-from tests.helpers import MICROS, now_micros
+from tests.helpers import raises_status, MICROS, now_micros
 
 TS = pa.timestamp("us", tz="UTC")
 FAST = """
@@ -72,13 +72,13 @@ def test_stopped_sync_raises_lag_missed_refreshes_stale_ratio_and_a_resync(offli
         assert any("missed refreshes" in b for b in status.breaches)
         served = client.get_features(["fast:amount"], {"customer_id": [1, 999]})["fast:amount"]
         assert served.statuses.tolist() == [ValueStatus.STALE, ValueStatus.NOT_FOUND]
-        [request] = client.pending_resyncs().requests
+        [request] = client.pending_resyncs()
         assert request.group == "fast"
         # The scheduler honours the forced resync and acknowledges it.
         ingest_offline(client, store, "fast", amounts([1], [1000.0]))
         runs = SyncScheduler(client, store).run_due()
         assert [(r.group, r.forced, r.outcome) for r in runs] == [("fast", True, "success")]
-        assert not client.pending_resyncs().requests
+        assert not client.pending_resyncs()
     assert "breached its freshness policy" in daemon.log() and daemon.log().count("breached its freshness policy") == 1
 
 
@@ -164,12 +164,12 @@ def test_promotion_is_gated_on_consistency(offline_daemon, tmp_path: Path) -> No
         table = amounts(ids, [1.0] * 100)
         ingest_offline(client, store, "fast", table, versions={"amount": 2})
         client.publish("fast", table.slice(0, 50), feature_versions={"amount": 2})  # half is missing online
-        with pytest.raises(grpc.RpcError) as never:
+        with raises_status() as never:
             client.promote("fast", "amount", 2)
         assert "never validated" in never.value.details()
         report = client.validate("fast", feature="amount", versions=[2], sample=100, action="report").features[0]
         assert report.consistency == pytest.approx(0.5)
-        with pytest.raises(grpc.RpcError) as low:
+        with raises_status() as low:
             client.promote("fast", "amount", 2)
         assert low.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "below the promotion gate" in low.value.details()
         sync_group(client, store, "fast")

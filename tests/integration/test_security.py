@@ -10,10 +10,11 @@ from pathlib import Path
 import grpc
 import pytest
 
+from fsd.errors import FsdError
 from fsd.client import Client
 from fsd.registry.definitions import load_text
 from tests.conftest import TYPES_REPO
-from tests.helpers import all_types_table, seconds_ago
+from tests.helpers import raises_status, all_types_table, seconds_ago
 
 TOKENS = {"reader": "r" * 24 + "-read", "loader": "w" * 24 + "-write", "ops": "a" * 24 + "-admin"}
 
@@ -38,8 +39,8 @@ def test_tls_serves_only_tls_clients(daemon_factory, pki: Path) -> None:  # type
     daemon = daemon_factory(env={"FSD_SERVER_TLS_CERT": str(pki / "server.pem"), "FSD_SERVER_TLS_KEY": str(pki / "server.key")})
     daemon.start(health_tls_ca=str(pki / "ca.pem"))
     with Client(daemon.target, tls_ca=str(pki / "ca.pem"), timeout=10) as client:
-        assert client.list_groups().groups == []
-    with Client(daemon.target, timeout=3) as plaintext, pytest.raises(grpc.RpcError) as info:
+        assert client.list_groups() == []
+    with Client(daemon.target, timeout=3) as plaintext, raises_status() as info:
         plaintext.list_groups()
     assert info.value.code() == grpc.StatusCode.UNAVAILABLE
 
@@ -49,8 +50,8 @@ def test_mutual_tls_requires_a_client_certificate(daemon_factory, pki: Path) -> 
                                  "FSD_SERVER_TLS_CLIENT_CA": str(pki / "ca.pem")})
     daemon.start(health_tls_ca=str(pki / "ca.pem"), health_cert=(str(pki / "client.pem"), str(pki / "client.key")))
     with Client(daemon.target, tls_ca=str(pki / "ca.pem"), tls_cert=str(pki / "client.pem"), tls_key=str(pki / "client.key")) as client:
-        assert client.list_groups().groups == []
-    with Client(daemon.target, tls_ca=str(pki / "ca.pem"), timeout=3) as anonymous, pytest.raises(grpc.RpcError) as info:
+        assert client.list_groups() == []
+    with Client(daemon.target, tls_ca=str(pki / "ca.pem"), timeout=3) as anonymous, raises_status() as info:
         anonymous.list_groups()
     assert info.value.code() == grpc.StatusCode.UNAVAILABLE
 
@@ -71,16 +72,16 @@ def test_scoped_tokens(secured) -> None:  # type: ignore[no-untyped-def]
         ops.apply(load_text(TYPES_REPO))
     with Client(secured.target, token=TOKENS["loader"]) as loader:
         assert loader.publish("all_types", all_types_table([1], [seconds_ago(1)])).rows_accepted == 1
-        with pytest.raises(grpc.RpcError) as denied:
+        with raises_status() as denied:
             loader.apply(load_text(TYPES_REPO))
         assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED and "'admin'" in denied.value.details()
     with Client(secured.target, token=TOKENS["reader"]) as reader:
         assert reader.get_features(["all_types:f_int"], {"entity_id": [1]})["all_types:f_int"].values.tolist() == [10]
-        with pytest.raises(grpc.RpcError) as denied:
+        with raises_status() as denied:
             reader.publish("all_types", all_types_table([2], [seconds_ago(1)]))
         assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
     for token in (None, "not-a-token-at-all-xxxxxxxx"):
-        with Client(secured.target, token=token or "") as anonymous, pytest.raises(grpc.RpcError) as info:
+        with Client(secured.target, token=token or "") as anonymous, raises_status() as info:
             anonymous.get_features(["all_types:f_int"], {"entity_id": [1]})
         assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
     log = secured.log()
@@ -102,8 +103,8 @@ def test_overload_is_shed_fast_and_admitted_calls_complete(daemon_factory) -> No
                 try:
                     client.get_features([f"all_types:{f}" for f in ("f_int", "f_string", "f_vec", "f_double")], {"entity_id": list(range(1, 5001))})
                     outcome = "ok"
-                except grpc.RpcError as exc:
-                    outcome = exc.code().name
+                except FsdError as exc:
+                    outcome = exc.code
                 with lock:
                     results.append((outcome, time.perf_counter() - began))
 
@@ -140,7 +141,7 @@ def test_publish_streams_beyond_the_limit_are_shed(daemon_factory) -> None:  # t
             while client.publish_status("long").last_durable_sequence < 0:  # the first stream holds the only slot
                 assert time.monotonic() < deadline
                 time.sleep(0.02)
-            with pytest.raises(grpc.RpcError) as info:
+            with raises_status() as info:
                 client.publish("all_types", all_types_table([2], [seconds_ago(1)]))
             assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "max_concurrent_publishes" in info.value.details()
             assert client.get_features(["all_types:f_int"], {"entity_id": [1]})["all_types:f_int"].values.tolist() == [10]  # reads still served

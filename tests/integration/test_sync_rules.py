@@ -16,7 +16,7 @@ from fsd.registry.definitions import load_text
 from fsd.sync.loader import SyncScheduler, sync_group
 from fsd.training import ingest_offline
 from fsd.v1 import serving_pb2, serving_pb2_grpc
-from tests.helpers import MICROS, now_micros
+from tests.helpers import raises_status, MICROS, now_micros
 
 TS = pa.timestamp("us", tz="UTC")
 REPO = """
@@ -107,22 +107,22 @@ def test_nullable_expansion_is_null_safe(velocity: Client) -> None:
 
 def test_breaking_change_is_refused_with_a_pointer_to_versions(velocity: Client) -> None:
     bad = rows([1], [5], [1]).set_column(2, "count_1h", pa.array(["ten"]))
-    with pytest.raises(grpc.RpcError) as info:
+    with raises_status() as info:
         velocity.publish("velocity", bad)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "new feature version" in info.value.details()
 
 
 def test_entity_key_mismatch_opens_a_review_incident(velocity: Client) -> None:
     bad = rows([1], [5], [1]).rename_columns(["account_id", "event_timestamp", "count_1h"])
-    with pytest.raises(grpc.RpcError) as info:
+    with raises_status() as info:
         velocity.publish("velocity", bad, publish_id="nightly-42")
     assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    [incident] = velocity.incidents().incidents
+    [incident] = velocity.incidents()
     assert (incident.group, incident.kind, incident.publish_id) == ("velocity", "entity_key_mismatch", "nightly-42")
     assert "'customer_id' is missing" in incident.detail
     velocity.resolve_incident(incident.id, resolved_by="oncall", resolution="loader config fixed")
-    assert not velocity.incidents().incidents
-    assert velocity.incidents(include_resolved=True).incidents[0].resolution == "loader config fixed"
+    assert not velocity.incidents()
+    assert velocity.incidents(include_resolved=True)[0].resolution == "loader config fixed"
 
 
 def test_late_correction_applies_only_inside_the_serving_window(velocity: Client) -> None:
@@ -146,7 +146,7 @@ def test_loader_syncs_offline_latest_incrementally(velocity: Client, tmp_path: P
     assert (second.rows_read, second.values_written) == (1, 1)  # only what changed since the watermark
     assert served(velocity, [1, 2])[0] == [6, 8]
     assert second.watermark_micros > first.watermark_micros and second.sync_delay_micros > 0
-    runs = velocity.sync_runs("velocity").runs
+    runs = velocity.sync_runs("velocity")
     assert [r.outcome for r in runs] == ["success", "success"]
 
 
@@ -198,7 +198,7 @@ def test_killed_publish_resumes_to_the_same_state(daemon_factory, tmp_path: Path
 
     watcher = threading.Thread(target=watch)
     watcher.start()
-    with pytest.raises(grpc.RpcError):
+    with raises_status():
         stub.Publish(chunks(), timeout=60)
     watcher.join()
     channel.close()

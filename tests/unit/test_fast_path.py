@@ -1,5 +1,5 @@
-"""The GetFeatures fast path (native request split, raw-byte plans) answers exactly what the general path answers,
-and hands every other request shape to it."""
+"""The GetFeatures request split (native, with its pure reference) agrees with protobuf, and the read path's fast
+branch (a known plan, one int64 key column) answers exactly what its general branch answers, errors included."""
 from __future__ import annotations
 
 
@@ -9,17 +9,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fsd import _native, codec
+from fsd import _native, lookup as lookup_module
 from fsd.client import table_to_ipc
+from fsd.codec import _request_py
 from fsd.domain import DType, EntityKeySpec, FeatureSpec, FixedClock, GroupSpec, KeyType
 from fsd.errors import FsdError
-from fsd.lookup import LookupLimits, lookup_encoded, lookup_fast
+from fsd.lookup import Lookup, LookupLimits
 from fsd.online.memory import MemoryOnlineStore
 from fsd.registry.registry import Registry
-from fsd.serving import convert
-from fsd.serving.wire import ResponseEncoder
 from fsd.sync.publisher import Publisher
 from fsd.v1 import serving_pb2
+from fsd.wire.serving import ResponseEncoder, get_request, refs_from_wire
 
 NOW = 1_800_000_000_000_000
 int64s = st.integers(min_value=-(2**63), max_value=2**63 - 1)
@@ -61,6 +61,7 @@ def _expected_columns(parsed: serving_pb2.GetFeaturesRequest) -> list[tuple[str,
 def test_split_agrees_with_protobuf_and_takes_the_common_shape(columns, refs, manifest) -> None:  # type: ignore[no-untyped-def]
     raw = request(columns, refs, manifest)
     split = _native.split_get_request(raw)
+    assert split == _request_py.split_get_request(raw)  # the pure reference is the specification
     if not columns or any(name == "" for name, _ in columns):  # protobuf omits an empty name: the general path reports it
         assert split is None
         return
@@ -75,11 +76,12 @@ def test_split_agrees_with_protobuf_and_takes_the_common_shape(columns, refs, ma
 @given(st.binary(max_size=60))
 def test_split_of_arbitrary_bytes_never_disagrees_with_protobuf(raw: bytes) -> None:
     split = _native.split_get_request(raw)
+    assert split == _request_py.split_get_request(raw)
     if split is None:
         return
     parsed = serving_pb2.GetFeaturesRequest.FromString(raw)  # anything split accepts, protobuf accepts
     features_key, manifest, columns = split
-    assert list(parsed.features) == convert.refs_from_wire(features_key)
+    assert list(parsed.features) == refs_from_wire(features_key)
     assert parsed.manifest == manifest
     assert columns == _expected_columns(parsed)
 
@@ -121,11 +123,10 @@ STRINGS = st.sampled_from(["a", "b", "é", "zz"])
 )
 def test_fast_path_answers_what_the_general_path_answers(served, data, count, names, fault, group, limits, manifest) -> None:  # type: ignore[no-untyped-def]
     """Int, string and composite keys, with one fault at a time (duplicate or uneven columns, a key of the wrong type,
-    non-NFC or over-long strings, unknown refs, two groups), limits and manifests: the fast path either answers
-    exactly what the general path answers or leaves the request to it."""
+    non-NFC or over-long strings, unknown refs, two groups), limits and manifests: with the fast branch on, every
+    request (asked twice, so the second finds its plan cached) gets the bytes or the error it gets with it off."""
     registry, store, clock = served
     snapshot = registry.snapshot()
-    encoder = ResponseEncoder()
     columns: list[tuple[str, list[object]]] = []
     for name in names:
         ints = (name == "user_id") != (fault == "swapped_type")
@@ -145,40 +146,44 @@ def test_fast_path_answers_what_the_general_path_answers(served, data, count, na
     elif fault == "two_groups":
         refs.append(data.draw(st.sampled_from(GROUP_REFS["shops" if group != "shops" else "users"])))
     raw = request(columns, refs, manifest)
-    split = codec.split_get_request(raw)
-    assert split is not None
-    fast = lookup_fast(store, snapshot, split, clock, limits, encoder.head, convert.refs_from_wire)
-    parsed = serving_pb2.GetFeaturesRequest.FromString(raw)
-    try:
-        general = lookup_encoded(store, snapshot, convert.entities_from_proto(list(parsed.entities)), list(parsed.features), clock,
-                                 limits, encoder.head, parsed.manifest)
-    except FsdError:
-        assert fast is None  # errors are the general path's to raise
-        return
-    if fast is None:  # the only shape the fast path leaves to the general path when there is no error
-        assert fault == "two_groups"
-        return
-    assert encoder.encoded_response(*fast) == encoder.encoded_response(*general)
+    assert _native.split_get_request(raw) is not None
+    answers = []
+    for fast_branch in (True, False):
+        lookup = Lookup(store, clock, limits, refs_from_wire, fast_branch=fast_branch)
+        answers.append([_answer(lookup, snapshot, raw) for _ in range(2)])
+    assert answers[0] == answers[1]
 
 
-def test_composite_and_string_keys_take_the_fast_path(served) -> None:  # type: ignore[no-untyped-def]
-    registry, store, clock = served
+def _answer(lookup: Lookup, snapshot, raw: bytes) -> object:  # type: ignore[no-untyped-def]
     encoder = ResponseEncoder()
-    raw = request([("shop", ["é", "a", "zz"]), ("user_id", [2, 1, 1])], ["pairs:visits"])
-    fast = lookup_fast(store, registry.snapshot(), codec.split_get_request(raw), clock, LookupLimits(), encoder.head, convert.refs_from_wire)
-    assert fast is not None
-    column = serving_pb2.GetFeaturesResponse.FromString(encoder.encoded_response(*fast)).features[0]
+    try:
+        reply = lookup.get_features(snapshot, get_request(raw), encoder.head)
+    except FsdError as exc:
+        return (type(exc).__name__, exc.message)
+    return encoder.encoded_response(reply.entity_count, reply.columns, reply.served_at_micros, reply.manifest)
+
+
+def _served(registry, store, clock, raw: bytes, limits: LookupLimits | None = None) -> serving_pb2.GetFeaturesResponse:  # type: ignore[no-untyped-def]
+    result = _answer(Lookup(store, clock, limits or LookupLimits(), refs_from_wire), registry.snapshot(), raw)
+    assert isinstance(result, bytes), result
+    return serving_pb2.GetFeaturesResponse.FromString(result)
+
+
+def test_composite_and_string_keys_are_served(served) -> None:  # type: ignore[no-untyped-def]
+    registry, store, clock = served
+    column = _served(registry, store, clock, request([("shop", ["é", "a", "zz"]), ("user_id", [2, 1, 1])], ["pairs:visits"])).features[0]
     assert list(column.values.int64_values.values) == [9, 7, 0] and list(column.statuses) == [1, 1, 2]
 
 
 @pytest.mark.parametrize("manifest", ["", "model"])
-def test_the_common_request_takes_the_fast_path(served, manifest: str) -> None:  # type: ignore[no-untyped-def]
+def test_the_common_request_takes_the_fast_branch_once_planned(served, manifest: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     registry, store, clock = served
-    encoder = ResponseEncoder()
     raw = request([("user_id", [1, 2, 42])], [] if manifest else ["users:spend", "users:tier"], manifest)
-    fast = lookup_fast(store, registry.snapshot(), codec.split_get_request(raw), clock, LookupLimits(), encoder.head, convert.refs_from_wire)
-    assert fast is not None
-    response = serving_pb2.GetFeaturesResponse.FromString(encoder.encoded_response(*fast))
+    lookup = Lookup(store, clock, LookupLimits(), refs_from_wire)
+    first = _answer(lookup, registry.snapshot(), raw)
+    monkeypatch.setattr(lookup_module, "_check_entities", lambda *a: pytest.fail("the general branch ran for a planned request"))
+    assert _answer(lookup, registry.snapshot(), raw) == first
+    response = serving_pb2.GetFeaturesResponse.FromString(first)  # type: ignore[arg-type]
     assert [c.ref for c in response.features] == (["users:spend@1", "users:tier@1"] if manifest else ["users:spend", "users:tier"])
     assert list(response.features[1].values.string_values.values) == ["t3", "t4", ""]
     assert list(response.features[1].statuses) == [1, 3, 2]  # 60 s and 80 s old against a 60 s max age; 42 unknown
@@ -186,16 +191,18 @@ def test_the_common_request_takes_the_fast_path(served, manifest: str) -> None: 
 
 
 @pytest.mark.parametrize("limits", [LookupLimits(max_entities=2), LookupLimits(max_features=1), LookupLimits(max_values=5)])
-def test_requests_over_a_limit_leave_the_fast_path(served, limits: LookupLimits) -> None:  # type: ignore[no-untyped-def]
+def test_requests_over_a_limit_are_refused_even_with_a_planned_shape(served, limits: LookupLimits) -> None:  # type: ignore[no-untyped-def]
     registry, store, clock = served
     raw = request([("user_id", [1, 2, 3])], ["users:spend", "users:tier"])  # 3 entities, 2 features, 6 values
-    split = codec.split_get_request(raw)
-    assert lookup_fast(store, registry.snapshot(), split, clock, LookupLimits(), ResponseEncoder().head, convert.refs_from_wire)
-    assert lookup_fast(store, registry.snapshot(), split, clock, limits, ResponseEncoder().head, convert.refs_from_wire) is None
+    lookup = Lookup(store, clock, limits, refs_from_wire)
+    assert _answer(Lookup(store, clock, LookupLimits(), refs_from_wire), registry.snapshot(), raw)
+    for _ in range(2):
+        name, message = _answer(lookup, registry.snapshot(), raw)  # type: ignore[misc]
+        assert name == "ResourceExhausted" and "limit" in message
 
 
-def test_a_string_column_under_an_int64_key_name_leaves_the_fast_path(served) -> None:  # type: ignore[no-untyped-def]
+def test_a_string_column_under_an_int64_key_name_is_refused(served) -> None:  # type: ignore[no-untyped-def]
     registry, store, clock = served
     raw = request([("user_id", [str(i) for i in range(12)])], ["users:spend"])
-    split = codec.split_get_request(raw)
-    assert lookup_fast(store, registry.snapshot(), split, clock, LookupLimits(), ResponseEncoder().head, convert.refs_from_wire) is None
+    name, message = _answer(Lookup(store, clock, LookupLimits(), refs_from_wire), registry.snapshot(), raw)  # type: ignore[misc]
+    assert name == "InvalidArgument" and "'user_id' is string" in message

@@ -5,17 +5,13 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from fsd import codec
 from fsd.client import table_to_ipc
 from fsd.domain import DType, EntityKeySpec, FeatureSpec, FixedClock, GroupSpec, KeyType
-from fsd.lookup import LookupLimits, lookup_fast
 from fsd.monitor.skew import ServedValues
 from fsd.online.memory import MemoryOnlineStore
 from fsd.registry.registry import Registry
-from fsd.serving import convert
-from fsd.serving.wire import ResponseEncoder
 from fsd.sync.publisher import Publisher
-from fsd.v1 import serving_pb2
+from tests.local import read_features
 
 NOW = 1_800_000_000_000_000
 GROUP = GroupSpec("g", (EntityKeySpec("id", KeyType.INT64),), (FeatureSpec("x", DType.DOUBLE), FeatureSpec("s", DType.STRING)))
@@ -29,12 +25,8 @@ def test_offered_rows_are_decoded_and_seen_by_the_next_reader(tmp_path: Path) ->
                      "x": [1.5, None, 3.5], "s": ["a", "b", "c"]})
     Publisher(store, registry.snapshot, clock).begin("p", "g").write_chunk(0, table_to_ipc(rows))
     served = ServedValues(rate=1.0)
-    raw = serving_pb2.GetFeaturesRequest(
-        entities=[serving_pb2.EntityColumn(name="id", int64_values={"values": [1, 2, 3, 4]})], features=["g:x", "g:s"]
-    ).SerializeToString()
     for _ in range(3):
-        lookup_fast(store, registry.snapshot(), codec.split_get_request(raw), clock, LookupLimits(), ResponseEncoder().head,
-                          convert.refs_from_wire, served.offer)
+        read_features(store, registry.snapshot(), clock, ["g:x", "g:s"], {"id": [1, 2, 3, 4]}, keep=served.offer)
     slot = registry.snapshot().resolve("g:x").slot
     assert sorted(served.values(slot).tolist()) == [1.5, 1.5, 1.5, 3.5, 3.5, 3.5]  # nulls, missing and strings left out
     served.close()

@@ -52,7 +52,7 @@ def test_definitions_survive_reopen(tmp_path: Path) -> None:
     reopened = Registry(path)
     assert reopened.snapshot().resolve("g:amount").slot == slot
     assert reopened.snapshot().resolve("g:amount").max_age_micros == 60_000_000
-    assert [(h.action, h.actor, h.reason) for h in reopened.history("g", "amount")][-1] == ("create", "ann", "launch")
+    assert [(h.action, h.actor, h.reason) for h in reopened.history("g", "amount").entries][-1] == ("create", "ann", "launch")
 
 
 def test_behaviour_change_creates_pending_version_and_old_keeps_serving(registry: Registry) -> None:

@@ -11,10 +11,11 @@ from hypothesis import strategies as st
 
 from fsd.client import table_to_ipc
 from fsd.domain import DType, EntityKeySpec, FeatureSpec, FixedClock, GroupSpec, KeyType
-from fsd.lookup import EntityColumn, LookupLimits, lookup
+from tests.local import read_features
 from fsd.online.memory import MemoryOnlineStore
 from fsd.registry.registry import Registry
-from fsd.sync.publisher import BACKFILL, CORRECTION, REFRESH, Publisher
+from fsd.sync.publisher import Publisher
+from fsd.sync.rules import BACKFILL, CORRECTION, REFRESH
 
 NOW = 1_800_000_000_000_000
 SEC = 1_000_000
@@ -62,12 +63,11 @@ def test_online_follows_the_rules(tmp_path_factory: pytest.TempPathFactory, publ
             if entity not in eligible or candidate[:2] >= eligible[entity][:2]:
                 eligible[entity] = candidate
     ids = [1, 2, 3]
-    result = lookup(store, registry.snapshot(), [EntityColumn("id", KeyType.INT64, np.array(ids))], ["g:x"], clock, LookupLimits())
-    column = result.features[0]
+    column = read_features(store, registry.snapshot(), clock, ["g:x"], {"id": ids})["g:x"]
     for i, entity in enumerate(ids):
         if entity in eligible:
             assert column.values[i] == eligible[entity][3]  # type: ignore[index]
-            assert column.event_times[i] == eligible[entity][0]
+            assert column.event_time_micros[i] == eligible[entity][0]
         else:
             assert column.statuses[i] == 2  # NOT_FOUND
         if not corrections_dropped and entity in offline:

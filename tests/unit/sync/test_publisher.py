@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from fsd.client import table_to_ipc
 from fsd.domain import DType, EntityKeySpec, FeatureSpec, FixedClock, GroupSpec, KeyType
 from fsd.errors import FailedPrecondition, InvalidArgument
-from fsd.lookup import EntityColumn, LookupLimits, lookup
+from tests.local import read_features
 from fsd.online.memory import MemoryOnlineStore
 from fsd.registry.registry import Registry
 from fsd.sync.publisher import Publisher
@@ -35,9 +35,8 @@ def chunk(ids: list[int], times: list[int], xs: list[int]) -> bytes:
 
 
 def read(registry: Registry, store: MemoryOnlineStore, clock: FixedClock, ids: list[int]) -> tuple[list[int], list[int], list[int]]:
-    result = lookup(store, registry.snapshot(), [EntityColumn("id", KeyType.INT64, np.array(ids, dtype=np.int64))], ["g:x"], clock, LookupLimits())
-    f = result.features[0]
-    return f.values.tolist(), f.event_times.tolist(), f.statuses.tolist()  # type: ignore[attr-defined]
+    f = read_features(store, registry.snapshot(), clock, ["g:x"], {"id": ids})["g:x"]
+    return f.values.tolist(), f.event_time_micros.tolist(), f.statuses.tolist()  # type: ignore[attr-defined]
 
 
 @settings(max_examples=80)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 MICROS_PER_SECOND = 1_000_000
+PSI_THRESHOLD = 0.2  # population stability index above this: served values are skewed from training
 
 
 class DType(enum.IntEnum):

@@ -1,0 +1,6 @@
+"""`python -m fsd`: the fsd command."""
+import sys
+
+from fsd.cli import main
+
+sys.exit(main())

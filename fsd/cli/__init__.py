@@ -1,0 +1,55 @@
+"""The `fsd` command: verbs in modules by group (daemon, registry, data, monitor), shared options declared once
+(fsd.cli.options), documented exit codes (fsd.cli.exits). Only argparse is imported up front, so `fsd --help`
+starts fast; each verb imports what it needs."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from fsd.cli import exits
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from fsd.cli import daemon_verbs, data_verbs, monitor_verbs, registry_verbs
+    from fsd.cli.options import common_parent, connection_parent, output_parent
+
+    parser = argparse.ArgumentParser(prog="fsd", description="fsd: a versioned feature store")
+    parser.add_argument("--log-level", dest="top_log_level", default=None, help="DEBUG, INFO, WARNING or ERROR (also $FSD_LOG_LEVEL)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="VERB")
+    common, connection, output = common_parent(), connection_parent(), output_parent()
+    daemon_verbs.register(sub, common, connection)
+    registry_verbs.register(sub, common, connection, output)
+    data_verbs.register(sub, common, connection, output)
+    monitor_verbs.register(sub, common, connection, output)
+    return parser
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    level = args.log_level or args.top_log_level or os.environ.get("FSD_LOG_LEVEL") or getattr(args, "default_log_level", "WARNING")
+    logging.basicConfig(level=getattr(logging, str(level).upper(), logging.WARNING), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _configure_logging(args)
+    from fsd.errors import FsdError
+
+    try:
+        return int(args.func(args) or 0)
+    except exits.UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exits.USAGE
+    except FsdError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return exits.UNAVAILABLE if exc.code == "UNAVAILABLE" else exits.ERROR
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exits.ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return exits.INTERRUPTED

@@ -1,0 +1,91 @@
+"""Verbs that run or look after a daemon: serve, demo, backup, restore."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+
+from fsd.cli.options import client_from
+
+logger = logging.getLogger("fsd")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from fsd.config import load_settings
+    from fsd.serving.server import Daemon
+
+    settings = load_settings(
+        args.config or os.environ.get("FSD_CONFIG"),
+        overrides={"server": {"host": args.host, "port": args.port}, "store": {"data_dir": args.data_dir}},
+    )
+    daemon = Daemon(settings)
+    port = daemon.start()
+    if args.port_file and daemon.metrics_port:
+        _write_atomically(f"{args.port_file}.metrics", str(daemon.metrics_port))
+    if args.port_file:
+        _write_atomically(args.port_file, str(port))
+    metrics = f", metrics on :{daemon.metrics_port}/metrics" if daemon.metrics_port else ""
+    print(f"fsd serving on {settings.server.host}:{port}{metrics}", flush=True)
+
+    def _stop(signum: int, _frame: object) -> None:
+        logger.info("signal %d: draining", signum)
+        daemon.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    daemon.wait()
+    return 0
+
+
+def _write_atomically(path: str, text: str) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    with client_from(args) as client:
+        info = client.backup(args.name)
+    print(f"backup written to {info.path} (registry revision {info.registry_revision})")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from fsd.backup import restore_backup
+    from fsd.paths import confine
+
+    restore_backup(confine(args.backup, "backup"), confine(args.data_dir, "data_dir"))
+    print(f"restored {args.backup} into {args.data_dir}; start it with: fsd serve --data-dir {args.data_dir}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from fsd.demo import run_demo
+
+    return run_demo(keep_dir=args.data_dir, customers=args.customers)
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, connection: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
+    serve = sub.add_parser("serve", parents=[common], help="run the daemon", description="Run the fsd daemon in the foreground.")
+    serve.add_argument("--data-dir", default=None, help="data directory (default ./fsd-data)")
+    serve.add_argument("--host", default=None, help="listen address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="gRPC port (default 50051; 0 picks a free port)")
+    serve.add_argument("--config", default=None, help="TOML settings file (also $FSD_CONFIG)")
+    serve.add_argument("--port-file", default=None, help="write the bound port here once serving")
+    serve.set_defaults(func=cmd_serve, default_log_level="INFO")
+
+    backup = sub.add_parser("backup", parents=[common, connection], help="consistent backup (RocksDB checkpoint + registry)")
+    backup.add_argument("name", help="a plain name; written to store.backup_root/NAME")
+    backup.set_defaults(func=cmd_backup)
+
+    restore = sub.add_parser("restore", parents=[common], help="copy a backup into a new, empty data dir (daemon stopped)")
+    restore.add_argument("backup", help="path of the backup folder")
+    restore.add_argument("--data-dir", required=True, help="the empty data dir to restore into")
+    restore.set_defaults(func=cmd_restore)
+
+    demo = sub.add_parser("demo", parents=[common], help="start a daemon on a temp dir, apply the fraud example, publish, query, stop")
+    demo.add_argument("--data-dir", default=None, help="keep the demo data here instead of a temp dir")
+    demo.add_argument("--customers", type=int, default=1000, help="how many customers to generate (default 1000)")
+    demo.set_defaults(func=cmd_demo)

@@ -1,0 +1,75 @@
+"""Verbs for on-call: status, validate, incidents."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from fsd.cli import exits
+from fsd.cli.exits import UsageError
+from fsd.cli.options import actor, client_from, emit
+
+
+def cmd_incidents(args: argparse.Namespace) -> int:
+    from fsd.tables import render
+    from fsd.views import fmt_time
+
+    with client_from(args) as client:
+        if args.action == "resolve":
+            if not args.id or not args.id.isdigit():
+                raise UsageError("incidents resolve needs a numeric incident ID")
+            incident = client.resolve_incident(int(args.id), resolved_by=actor(args), resolution=args.note or "")
+            emit(args, incident, lambda: f"incident {args.id} resolved")
+            return exits.OK
+        incidents = client.incidents(include_resolved=args.all)
+    rows = [(i.id, fmt_time(i.opened_micros), i.group, i.kind, i.publish_id, i.detail,
+             f"{fmt_time(i.resolved_micros)} by {i.resolved_by}: {i.resolution}" if i.resolved_micros else "OPEN") for i in incidents]
+    emit(args, incidents, lambda: render(["id", "opened (UTC)", "group", "kind", "publish", "detail", "resolved"], rows))
+    return exits.OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from fsd.views import status_tables
+
+    color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    flag = (lambda text: f"\033[31m{text}\033[0m") if color else None
+    with client_from(args) as client:
+        report = client.status(args.group or "")
+    emit(args, report, lambda: status_tables(report, flag))
+    return exits.OK
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from fsd.views import validation_table
+
+    with client_from(args) as client:
+        result = client.validate(args.group, sample=args.sample, skew=args.skew, action=args.action or "", feature=args.feature or "",
+                                 versions=[args.version] if args.version else [])
+    emit(args, result, lambda: "\n".join([validation_table(result), *(f"action: {a}" for a in result.actions_taken)]))
+    return exits.OK
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, connection: argparse.ArgumentParser,  # type: ignore[type-arg]
+             output: argparse.ArgumentParser) -> None:
+    parents = [common, connection, output]
+    incidents = sub.add_parser("incidents", parents=parents, help="review incidents (e.g. blocked entity-key mismatches)")
+    incidents.add_argument("action", nargs="?", choices=["list", "resolve"], default="list", help="list (default) or resolve ID")
+    incidents.add_argument("id", nargs="?", default=None, help="the incident to resolve")
+    incidents.add_argument("--all", action="store_true", help="include resolved incidents")
+    incidents.add_argument("--note", default=None, help="resolution note")
+    incidents.add_argument("--by", default=None, help="who resolved it (default $USER)")
+    incidents.set_defaults(func=cmd_incidents)
+
+    status = sub.add_parser("status", parents=parents, help="freshness, sync and consistency per group (breaches flagged)")
+    status.add_argument("group", nargs="?", default="", help="only this group")
+    status.set_defaults(func=cmd_status)
+
+    validate = sub.add_parser("validate", parents=parents, help="compare sampled online values with the offline truth")
+    validate.add_argument("group", help="the feature group")
+    validate.add_argument("--sample", type=int, default=1000, help="entities sampled per feature version (default 1000)")
+    validate.add_argument("--skew", action="store_true", help="also compute PSI of served vs offline values")
+    validate.add_argument("--action", choices=["report", "mark_stale", "block", "resync"], default=None,
+                          help="override the group's freshness_policy.on_inconsistency")
+    validate.add_argument("--feature", default=None, help="only this feature")
+    validate.add_argument("--version", type=int, default=None, help="only this version of --feature")
+    validate.set_defaults(func=cmd_validate)

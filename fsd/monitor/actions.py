@@ -1,0 +1,104 @@
+"""Policy actions: what the monitor's findings do to serving. The only part of fsd/monitor that writes: it marks
+groups stale, blocks and unblocks feature versions, opens forced-resync requests and records validations."""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import asdict
+
+from fsd.domain import FeatureValidation, GroupInfo, VersionInfo
+from fsd.errors import InvalidArgument
+from fsd.monitor.freshness import GroupSignals
+from fsd.registry.registry import Registry
+
+logger = logging.getLogger(__name__)
+
+ACTIONS = ("report", "mark_stale", "block", "resync")
+
+
+def check_action(action: str) -> None:
+    if action not in ACTIONS:
+        raise InvalidArgument(f"action must be one of {', '.join(ACTIONS)}", field="action")
+
+
+class ValidationLedger:
+    """The latest (consistency, PSI) per feature version, for status and metrics; None = not measured."""
+
+    def __init__(self) -> None:
+        self._checks: dict[tuple[str, str, int], tuple[float | None, float | None]] = {}
+        self._lock = threading.Lock()
+
+    def note(self, group: str, result: FeatureValidation) -> None:
+        with self._lock:
+            self._checks[(group, result.feature, result.version)] = (result.consistency, result.psi)
+
+    def get(self, group: str, feature: str, version: int) -> tuple[float | None, float | None]:
+        with self._lock:
+            return self._checks.get((group, feature, version), (None, None))
+
+    def all(self) -> dict[tuple[str, str, int], tuple[float | None, float | None]]:
+        with self._lock:
+            return dict(self._checks)
+
+
+class PolicyActions:
+    def __init__(self, registry: Registry, ledger: ValidationLedger) -> None:
+        self._registry = registry
+        self._ledger = ledger
+
+    def on_freshness(self, signals: dict[str, GroupSignals]) -> None:
+        """A breach marks its group stale and opens a forced-resync request; a recovery clears the mark. Logged
+        once per transition, not every cycle."""
+        for name, s in signals.items():
+            try:
+                changed = self._registry.set_group_stale(name, s.stale)
+            except Exception:  # noqa: BLE001 - a group deleted meanwhile must not stop the others
+                logger.exception("freshness action on %s failed", name)
+                continue
+            if not changed:
+                continue
+            if s.stale:
+                request = self._registry.operations.request_resync(name, "; ".join(s.breaches))
+                logger.warning("group %s breached its freshness policy (%s): marked stale, resync request %d", name, "; ".join(s.breaches), request)
+            else:
+                logger.info("group %s is within its freshness policy again", name)
+
+    def on_validation(self, info: GroupInfo, checked: list[tuple[VersionInfo, FeatureValidation]], action: str = "") -> list[str]:
+        """Record each validation, then act by the policy (or the caller's `action`); returns what was done."""
+        policy = info.spec.policy
+        chosen = action or policy.on_inconsistency
+        check_action(chosen)
+        done: list[str] = []
+        for version, result in checked:
+            self._registry.operations.record_validation(version.slot, result.consistency, result.sampled, asdict(result.mismatches))
+            self._ledger.note(info.spec.name, result)
+            self._act(info, version, result, chosen, policy.min_consistency, done)
+        return done
+
+    def _act(self, info: GroupInfo, version: VersionInfo, result: FeatureValidation, action: str, minimum: float, done: list[str]) -> None:
+        ref = f"{info.spec.name}:{version.spec.name}@{version.version}"
+        threshold = minimum or 1.0
+        consistency = result.consistency
+        if consistency is None:
+            done.append(f"{ref}: nothing compared (no offline values sampled); consistency not measured, no action")
+            return
+        if consistency >= threshold:
+            if version.slot in self._registry.blocked_slots():
+                self._registry.set_blocked(version.slot, False)
+                done.append(f"unblocked {ref}: consistency {consistency:.4f} is back above {threshold}")
+            if self._registry.set_group_stale(info.spec.name, False, source=f"validator:{version.slot}"):
+                done.append(f"cleared the stale mark on {info.spec.name} from {ref}")
+            return
+        if action == "report":
+            return
+        if action == "block":
+            if version.slot not in self._registry.blocked_slots():
+                self._registry.set_blocked(version.slot, True)
+                logger.warning("blocked %s: consistency %.4f < %.4f", ref, consistency, threshold)
+            done.append(f"blocked {ref} (GetFeatures returns BLOCKED)")
+        elif action == "mark_stale":
+            self._registry.set_group_stale(info.spec.name, True, source=f"validator:{version.slot}")
+            done.append(f"marked {info.spec.name} stale")
+        if action in ("resync", "block", "mark_stale"):
+            request = self._registry.operations.request_resync(info.spec.name, f"{ref} consistency {consistency:.4f}")
+            done.append(f"resync requested (#{request})")

@@ -1,0 +1,118 @@
+"""The registry's storage protocol: what a durable registry must do, in domain terms, one transaction per call.
+
+SQLite (`fsd.registry.sqlite_store`) implements it today; any engine that keeps these semantics is a drop-in:
+every write is atomic, `revision` only grows, and a write given an `expected_revision` that is no longer the
+current one is refused with FailedPrecondition and changes nothing.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from fsd.domain import (
+    Change, FeatureSpec, GroupInfo, GroupSpec, HistoryEntry, Incident, ManifestInfo, ResyncRequest, SyncRun, VersionState,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredState:
+    """Everything a registry snapshot is built from."""
+
+    revision: int
+    groups: dict[str, GroupInfo]
+    manifests: dict[str, tuple[ManifestInfo, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class VersionWrite:
+    """A new feature version (state PENDING or SERVING), or a metadata update of an existing one (`new=False`)."""
+
+    group: str
+    spec: FeatureSpec
+    version: int
+    state: VersionState
+    behaviour_hash: str
+    new: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class StateChange:
+    """One version moving to another lifecycle state (RETIRED records when)."""
+
+    slot: int
+    state: VersionState
+
+
+@dataclass(frozen=True, slots=True)
+class Audit:
+    """Who and why, recorded with a write in the history."""
+
+    actor: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryNote:
+    """A history line a write adds (the store stamps time and revision)."""
+
+    group: str
+    feature: str
+    version: int
+    action: str
+    detail: str
+
+
+class RegistryStore(Protocol):
+    def load(self) -> StoredState: ...
+
+    def revision(self) -> int: ...
+
+    def apply(self, groups: Sequence[GroupSpec], versions: Sequence[VersionWrite], changes: Sequence[Change],
+              expected_revision: int, at_micros: int, audit: Audit) -> int:
+        """Write the groups (created or updated) and versions of one plan; returns the new revision."""
+        ...
+
+    def change_states(self, changes: Sequence[StateChange], notes: Sequence[HistoryNote], expected_revision: int,
+                      at_micros: int, audit: Audit) -> int:
+        """Promote/retire: move versions between states in one transaction; returns the new revision."""
+        ...
+
+    def add_manifest(self, manifest: ManifestInfo, expected_revision: int, audit: Audit) -> int: ...
+
+    def add_history(self, notes: Sequence[HistoryNote], at_micros: int, audit: Audit, bump_revision: bool) -> int:
+        """History lines on their own (offline writes, purges); returns the revision they were recorded under."""
+        ...
+
+    def mark_published(self, slots: Sequence[int], at_micros: int) -> None: ...
+
+    def mark_purged(self, slot: int, at_micros: int) -> None: ...
+
+    def history(self, group: str, feature: str | None) -> list[HistoryEntry]: ...
+
+    def open_incident(self, group: str, kind: str, publish_id: str, detail: str, at_micros: int) -> int: ...
+
+    def incidents(self, include_resolved: bool) -> list[Incident]: ...
+
+    def resolve_incident(self, incident_id: int, resolved_by: str, resolution: str, at_micros: int) -> Incident: ...
+
+    def record_sync_run(self, run: SyncRun) -> SyncRun: ...
+
+    def sync_runs(self, group: str, limit: int) -> list[SyncRun]: ...
+
+    def request_resync(self, group: str, reason: str, at_micros: int) -> int: ...
+
+    def pending_resyncs(self) -> list[ResyncRequest]: ...
+
+    def ack_resync(self, request_id: int, at_micros: int) -> None: ...
+
+    def record_validation(self, slot: int, consistency: float | None, sampled: int, detail: dict[str, int], at_micros: int) -> None: ...
+
+    def last_validation(self, slot: int) -> tuple[float | None, int, int] | None: ...
+
+    def backup_to(self, path: Path) -> None:
+        """A consistent copy of the registry at `path` (taken while the registry is live)."""
+        ...
+
+    def close(self) -> None: ...
