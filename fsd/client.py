@@ -7,10 +7,9 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import grpc
-import pyarrow as pa
 
 from fsd.domain import (
     ApplyResult, BackupInfo, FeatureValues, GroupInfo, GroupSpec, History, Incident, ManifestInfo, OfflineWrite,
@@ -21,6 +20,9 @@ from fsd.wire import monitor as monitor_wire
 from fsd.wire import registry as registry_wire
 from fsd.wire import serving as serving_wire
 from fsd.wire.services import stubs
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["Client", "OnlineFeatures", "FeatureValues", "DEFAULT_TARGET", "table_to_ipc"]
 
@@ -57,6 +59,8 @@ class _Details(grpc.ClientCallDetails):  # type: ignore[misc]
 
 
 def table_to_ipc(table: pa.Table | pa.RecordBatch) -> bytes:
+    import pyarrow as pa
+
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write(table)
@@ -171,6 +175,8 @@ class Client:
         if resume and publish_id:
             status = self.publish_status(publish_id)
             skip_before = status.last_durable_sequence + 1 if status.known else 0
+
+        import pyarrow as pa
 
         def chunks() -> Iterator[object]:
             batches = table.to_batches(max_chunksize=chunk_rows) or [pa.RecordBatch.from_pylist([], schema=table.schema)]

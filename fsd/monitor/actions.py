@@ -3,12 +3,12 @@ groups stale, blocks and unblocks feature versions, opens forced-resync requests
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import asdict
 
 from fsd.domain import FeatureValidation, GroupInfo, VersionInfo
 from fsd.errors import InvalidArgument
 from fsd.monitor.freshness import GroupSignals
+from fsd.monitor.ledger import ValidationLedger
 from fsd.registry.registry import Registry
 
 logger = logging.getLogger(__name__)
@@ -19,26 +19,6 @@ ACTIONS = ("report", "mark_stale", "block", "resync")
 def check_action(action: str) -> None:
     if action not in ACTIONS:
         raise InvalidArgument(f"action must be one of {', '.join(ACTIONS)}", field="action")
-
-
-class ValidationLedger:
-    """The latest (consistency, PSI) per feature version, for status and metrics; None = not measured."""
-
-    def __init__(self) -> None:
-        self._checks: dict[tuple[str, str, int], tuple[float | None, float | None]] = {}
-        self._lock = threading.Lock()
-
-    def note(self, group: str, result: FeatureValidation) -> None:
-        with self._lock:
-            self._checks[(group, result.feature, result.version)] = (result.consistency, result.psi)
-
-    def get(self, group: str, feature: str, version: int) -> tuple[float | None, float | None]:
-        with self._lock:
-            return self._checks.get((group, feature, version), (None, None))
-
-    def all(self) -> dict[tuple[str, str, int], tuple[float | None, float | None]]:
-        with self._lock:
-            return dict(self._checks)
 
 
 class PolicyActions:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from fsd.domain import FeatureStatus, GroupStatus, RegistrySnapshot, StatusReport, VersionState
-from fsd.monitor.actions import ValidationLedger
+from fsd.monitor.ledger import ValidationLedger
 from fsd.monitor.freshness import GroupSignals
 
 _REPORTED = (VersionState.SERVING, VersionState.PENDING)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import grpc
 
 from fsd.domain import Clock, ValidationResult
-from fsd.monitor.actions import PolicyActions, ValidationLedger, check_action
+from fsd.monitor.actions import PolicyActions, check_action
+from fsd.monitor.ledger import ValidationLedger
 from fsd.monitor.freshness import FreshnessMonitor
 from fsd.monitor.status import status_report
 from fsd.monitor.validator import ConsistencyValidator

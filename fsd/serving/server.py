@@ -19,7 +19,8 @@ from fsd.domain import Clock, SystemClock
 from fsd.lookup import Lookup, LookupLimits
 from fsd.online.rocksdb import RocksDbOnlineStore, RocksDbSettings
 from fsd.registry.registry import Registry
-from fsd.monitor.actions import PolicyActions, ValidationLedger
+from fsd.monitor.actions import PolicyActions
+from fsd.monitor.ledger import ValidationLedger
 from fsd.monitor.freshness import FreshnessMonitor
 from fsd.monitor.skew import ServedValues
 from fsd.monitor.validator import ConsistencyValidator
