@@ -10,6 +10,7 @@ from pathlib import Path
 
 from fsd.errors import AlreadyExists, FailedPrecondition, InvalidArgument, StorageError, echo
 from fsd.online.rocksdb import RocksDbOnlineStore
+from fsd.paths import confine
 from fsd.registry.store import RegistryStore
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -33,7 +34,11 @@ def confined(base: Path, name: str) -> Path:
 
 
 def create_backup(store: RocksDbOnlineStore, registry: RegistryStore, base: Path, name: str) -> BackupResult:
+    """Default root included, the folder is resolved and confined (FSD_ALLOWED_ROOTS) when the backup is written,
+    so a symlink planted in its place cannot send the checkpoint elsewhere."""
+    base = confine(base, "store.backup_root")
     base.mkdir(parents=True, exist_ok=True)
+    base = confine(base, "store.backup_root")
     target = confined(base, name)
     if target.exists():
         raise AlreadyExists(f"backup {name!r} already exists in {base}", field="name")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, TypeVar
 import grpc
 
 from fsd.domain import (
-    ApplyResult, BackupInfo, FeatureValues, GroupInfo, GroupSpec, History, Incident, ManifestInfo, OfflineWrite,
+    ApplyResult, BackupInfo, Deployment, FeatureValues, GroupInfo, GroupSpec, History, Incident, ManifestInfo, OfflineWrite,
     OnlineFeatures, PublishResult, PublishStatus, ResyncRequest, StatusReport, SyncRun, ValidationResult, VersionInfo,
 )
 from fsd.errors import FsdError, error_for_code
@@ -256,6 +256,10 @@ class Client:
 
     def backup(self, name: str) -> BackupInfo:
         return registry_wire.backup_from_proto(self._call(self._stubs.registry.Backup, registry_wire.backup_request(name=name), self.timeout * 10))
+
+    def get_deployment(self) -> Deployment:
+        """The daemon's deployment: its offline root, engines, version and codec."""
+        return registry_wire.deployment_from_proto(self._call(self._stubs.registry.GetDeployment, registry_wire.deployment_request()))
 
     # --- monitor ---
 

@@ -37,7 +37,7 @@ class StoreSettings:
     sync_writes: bool = True
     wal_dir: str = ""  # RocksDB write-ahead log folder (e.g. a faster device); empty: inside data_dir/online
     retire_retention_seconds: int = 3600  # how long a retired version's values stay on disk before they are purged
-    offline_root: str = "./fsd-offline"  # the offline store the validator compares with
+    offline_root: str = ""  # the deployment's offline store; empty: the one recorded in the registry, else <data_dir>/offline
     backup_root: str = ""  # where `fsd backup NAME` writes; empty: <data_dir>/backups
 
 

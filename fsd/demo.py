@@ -19,9 +19,7 @@ from fsd.training import ingest_offline
 
 def run_demo(keep_dir: str | None = None, customers: int = 1000) -> int:
     data_dir = keep_dir or tempfile.mkdtemp(prefix="fsd-demo-")
-    offline_root = f"{data_dir}/offline"
-    settings = load_settings(env={}, overrides={"server": {"port": 0, "metrics_port": 0},
-                                                "store": {"data_dir": data_dir, "offline_root": offline_root}})
+    settings = load_settings(env={}, overrides={"server": {"port": 0, "metrics_port": 0}, "store": {"data_dir": data_dir}})
     daemon = Daemon(settings)
     port = daemon.start()
     target = f"127.0.0.1:{port}"
@@ -40,7 +38,7 @@ def run_demo(keep_dir: str | None = None, customers: int = 1000) -> int:
                 "customer_merchant": fraud_data.customer_merchant(customers, now),
             }
             print("\npublished:")
-            store = OfflineStore(offline_root)
+            store = OfflineStore(client.get_deployment().offline_root)  # the deployment's: <data dir>/offline
             for group, table in tables.items():
                 started = time.perf_counter()
                 if group == "transaction_velocity":  # this one goes the production way: offline store, then the loader

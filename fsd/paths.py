@@ -20,3 +20,13 @@ def confine(path: str | Path, what: str, roots: list[Path] | None = None) -> Pat
     if bases and not any(resolved == base or base in resolved.parents for base in bases):
         raise InvalidArgument(f"{what} {str(path)!r} resolves to {resolved}, outside the allowed roots ({', '.join(map(str, bases))})", field=what)
     return resolved
+
+
+def confine_below(root: Path, path: Path) -> Path:
+    """`path` resolved at the moment it is written, refused unless it stays under `root` (itself resolved) and
+    inside the allowed roots: a symlink planted inside a store cannot send a write elsewhere."""
+    resolved = confine(path, "path")
+    base = root.resolve()
+    if resolved != base and base not in resolved.parents:
+        raise InvalidArgument(f"{path} resolves to {resolved}, outside {base} (a symlink?); nothing was written", field="path")
+    return resolved

@@ -40,7 +40,7 @@ def ingest_offline(
         if name in info.versions:
             chosen = resolve_version(info, name, declared.get(name))
             targets[name] = (chosen.version, chosen.spec)
-    report = ingest(store, table, info.spec, targets, now_micros=time.time_ns() // 1000, skip_bad_rows=skip_bad_rows)
+    report = ingest(store, table, info.spec, targets, now_micros=time.time_ns() // 1000, skip_bad_rows=skip_bad_rows, kind=kind)
     for feature, (version, result) in report.writes.items():
         if result.rows:
             client.record_offline_write(OfflineWrite(group, feature, version, kind, result.min_event_micros, result.max_event_micros,
@@ -58,7 +58,8 @@ def resolve_features(client: Client, refs: Sequence[str]) -> list[tuple[FeatureV
         chosen = resolve_version(info, ref.feature, ref.version)
         max_age = chosen.spec.max_age_seconds or info.spec.max_age_seconds
         keys = tuple(k.name for k in info.spec.entity_keys)
-        out.append((FeatureVersion(ref.group, ref.feature, chosen.version, keys, max_age * 1_000_000, chosen.behaviour_hash), chosen))
+        types = tuple(k.type for k in info.spec.entity_keys)
+        out.append((FeatureVersion(ref.group, ref.feature, chosen.version, keys, max_age * 1_000_000, chosen.behaviour_hash, types), chosen))
     return out
 
 
@@ -75,42 +76,65 @@ def create_dataset(
     store: OfflineStore,
     entity_rows: pa.Table,
     refs: Sequence[str],
-    out_dir: str | Path,
+    out: str | Path,
     *,
-    name: str,
+    name: str | None = None,
     as_of_micros: int | None = None,
     actor: str = "",
 ) -> dict[str, object]:
-    """Write the joined Parquet and manifest.json, and register the serving manifest that pins the same versions."""
-    out = confine(out_dir, "out")
-    if (out / "manifest.json").exists():
-        raise FailedPrecondition(f"{out} already holds a dataset; choose another --out", field="out")
-    out.mkdir(parents=True, exist_ok=True)
-    table, resolved = historical_features(client, store, entity_rows, refs, as_of_micros=as_of_micros, with_status=True)
-    tmp = out / ".data.parquet.tmp"
+    """Write the point-in-time training set to the Parquet file `out` and its manifest beside it
+    (`<out>.manifest.json`); with `name`, also register the serving manifest that pins the same versions.
+
+    Refused before anything is written: a feature version with no offline data at all (the set would be silently
+    all NOT_FOUND), or an existing `out`."""
+    path = confine(out, "out")
+    sidecar = path.with_name(path.name + ".manifest.json")
+    if path.exists() or sidecar.exists():
+        raise FailedPrecondition(f"{path} already exists; choose another --out", field="out")
+    resolved = resolve_features(client, refs)
+    empty = [f"{f.group}:{f.feature}@{f.version}" for f, _ in resolved if not store.snapshots(f.group, f.feature, f.version)]
+    if empty:
+        raise FailedPrecondition(
+            f"no offline data for {', '.join(empty)} in the offline store {store.root}: the training set would be all NOT_FOUND; "
+            "ingest it first (fsd offline ingest GROUP FILE)", field="features",
+        )
+    versions = [fv for fv, _ in resolved]
+    table = get_historical_features(store, entity_rows, versions, as_of_micros=as_of_micros, with_status=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
     pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, out / "data.parquet")
-    manifest = client.create_manifest(name, [f"{f.group}:{f.feature}@{f.version}" for f in resolved], created_by=actor,
-                                      description=f"training dataset {out}")
+    manifest = None
+    if name:
+        manifest = client.create_manifest(name, [f"{f.group}:{f.feature}@{f.version}" for f in versions], created_by=actor,
+                                          description=f"training dataset {path}")
     times = pc.min_max(pc.cast(entity_rows[EVENT_TIMESTAMP], pa.timestamp("us", tz="UTC")).cast(pa.int64()))
-    statuses = {f.column: dict(zip(*[c.to_pylist() for c in pc.value_counts(table[f"{f.column}:status"]).flatten()])) for f in resolved}
+    statuses = {f.column: _status_counts(table[f"{f.column}:status"]) for f in versions}
     document = {
-        "serving_manifest": f"{manifest.name}@{manifest.version}",
+        "serving_manifest": manifest.ref if manifest else None,
         "features": [
             {"ref": f"{f.group}:{f.feature}@{f.version}", "column": f.column, "definition_hash": f.behaviour_hash,
              "offline_snapshots": store.snapshots(f.group, f.feature, f.version), "statuses": statuses[f.column]}
-            for f in resolved
+            for f in versions
         ],
         "rows": table.num_rows,
         "event_time_range_micros": [times["min"].as_py(), times["max"].as_py()],
         "as_of_micros": as_of_micros,
         "created_at_micros": time.time_ns() // 1000,
-        "data": "data.parquet",
+        "data": path.name,
+        "offline_root": str(store.root),
     }
-    tmp_manifest = out / ".manifest.json.tmp"
+    tmp_manifest = sidecar.with_name(f".{sidecar.name}.tmp")
     tmp_manifest.write_text(json.dumps(document, indent=2))
-    os.replace(tmp_manifest, out / "manifest.json")
+    os.replace(tmp, path)
+    os.replace(tmp_manifest, sidecar)
     return document
+
+
+def _status_counts(column: pa.ChunkedArray) -> dict[str, int]:
+    counts = {"PRESENT": 0, "STALE": 0, "NOT_FOUND": 0}
+    for value, count in zip(*[c.to_pylist() for c in pc.value_counts(column).flatten()]):
+        counts[value] = count
+    return counts
 
 
 def read_table(path: str | Path) -> pa.Table:

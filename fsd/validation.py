@@ -147,6 +147,8 @@ def validate_rows(
     created = None
     if CREATED_TIMESTAMP in table.column_names:
         created_col = arrow_columns.event_time_column(table.column(CREATED_TIMESTAMP))
+        # A created time from the future would beat every later correction of the same event time: the same rules.
+        created_col.violations["timestamp_in_future"] = (created_col.values > now_micros + max_future_skew_micros) & ~created_col.nulls
         collect(CREATED_TIMESTAMP, created_col.violations)
         created = created_col.values
     features = {}

@@ -81,7 +81,7 @@ cdef inline bint _older_than(const char* old, uint32_t old_len, const char* new,
     return oe > ne or (oe == ne and oc > nc)
 
 
-def merge_rows(list existing, slots, list columns):
+def merge_rows(list existing, slots, list columns, bint replace=False):
     """Fold new values into entity rows (see _rows_py.merge_rows): returns (rows or None, written, skipped)."""
     cdef uint32_t[::1] slot_arr = np.ascontiguousarray(np.asarray(slots, dtype=np.uint32))
     cdef Py_ssize_t ne = len(existing), ns = slot_arr.shape[0], e, s, i, count, capacity, lo, hi, mid, total, pos
@@ -117,7 +117,7 @@ def merge_rows(list existing, slots, list columns):
                 value = item
                 if lo < count and entries[lo].slot == slot:
                     found = True
-                    if _older_than(entries[lo].ptr, entries[lo].length, PyBytes_AS_STRING(value), <uint32_t>PyBytes_GET_SIZE(value)):
+                    if not replace and _older_than(entries[lo].ptr, entries[lo].length, PyBytes_AS_STRING(value), <uint32_t>PyBytes_GET_SIZE(value)):
                         skipped += 1
                         continue
                 if not found:

@@ -35,6 +35,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     daemon.wait()
+    if not daemon.stopped_cleanly:  # a handler outlived the grace period: do not wait for it at interpreter exit
+        logging.shutdown()
+        os._exit(0)
     return 0
 
 

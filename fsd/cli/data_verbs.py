@@ -5,12 +5,17 @@ import argparse
 import os
 import sys
 import time
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from fsd.cli import exits
 from fsd.cli.exits import UsageError
 from fsd.cli.options import actor, client_from, emit
+
+if TYPE_CHECKING:
+    from fsd.offline.store import OfflineStore
 
 
 def parse_feature_versions(items: list[str] | None) -> dict[str, int]:
@@ -24,8 +29,20 @@ def parse_feature_versions(items: list[str] | None) -> dict[str, int]:
     return versions
 
 
-def _offline_root(args: argparse.Namespace) -> str:
-    return args.offline_root or os.environ.get("FSD_OFFLINE_ROOT", "./fsd-offline")
+def offline_store(args: argparse.Namespace, client: object) -> OfflineStore:
+    """The deployment's offline store, as the daemon reports it; an explicit --offline-root (or $FSD_OFFLINE_ROOT)
+    that points elsewhere is refused, naming both, instead of silently reading another store."""
+    from pathlib import Path
+
+    from fsd.offline.store import OfflineStore
+
+    recorded = client.get_deployment().offline_root  # type: ignore[attr-defined]
+    explicit = args.offline_root or os.environ.get("FSD_OFFLINE_ROOT")
+    if explicit and Path(explicit).resolve() != Path(recorded):
+        source = "--offline-root" if args.offline_root else "$FSD_OFFLINE_ROOT"
+        raise UsageError(f"{source} {explicit} is not this deployment's offline store {recorded} (reported by the daemon); "
+                         "drop the option to use the deployment's")
+    return OfflineStore(recorded)
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
@@ -35,9 +52,19 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
     table = read_table(args.file)
     versions = parse_feature_versions(args.feature_version)
-    with client_from(args) as client, tqdm(total=table.num_rows, unit="rows", disable=args.quiet or None, file=sys.stderr) as bar:
-        result = client.publish(args.group, table, publish_id=args.publish_id, chunk_rows=args.chunk_rows, on_chunk=bar.update,
-                                feature_versions=versions)
+    if args.resume and not args.publish_id:
+        raise UsageError("--resume needs the --publish-id of the interrupted publish")
+    publish_id = args.publish_id or uuid.uuid4().hex
+    resume_hint = f"fsd publish {args.group} {args.file} --publish-id {publish_id} --resume"
+    if not args.quiet:
+        print(f"publish {publish_id} started (if interrupted, resume with: {resume_hint})", file=sys.stderr)
+    try:
+        with client_from(args) as client, tqdm(total=table.num_rows, unit="rows", disable=args.quiet or None, file=sys.stderr) as bar:
+            result = client.publish(args.group, table, publish_id=publish_id, chunk_rows=args.chunk_rows, on_chunk=bar.update,
+                                    feature_versions=versions, resume=args.resume)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: chunks already acknowledged are durable; resume with: {resume_hint}", file=sys.stderr)
+        return exits.INTERRUPTED
 
     def table_text() -> str:
         lines = [f"publish {result.publish_id}: {result.rows_accepted} rows accepted, {result.rows_rejected} rejected, "
@@ -124,15 +151,15 @@ def cmd_get(args: argparse.Namespace) -> int:
 
 
 def cmd_offline(args: argparse.Namespace) -> int:
-    from fsd.offline.store import OfflineStore
     from fsd.training import ingest_offline, read_table
 
     versions = parse_feature_versions(args.feature_version)
     table = read_table(args.file)
     with client_from(args) as client:
-        report = ingest_offline(client, OfflineStore(_offline_root(args)), args.group, table, versions=versions, kind=args.kind,
+        store = offline_store(args, client)
+        report = ingest_offline(client, store, args.group, table, versions=versions, kind=args.kind,
                                 skip_bad_rows=args.skip_bad_rows, actor=actor(args))
-    print(f"{report.rows_written} of {report.rows} rows written to {_offline_root(args)} ({report.rows_rejected} rejected)")
+    print(f"{report.rows_written} of {report.rows} rows written to {store.root} ({report.rows_rejected} rejected)")
     for feature, (version, result) in report.writes.items():
         print(f"  {args.group}:{feature}@{version}: snapshot {result.snapshot_id}, {len(result.files)} file(s)")
     for r in report.rejections[:20]:
@@ -140,28 +167,42 @@ def cmd_offline(args: argparse.Namespace) -> int:
     return exits.OK if not report.rows_rejected else exits.ROWS_REJECTED
 
 
+def parse_as_of(text: str | None) -> int | None:
+    """--as-of must say its UTC offset: a naive time would be read in this machine's zone and let later values in."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"--as-of {text[:60]!r}: not an ISO 8601 time (e.g. 2026-11-25T10:00:00Z)") from None
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise UsageError(f"--as-of {text[:60]!r} has no UTC offset; add one (e.g. Z or +01:00): a naive time is ambiguous")
+    return int(moment.timestamp() * 1_000_000)
+
+
 def cmd_dataset(args: argparse.Namespace) -> int:
-    from fsd.offline.store import OfflineStore
+    from fsd.tables import render
     from fsd.training import create_dataset, read_table
 
+    as_of = parse_as_of(args.as_of)
     entity_rows = read_table(args.entities)
-    as_of = int(datetime.fromisoformat(args.as_of).timestamp() * 1_000_000) if args.as_of else None
     with client_from(args) as client:
-        doc = create_dataset(client, OfflineStore(_offline_root(args)), entity_rows, args.features, args.out, name=args.name,
+        doc = create_dataset(client, offline_store(args, client), entity_rows, args.features, args.out, name=args.name,
                              as_of_micros=as_of, actor=actor(args))
-    print(f"wrote {doc['rows']} rows to {args.out}/data.parquet; serving manifest {doc['serving_manifest']}")
-    for f in doc["features"]:  # type: ignore[union-attr]
-        print(f"  {f['ref']}  hash {f['definition_hash'][:12]}  {f['statuses']}")
+    manifest = f"; serving manifest {doc['serving_manifest']}" if doc["serving_manifest"] else ""
+    print(f"wrote {doc['rows']} rows to {args.out} (manifest {args.out}.manifest.json){manifest}")
+    rows = [(f["ref"], f["definition_hash"][:12], f["statuses"]["PRESENT"], f["statuses"]["STALE"], f["statuses"]["NOT_FOUND"])
+            for f in doc["features"]]  # type: ignore[union-attr]
+    print(render(["feature version", "definition hash", "PRESENT", "STALE", "NOT_FOUND"], rows))
     return 0
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from fsd.offline.store import OfflineStore
     from fsd.sync.loader import SyncScheduler, sync_group
     from fsd.views import runs_table
 
-    store = OfflineStore(_offline_root(args))
     with client_from(args) as client:
+        store = offline_store(args, client)
         if not args.all:
             if not args.group:
                 raise UsageError("name a GROUP or use --all")
@@ -207,6 +248,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, c
     publish.add_argument("--publish-id", default=None, help="reuse to resume/retry a publish idempotently")
     publish.add_argument("--chunk-rows", type=int, default=20_000, help="rows per streamed chunk (default 20000)")
     publish.add_argument("--quiet", action="store_true", help="no progress bar")
+    publish.add_argument("--resume", action="store_true", help="with --publish-id: send only the chunks the daemon does not have yet")
     publish.add_argument("--feature-version", "--version", dest="feature_version", action="append",
                          help="FEATURE=N: write version N of that column (e.g. a PENDING one); repeatable")
     publish.set_defaults(func=cmd_publish)
@@ -226,7 +268,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, c
     offline.add_argument("--feature-version", "--version", dest="feature_version", action="append",
                          help="FEATURE=N: write that version (default: SERVING); repeatable")
     offline.add_argument("--skip-bad-rows", action="store_true", help="write the valid rows even if some are rejected")
-    offline.add_argument("--offline-root", default=None, help="offline store root (default $FSD_OFFLINE_ROOT or ./fsd-offline)")
+    offline.add_argument("--offline-root", default=None, help="must be the deployment's offline store if given (the daemon reports it; also $FSD_OFFLINE_ROOT)")
     offline.add_argument("--by", default=None, help="who (recorded in history; default $USER)")
     offline.set_defaults(func=cmd_offline)
 
@@ -234,10 +276,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, c
     dataset.add_argument("action", choices=["create"], help="create: join and write a training set")
     dataset.add_argument("--entities", required=True, help="Parquet/CSV with entity keys and event_timestamp (UTC-aware)")
     dataset.add_argument("--features", nargs="+", required=True, help="group:feature or group:feature@N")
-    dataset.add_argument("--out", required=True, help="output folder")
-    dataset.add_argument("--name", required=True, help="name of the serving manifest to register")
-    dataset.add_argument("--as-of", default=None, help="ISO time with offset: only values created by then")
-    dataset.add_argument("--offline-root", default=None, help="offline store root (default $FSD_OFFLINE_ROOT or ./fsd-offline)")
+    dataset.add_argument("--out", required=True, help="the Parquet file to write (its manifest goes to OUT.manifest.json)")
+    dataset.add_argument("--name", default=None, help="also register a serving manifest of this name pinning the same versions")
+    dataset.add_argument("--as-of", default=None, help="ISO time with a UTC offset (e.g. 2026-11-25T10:00:00Z): only values created by then")
+    dataset.add_argument("--offline-root", default=None, help="must be the deployment's offline store if given (the daemon reports it; also $FSD_OFFLINE_ROOT)")
     dataset.add_argument("--by", default=None, help="who (recorded in history; default $USER)")
     dataset.set_defaults(func=cmd_dataset)
 
@@ -247,7 +289,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, c
     sync.add_argument("--watch", action="store_true", help="keep running the scheduler (with --all)")
     sync.add_argument("--max-cycles", type=int, default=0, help="stop the watch after N scheduler cycles")
     sync.add_argument("--full", action="store_true", help="forced resync: ignore the watermark")
-    sync.add_argument("--offline-root", default=None, help="offline store root (default $FSD_OFFLINE_ROOT or ./fsd-offline)")
+    sync.add_argument("--offline-root", default=None, help="must be the deployment's offline store if given (the daemon reports it; also $FSD_OFFLINE_ROOT)")
     sync.set_defaults(func=cmd_sync)
 
     status = sub.add_parser("sync-status", parents=parents, help="sync runs per group, with the success rate")

@@ -36,6 +36,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     with client_from(args) as client:
         report = client.status(args.group or "")
     emit(args, report, lambda: status_tables(report, flag))
+    if args.check:
+        failing = [g.group for g in report.groups if g.stale] + [f"{g.group}:{f.feature}@{f.version}" for g in report.groups for f in g.features if f.blocked]
+        if failing:
+            print(f"check failed: STALE or BLOCKED: {', '.join(failing)}", file=sys.stderr)
+            return exits.CHECK_FAILED
     return exits.OK
 
 
@@ -45,7 +50,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
     with client_from(args) as client:
         result = client.validate(args.group, sample=args.sample, skew=args.skew, action=args.action or "", feature=args.feature or "",
                                  versions=[args.version] if args.version else [])
+        threshold = client.get_group(args.group).spec.policy.min_consistency or 1.0
     emit(args, result, lambda: "\n".join([validation_table(result), *(f"action: {a}" for a in result.actions_taken)]))
+    unmeasured = [f"{f.feature}@{f.version}" for f in result.features if f.consistency is None]
+    low = [f"{f.feature}@{f.version} {f.consistency:.2%}" for f in result.features if f.consistency is not None and f.consistency < threshold]
+    if not result.features or unmeasured or low:
+        why = ("nothing to validate" if not result.features else
+               "; ".join([*(f"{r}: nothing compared (no offline values)" for r in unmeasured), *(f"{r} < {threshold:.2%}" for r in low)]))
+        print(f"check failed: {why}", file=sys.stderr)
+        return exits.CHECK_FAILED
     return exits.OK
 
 
@@ -62,9 +75,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, c
 
     status = sub.add_parser("status", parents=parents, help="freshness, sync and consistency per group (breaches flagged)")
     status.add_argument("group", nargs="?", default="", help="only this group")
+    status.add_argument("--check", action="store_true", help=f"exit {exits.CHECK_FAILED} when a group is STALE or a version BLOCKED (for cron/CI)")
     status.set_defaults(func=cmd_status)
 
-    validate = sub.add_parser("validate", parents=parents, help="compare sampled online values with the offline truth")
+    validate = sub.add_parser("validate", parents=parents, help="compare sampled online values with the offline truth",
+                              description=f"Exits {exits.CHECK_FAILED} when consistency is below the group's min_consistency (1.0 when unset) "
+                                          "or nothing could be compared.")
     validate.add_argument("group", help="the feature group")
     validate.add_argument("--sample", type=int, default=1000, help="entities sampled per feature version (default 1000)")
     validate.add_argument("--skew", action="store_true", help="also compute PSI of served vs offline values")

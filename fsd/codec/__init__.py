@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import os
 
-from fsd.codec import _columns_py, _keys_py, _rows_py, _values_py
+from fsd.codec import _columns_py, _keys_py, _request_py, _rows_py, _values_py
 from fsd.codec._keys_py import KEY_FORMAT, MAX_KEY_STRING_BYTES, group_prefix
 from fsd.codec._rows_py import build_row, parse_row, remove_slot
 from fsd.codec._values_py import HEADER_SIZE, STATUS_NOT_FOUND, STATUS_PRESENT, STATUS_STALE, VALUE_FORMAT, decode_value
 
 _native = None
-if os.environ.get("FSD_NO_EXTENSIONS", "") not in ("1", "true", "yes"):
+REFERENCE_REQUESTED: bool = os.environ.get("FSD_NO_EXTENSIONS", "") in ("1", "true", "yes")
+if not REFERENCE_REQUESTED:
     try:
         from fsd import _native  # type: ignore[no-redef]
     except ImportError:  # not built (e.g. running from a source tree without pip install)
@@ -28,15 +29,11 @@ frame_response = _native.frame_response if _native else _columns_py.frame_respon
 int64_row_keys = _native.int64_row_keys if _native else _keys_py.int64_row_keys
 
 
-def _general_path_only(raw: bytes) -> tuple[bytes, str, list[tuple[str, bytes | list[str]]]] | None:
-    """Without the compiled request splitter every GetFeatures request takes the general (protobuf) path."""
-    return None
-
-
-split_get_request = _native.split_get_request if _native else _general_path_only
+split_get_request = _native.split_get_request if _native else _request_py.split_get_request
 
 __all__ = [
     "NATIVE",
+    "REFERENCE_REQUESTED",
     "KEY_FORMAT",
     "MAX_KEY_STRING_BYTES",
     "HEADER_SIZE",

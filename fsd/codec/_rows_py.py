@@ -57,12 +57,13 @@ def stamp(value: bytes) -> tuple[int, int]:
 
 
 def merge_rows(
-    existing: Sequence[bytes | None], slots: Sequence[int], columns: Sequence[Sequence[bytes | None]]
+    existing: Sequence[bytes | None], slots: Sequence[int], columns: Sequence[Sequence[bytes | None]], replace: bool = False
 ) -> tuple[list[bytes | None], int, int]:
     """Fold new values (columns[s][e] for slots[s], entity e) into the entities' rows.
 
     A new value replaces the stored one unless the stored (event time, created time) is greater: a newer event
     wins, and for the same event time the later-computed value (a correction) wins; exact ties: the new one.
+    With replace (a forced resync, authoritative), every offered value replaces the stored one.
     Returns (new row per entity, None where nothing changed; values written; values skipped as older).
     """
     out: list[bytes | None] = []
@@ -74,7 +75,7 @@ def merge_rows(
             if columns[s][e] is None:  # nothing offered for this entity (e.g. a correction outside the window)
                 continue
             old = entries.get(slot)
-            if old is not None and stamp(old) > stamp(columns[s][e]):
+            if old is not None and not replace and stamp(old) > stamp(columns[s][e]):
                 skipped += 1
                 continue
             entries[slot] = columns[s][e]

@@ -3,7 +3,7 @@ No storage, no wire types, no grpc: everything here can be imported by every oth
 from __future__ import annotations
 
 from fsd.domain.records import (
-    ApplyResult, BackupInfo, Change, FeatureStatus, FeatureValidation, GroupInfo, GroupStatus, History, HistoryEntry,
+    ApplyResult, BackupInfo, Change, Deployment, FeatureStatus, FeatureValidation, GroupInfo, GroupStatus, History, HistoryEntry,
     Incident, ManifestInfo, MismatchCounts, OfflineWrite, PinnedFeature, PublishChunk, PublishResult, PublishStatus, Rejection,
     ResyncRequest, StatusReport, SyncRun, ValidationResult, VersionInfo,
 )
@@ -16,7 +16,7 @@ from fsd.domain.types import (
 )
 
 __all__ = [
-    "ANY_STATE", "ApplyResult", "BackupInfo", "Change", "Clock", "DTYPE_NAMES", "DType", "EntityKeySpec", "FeatureRef",
+    "ANY_STATE", "ApplyResult", "BackupInfo", "Change", "Deployment", "Clock", "DTYPE_NAMES", "DType", "EntityKeySpec", "FeatureRef",
     "FeatureSpec", "FeatureStatus", "FeatureValues", "GetRequest", "OnlineFeatures", "FeatureValidation", "FixedClock", "FreshnessPolicy", "GroupInfo", "GroupSpec",
     "GroupStatus", "History", "HistoryEntry", "Incident", "KEY_TYPE_NAMES", "KeyType", "MICROS_PER_SECOND", "ManifestInfo",
     "MismatchCounts", "OfflineWrite", "PSI_THRESHOLD", "PinnedFeature", "PublishChunk", "PublishResult", "PublishStatus", "READABLE",

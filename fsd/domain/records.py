@@ -296,3 +296,16 @@ class ValidationResult:
     group: str
     features: tuple[FeatureValidation, ...]
     actions_taken: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """What a deployment is: the one offline store every part uses, its engines, and the fsd that serves it."""
+
+    offline_root: str
+    store_engine: str
+    registry_kind: str
+    fsd_version: str
+    codec_native: bool
+    proto_version: str = "fsd.v1"
+    data_dir: str = ""

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 from fsd.domain.records import GroupInfo, ManifestInfo, VersionInfo
 from fsd.domain.types import FeatureRef, VersionState
-from fsd.errors import FailedPrecondition, InvalidArgument, NotFound
+from fsd.errors import FailedPrecondition, InvalidArgument, NotFound, echo
 
 # Which states a use may name explicitly with @N (an unpinned reference always means SERVING).
 READABLE = frozenset({VersionState.PENDING, VersionState.SERVING, VersionState.DEPRECATED})
@@ -23,7 +23,7 @@ def resolve_version(
     name = group.spec.name
     versions = group.versions.get(feature)
     if not versions:
-        raise NotFound(f"group {name!r} has no feature {feature!r}", field=field)
+        raise NotFound(f"group {echo(name)} has no feature {echo(feature)}", field=field)
     if version is None:
         serving = group.serving_version(feature)
         if serving is None:
@@ -46,13 +46,13 @@ def resolve_ref(groups: Mapping[str, GroupInfo], text: str, *, allowed: frozense
     ref = FeatureRef.parse(text)
     group = groups.get(ref.group)
     if group is None:
-        raise NotFound(f"feature {text!r}: unknown feature group {ref.group!r}", field="features")
+        raise NotFound(f"feature {echo(text)}: unknown feature group {echo(ref.group)}", field="features")
     try:
         return group, resolve_version(group, ref.feature, ref.version, allowed=allowed)
     except NotFound as exc:
-        raise NotFound(f"feature {text!r}: {exc.message}", field="features") from None
+        raise NotFound(f"feature {echo(text)}: {exc.message}", field="features") from None
     except FailedPrecondition as exc:
-        raise FailedPrecondition(f"feature {text!r}: {exc.message}", field="features") from None
+        raise FailedPrecondition(f"feature {echo(text)}: {exc.message}", field="features") from None
 
 
 def find_manifest(manifests: Mapping[str, Sequence[ManifestInfo]], text: str) -> ManifestInfo:
@@ -60,15 +60,15 @@ def find_manifest(manifests: Mapping[str, Sequence[ManifestInfo]], text: str) ->
     name, sep, version_text = text.partition("@")
     versions = manifests.get(name)
     if not versions:
-        raise NotFound(f"unknown manifest {name!r}", field="manifest")
+        raise NotFound(f"unknown manifest {echo(name)}", field="manifest")
     if not sep:
         return versions[-1]
     if not version_text.isdigit():
-        raise InvalidArgument(f"manifest {text!r}: version after '@' must be a positive integer", field="manifest")
+        raise InvalidArgument(f"manifest {echo(text)}: version after '@' must be a positive integer", field="manifest")
     for info in versions:
         if info.version == int(version_text):
             return info
-    raise NotFound(f"manifest {name!r} has no version {version_text}", field="manifest")
+    raise NotFound(f"manifest {echo(name)} has no version {echo(version_text)}", field="manifest")
 
 
 def manifest_refs(manifest: ManifestInfo, refs: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -82,8 +82,8 @@ def manifest_refs(manifest: ManifestInfo, refs: Sequence[str]) -> tuple[list[str
         ref = FeatureRef.parse(text)
         pin = pins.get((ref.group, ref.feature))
         if pin is None:
-            raise InvalidArgument(f"features: {text!r} is not in manifest {manifest.ref}", field="features")
+            raise InvalidArgument(f"features: {echo(text)} is not in manifest {manifest.ref}", field="features")
         if ref.version is not None and ref.version != pin.version:
-            raise FailedPrecondition(f"features: {text!r} asks for version {ref.version}, manifest {manifest.ref} pins {pin.version}", field="features")
+            raise FailedPrecondition(f"features: {echo(text)} asks for version {ref.version}, manifest {manifest.ref} pins {pin.version}", field="features")
         pinned.append(pin.ref)
     return list(refs), pinned

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from fsd.domain.records import GroupInfo, ManifestInfo, VersionInfo
 from fsd.domain.resolution import ANY_STATE, find_manifest, resolve_ref, resolve_version
 from fsd.domain.types import ResolvedFeature
-from fsd.errors import NotFound
+from fsd.errors import NotFound, echo
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +27,7 @@ class RegistrySnapshot:
     def group(self, name: str) -> GroupInfo:
         info = self.groups.get(name)
         if info is None:
-            raise NotFound(f"unknown feature group {name!r}", field="group")
+            raise NotFound(f"unknown feature group {echo(name)}", field="group")
         return info
 
     def group_by_id(self, group_id: int) -> GroupInfo | None:

@@ -64,12 +64,12 @@ class VersionState(enum.IntEnum):
     RETIRED = 4
 
 
-_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_NAME_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
 def is_valid_name(name: str) -> bool:
     """Group, feature and key names: lower-case identifiers, so refs and paths stay unambiguous."""
-    return bool(_NAME_RE.match(name))
+    return isinstance(name, str) and _NAME_RE.fullmatch(name) is not None  # fullmatch: "name\n" is not a name
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,14 +140,16 @@ class FeatureRef:
     def parse(text: str) -> FeatureRef:
         from fsd.errors import InvalidArgument
 
+        from fsd.errors import echo
+
         body, sep, version_text = text.partition("@")
         group, colon, feature = body.partition(":")
         if not colon or not group or not feature:
-            raise InvalidArgument(f"feature reference {text!r} must look like 'group:feature' or 'group:feature@N'", field="features")
+            raise InvalidArgument(f"feature reference {echo(text)} must look like 'group:feature' or 'group:feature@N'", field="features")
         version: int | None = None
         if sep:
-            if not version_text.isdigit() or int(version_text) < 1:
-                raise InvalidArgument(f"feature reference {text!r}: version after '@' must be a positive integer", field="features")
+            if not version_text.isascii() or not version_text.isdigit() or int(version_text) < 1 or len(version_text) > 9:
+                raise InvalidArgument(f"feature reference {echo(text)}: version after '@' must be a positive integer", field="features")
             version = int(version_text)
         return FeatureRef(group, feature, version)
 

@@ -9,11 +9,12 @@ from fsd.domain import FeatureValidation, GroupInfo, VersionInfo
 from fsd.errors import InvalidArgument
 from fsd.monitor.freshness import GroupSignals
 from fsd.monitor.ledger import ValidationLedger
+from fsd.registry.definitions import POLICY_ACTIONS
 from fsd.registry.registry import Registry
 
 logger = logging.getLogger(__name__)
 
-ACTIONS = ("report", "mark_stale", "block", "resync")
+ACTIONS = POLICY_ACTIONS
 
 
 def check_action(action: str) -> None:

@@ -35,6 +35,7 @@ def ingest(
     now_micros: int,
     max_future_skew_micros: int = 300 * 1_000_000,
     skip_bad_rows: bool = False,
+    kind: str = "ingest",
 ) -> IngestReport:
     """targets: feature column -> (version, spec of that version), as resolved from the registry by the caller."""
     present = validation.feature_columns(table, group)
@@ -63,6 +64,6 @@ def ingest(
             column = column.cast(pa.float64())
         elif spec.dtype.name == "FLOAT":
             column = column.cast(pa.float32())
-        report.writes[name] = (version, store.write(group.name, name, version, pa.table({**base, VALUE: column})))
+        report.writes[name] = (version, store.write(group.name, name, version, pa.table({**base, VALUE: column}), kind=kind))
     report.rows_written = good.num_rows
     return report

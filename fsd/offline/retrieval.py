@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fsd.domain import KeyType
 from fsd.errors import InvalidArgument
 from fsd.offline import pit
 from fsd.offline.store import CREATED_TIMESTAMP, EVENT_TIMESTAMP, VALUE, OfflineStore
@@ -27,6 +28,7 @@ class FeatureVersion:
     key_names: tuple[str, ...]
     max_age_micros: int  # 0: never too old
     behaviour_hash: str = ""
+    key_types: tuple[KeyType, ...] = ()  # checked against the entity rows' columns when given (as online reads check them)
 
     @property
     def column(self) -> str:
@@ -68,6 +70,28 @@ def join_feature(
     return values, status, np.where(usable, matched_times, 0)
 
 
+def _key_column(entity_rows: pa.Table, name: str, key_type: KeyType | None, feature: FeatureVersion) -> pa.ChunkedArray:
+    """An entity-row key column, checked like an online read checks it: an int64 key takes integers only (a string
+    or float column is refused, never cast), a string key strings only; dictionary-encoded columns are decoded."""
+    column = entity_rows[name]
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    if column.null_count:
+        raise InvalidArgument(f"entity rows: key column {name!r} has nulls", field=name)
+    if key_type is None:
+        return column
+    t = column.type
+    if key_type == KeyType.INT64:
+        if not pa.types.is_integer(t):
+            raise InvalidArgument(f"entity rows: key column {name!r} is {t}; {feature.column} keys it by int64 (integers only)", field=name)
+        if pa.types.is_uint64(t) and len(column) and pc.max(column).as_py() > 2**63 - 1:
+            raise InvalidArgument(f"entity rows: key column {name!r} holds a value over the int64 range", field=name)
+        return column.cast(pa.int64())
+    if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+        raise InvalidArgument(f"entity rows: key column {name!r} is {t}; {feature.column} keys it by string", field=name)
+    return column
+
+
 def _index_entity_rows(entity_rows: pa.Table, row_times: np.ndarray, features: Sequence[FeatureVersion]) -> dict[tuple[str, ...], pit.EntityRows]:
     """One index per distinct key set, shared by every feature version keyed by it."""
     indexes: dict[tuple[str, ...], pit.EntityRows] = {}
@@ -77,9 +101,9 @@ def _index_entity_rows(entity_rows: pa.Table, row_times: np.ndarray, features: S
         for name in feature.key_names:
             if name not in entity_rows.column_names:
                 raise InvalidArgument(f"entity rows: column {name!r} is needed by {feature.column}", field=name)
-            if entity_rows[name].null_count:
-                raise InvalidArgument(f"entity rows: key column {name!r} has nulls", field=name)
-        indexes[feature.key_names] = pit.EntityRows([entity_rows[k] for k in feature.key_names], row_times)
+        types = feature.key_types or (None,) * len(feature.key_names)
+        columns = [_key_column(entity_rows, name, kt, feature) for name, kt in zip(feature.key_names, types)]
+        indexes[feature.key_names] = pit.EntityRows(columns, row_times)
     return indexes
 
 
@@ -118,13 +142,16 @@ def get_historical_features(
 
 
 def latest_values(
-    store: OfflineStore, feature: FeatureVersion, *, as_of_micros: int, since_created_micros: int | None = None
+    store: OfflineStore, feature: FeatureVersion, *, as_of_micros: int, since_created_micros: int | None = None,
+    kinds: frozenset[str] | None = None,
 ) -> pa.Table:
     """Latest row per entity with event time <= as_of (later created wins ties) — what online should hold.
 
-    With since_created_micros, only entities with rows created after it are returned (incremental sync).
+    With since_created_micros, only entities with rows created after it are returned (incremental sync); with
+    kinds, only rows of those kinds of write (ingest, backfill, correction).
     """
-    table = store.read(feature.group, feature.feature, feature.version, key_columns=list(feature.key_names), max_event_micros=as_of_micros)
+    table = store.read(feature.group, feature.feature, feature.version, key_columns=list(feature.key_names), max_event_micros=as_of_micros,
+                       kinds=kinds)
     if table.num_rows == 0:
         return table
     ids = pit.entity_ids([table[k] for k in feature.key_names])

@@ -25,13 +25,15 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from fsd.errors import InvalidArgument, StorageError
+from fsd.paths import confine_below
 
 VALUE = "value"
 EVENT_TIMESTAMP = "event_timestamp"
 CREATED_TIMESTAMP = "created_timestamp"
 _TS = pa.timestamp("us", tz="UTC")
 _PARTITION = "month"  # YYYY-MM of the event time
-_SNAPSHOT_RE = re.compile(r"part-(\d{16})-([0-9a-f]{8})\.parquet$")
+_SNAPSHOT_RE = re.compile(r"part-(\d{16})-([0-9a-f]{8})(?:-(backfill|correction))?\.parquet")
+WRITE_KINDS = ("ingest", "backfill", "correction")  # a write's kind decides the publish mode the loader syncs it in
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +68,11 @@ class OfflineStore:
     def dataset_dir(self, group: str, feature: str, version: int) -> Path:
         return self.root / group / feature / f"v{version}"
 
-    def write(self, group: str, feature: str, version: int, table: pa.Table) -> WriteResult:
-        """table: key columns..., event_timestamp, created_timestamp (timestamp[us, UTC]), value."""
+    def write(self, group: str, feature: str, version: int, table: pa.Table, kind: str = "ingest") -> WriteResult:
+        """table: key columns..., event_timestamp, created_timestamp (timestamp[us, UTC]), value. The kind (ingest,
+        backfill, correction) is part of each file's name, so the loader can sync every write by its own rule."""
+        if kind not in WRITE_KINDS:
+            raise InvalidArgument(f"offline write kind {kind[:40]!r} must be one of {', '.join(WRITE_KINDS)}", field="kind")
         for name in (EVENT_TIMESTAMP, CREATED_TIMESTAMP, VALUE):
             if name not in table.column_names:
                 raise InvalidArgument(f"offline write: column {name!r} missing", field=name)
@@ -79,13 +84,14 @@ class OfflineStore:
         micros = table[EVENT_TIMESTAMP].cast(pa.int64()).to_numpy(zero_copy_only=False)
         months = micros.astype("datetime64[us]").astype("datetime64[M]")
         base = self.dataset_dir(group, feature, version)
+        suffix = "" if kind == "ingest" else f"-{kind}"
         files = []
         try:
             for month in np.unique(months):
                 part = table.filter(pa.array(months == month))
-                folder = base / f"{_PARTITION}={month}"
+                folder = confine_below(self.root, base / f"{_PARTITION}={month}")
                 folder.mkdir(parents=True, exist_ok=True)
-                final = folder / f"part-{snapshot}.parquet"
+                final = folder / f"part-{snapshot}{suffix}.parquet"
                 tmp = folder / f".tmp-{snapshot}.parquet"
                 pq.write_table(part, tmp, compression="zstd")
                 with open(tmp, "rb+") as fh:
@@ -97,10 +103,18 @@ class OfflineStore:
             raise StorageError(f"offline write to {base} failed: {exc}") from exc
         return WriteResult(snapshot, table.num_rows, tuple(files), int(micros.min()), int(micros.max()))
 
-    def snapshots(self, group: str, feature: str, version: int) -> list[str]:
+    def _files(self, group: str, feature: str, version: int) -> list[tuple[Path, str, str]]:
+        """(file, snapshot id, kind) of every complete data file of a feature version."""
         base = self.dataset_dir(group, feature, version)
-        found = {m.group(1) + "-" + m.group(2) for p in base.rglob("part-*.parquet") if (m := _SNAPSHOT_RE.search(p.name))}
-        return sorted(found)
+        out = []
+        for p in base.rglob("part-*.parquet") if base.exists() else ():
+            m = _SNAPSHOT_RE.fullmatch(p.name)
+            if m:
+                out.append((p, f"{m.group(1)}-{m.group(2)}", m.group(3) or "ingest"))
+        return out
+
+    def snapshots(self, group: str, feature: str, version: int, kinds: frozenset[str] | None = None) -> list[str]:
+        return sorted({snap for _, snap, kind in self._files(group, feature, version) if kinds is None or kind in kinds})
 
     def read(
         self,
@@ -113,11 +127,16 @@ class OfflineStore:
         max_event_micros: int | None = None,
         min_event_micros: int | None = None,
         created_as_of_micros: int | None = None,
+        kinds: frozenset[str] | None = None,
     ) -> pa.Table:
-        """Rows of one feature version, pruned by time (partition pruning) and optionally by entity key."""
+        """Rows of one feature version, pruned by time (partition pruning) and optionally by entity key and by the
+        kind of write they came from."""
         base = self.dataset_dir(group, feature, version)
         columns = [*key_columns, EVENT_TIMESTAMP, CREATED_TIMESTAMP, VALUE]
-        if not base.exists():
+        sources: object = base
+        if kinds is not None:
+            sources = [str(p) for p, _, kind in self._files(group, feature, version) if kind in kinds]
+        if not base.exists() or sources == []:
             return pa.table({c: pa.array([], type=_TS if c in (EVENT_TIMESTAMP, CREATED_TIMESTAMP) else pa.null()) for c in columns})
         condition = None
 
@@ -136,7 +155,8 @@ class OfflineStore:
             condition = both(condition, ds.field(key_columns[0]).isin(key_filter))
         try:
             partitioning = ds.partitioning(pa.schema([(_PARTITION, pa.string())]), flavor="hive")
-            dataset = ds.dataset(base, format="parquet", partitioning=partitioning, ignore_prefixes=[".tmp-", "."])
+            dataset = ds.dataset(sources, format="parquet", partitioning=partitioning, partition_base_dir=str(base),
+                                 ignore_prefixes=[".tmp-", "."])
             return dataset.to_table(columns=columns, filter=condition)
         except (pa.ArrowException, OSError) as exc:
             raise StorageError(f"offline read of {base} failed: {exc}") from exc

@@ -1,16 +1,19 @@
 """Reads a feature repo (a folder of YAML files) into GroupSpecs, with file:line in every error."""
 from __future__ import annotations
 
+import math
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
 
 from fsd.domain import DTYPE_NAMES, KEY_TYPE_NAMES, DType, EntityKeySpec, FeatureSpec, FreshnessPolicy, GroupSpec, is_valid_name
-from fsd.errors import InvalidArgument
+from fsd.errors import InvalidArgument, echo
 from fsd.registry.durations import parse_duration
 
 _GROUP_KEYS = {"name", "description", "owner", "entity_keys", "source", "max_age", "sync_interval", "tags", "features", "freshness_policy"}
+POLICY_ACTIONS = ("report", "mark_stale", "block", "resync")  # what a consistency breach does
 _POLICY_KEYS = {"max_lag", "max_stale_ratio", "max_missed_refreshes", "min_consistency", "on_inconsistency"}
 
 
@@ -30,7 +33,7 @@ def _policy(ctx: "_Context", m: Mapping[str, object]) -> FreshnessPolicy:
     if isinstance(missed, bool) or not isinstance(missed, int) or missed < 0:
         raise ctx.fail(p, "max_missed_refreshes", "freshness_policy.max_missed_refreshes must be a whole number")
     action = p.get("on_inconsistency", "report")
-    if action not in ("report", "mark_stale", "block", "resync"):
+    if action not in POLICY_ACTIONS:
         raise ctx.fail(p, "on_inconsistency", "freshness_policy.on_inconsistency must be report, mark_stale, block or resync")
     return FreshnessPolicy(_duration(ctx, p, "max_lag"), ratio("max_stale_ratio"), missed, ratio("min_consistency"), str(action))
 _FEATURE_KEYS = {
@@ -215,6 +218,8 @@ def load_text(text: str, path: str = "<text>") -> list[GroupSpec]:
         mark = exc.problem_mark
         line = f":{mark.line + 1}" if mark is not None else ""
         raise InvalidArgument(f"{path}{line}: invalid YAML: {exc.problem}") from None
+    except yaml.YAMLError as exc:  # e.g. control characters the reader refuses
+        raise InvalidArgument(f"{path}: invalid YAML: {str(exc)[:200]}") from None
     except InvalidArgument as exc:
         raise InvalidArgument(f"{path}: {exc.message}") from None
     if doc is None:
@@ -240,7 +245,13 @@ def load_repo(path: str | Path) -> list[GroupSpec]:
     groups: list[GroupSpec] = []
     seen: dict[str, str] = {}
     for file in files:
-        for group in load_text(file.read_text(encoding="utf-8"), str(file)):
+        try:
+            text = file.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise InvalidArgument(f"{file}: not a YAML text file (it is not UTF-8 text)") from None
+        except OSError as exc:
+            raise InvalidArgument(f"{file}: cannot be read ({exc.strerror})") from None
+        for group in load_text(text, str(file)):
             if group.name in seen:
                 raise InvalidArgument(f"{file}: group {group.name!r} is also declared in {seen[group.name]}")
             seen[group.name] = str(file)
@@ -248,9 +259,21 @@ def load_repo(path: str | Path) -> list[GroupSpec]:
     return groups
 
 
+def validate_policy(policy: FreshnessPolicy, where: str) -> None:
+    """A freshness policy's bounds, the same for YAML and for definitions that arrive over the wire."""
+    for name in ("max_stale_ratio", "min_consistency"):
+        value = getattr(policy, name)
+        if not isinstance(value, (int, float)) or math.isnan(value) or not 0.0 <= value <= 1.0:
+            raise InvalidArgument(f"{where}: freshness_policy.{name} must be a ratio between 0 and 1", field=f"policy.{name}")
+    if policy.max_lag_seconds < 0 or policy.max_missed_refreshes < 0:
+        raise InvalidArgument(f"{where}: freshness_policy durations and counts must not be negative", field="policy")
+    if policy.on_inconsistency not in POLICY_ACTIONS:
+        raise InvalidArgument(f"{where}: freshness_policy.on_inconsistency must be {', '.join(POLICY_ACTIONS)}", field="policy.on_inconsistency")
+
+
 def validate_group(spec: GroupSpec) -> None:
-    """The same checks as the YAML loader, for definitions that arrive over the wire."""
-    where = f"group {spec.name!r}"
+    """The same checks as the YAML loader, for definitions that arrive over the wire; linear in the feature count."""
+    where = f"group {echo(spec.name, 80)}"
     if not is_valid_name(spec.name):
         raise InvalidArgument(f"{where}: name must be lower-case letters, digits and '_' (max 63)", field="name")
     if not spec.entity_keys:
@@ -260,11 +283,11 @@ def validate_group(spec: GroupSpec) -> None:
         raise InvalidArgument(f"{where}: entity key names must be unique identifiers", field="entity_keys")
     if not spec.features:
         raise InvalidArgument(f"{where}: needs at least one feature", field="features")
-    names = [f.name for f in spec.features]
+    occurrences = Counter(f.name for f in spec.features)
     reserved = set(key_names) | {"event_timestamp", "created_timestamp"}
     for feature in spec.features:
-        fw = f"{where} feature {feature.name!r}"
-        if not is_valid_name(feature.name) or feature.name in reserved or names.count(feature.name) > 1:
+        fw = f"{where} feature {echo(feature.name, 80)}"
+        if not is_valid_name(feature.name) or feature.name in reserved or occurrences[feature.name] > 1:
             raise InvalidArgument(f"{fw}: name must be a unique identifier, not an entity key or timestamp column", field="features")
         if (feature.dtype == DType.FLOAT_VECTOR) != (feature.vector_dim > 0) or feature.vector_dim > 65536:
             raise InvalidArgument(f"{fw}: vector_dim (1..65536) goes with float_vector and only with it", field="vector_dim")
@@ -274,3 +297,4 @@ def validate_group(spec: GroupSpec) -> None:
             raise InvalidArgument(f"{fw}: durations must not be negative", field="features")
     if spec.max_age_seconds < 0 or spec.sync_interval_seconds < 0:
         raise InvalidArgument(f"{where}: durations must not be negative", field="max_age")
+    validate_policy(spec.policy, where)

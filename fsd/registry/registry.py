@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from fsd.domain import (
@@ -77,11 +77,13 @@ class Registry:
             versions.extend(replace(v, pinned_by=tuple(snapshot.manifests_pinning(group, name, v.version))) for v in info.versions[name])
         return History(tuple(self._store.history(group, feature)), tuple(versions))
 
-    def plan(self, groups: Sequence[GroupSpec], snapshot: RegistrySnapshot | None = None) -> list[Change]:
+    def plan(self, groups: Sequence[GroupSpec], snapshot: RegistrySnapshot | None = None,
+             deadline: Callable[[], None] | None = None) -> list[Change]:
         """What `apply` would do, without changing anything (refusals raise exactly as apply would)."""
-        return versioning.plan_changes(groups, (snapshot or self._snapshot).groups)
+        return versioning.plan_changes(groups, (snapshot or self._snapshot).groups, deadline)
 
-    def apply(self, groups: Sequence[GroupSpec], actor: str = "", reason: str = "", expected_revision: int | None = None) -> ApplyResult:
+    def apply(self, groups: Sequence[GroupSpec], actor: str = "", reason: str = "", expected_revision: int | None = None,
+              deadline: Callable[[], None] | None = None) -> ApplyResult:
         """Apply all groups atomically (all or nothing) under the version rules; with expected_revision, against
         exactly that revision (a plan), else against the current one."""
         with self._write_lock:
@@ -90,7 +92,7 @@ class Registry:
                 raise FailedPrecondition(
                     f"registry revision is {current.revision}, apply expected {expected_revision}: re-run plan", field="expected_revision"
                 )
-            changes = versioning.plan_changes(groups, current.groups)
+            changes = versioning.plan_changes(groups, current.groups, deadline)
             if all(c.action == "unchanged" for c in changes):
                 return ApplyResult(current.revision, tuple(changes))
             touched = {c.group for c in changes if c.action != "unchanged"}

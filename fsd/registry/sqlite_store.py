@@ -21,6 +21,7 @@ SCHEMA_VERSION = 1
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS deployment (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS groups (
     name TEXT PRIMARY KEY,
     group_id INTEGER NOT NULL UNIQUE,
@@ -274,6 +275,11 @@ class SqliteRegistryStore:
             query += " AND (feature = ? OR feature = '')"
             args = (group, feature)
         return [HistoryEntry(*r) for r in self._query(query + " ORDER BY id", args)]
+
+    def claim_deployment(self, key: str, value: str) -> str:
+        with self._transaction() as conn:
+            conn.execute("INSERT OR IGNORE INTO deployment (key, value) VALUES (?, ?)", (key, value))
+            return str(conn.execute("SELECT value FROM deployment WHERE key = ?", (key,)).fetchone()[0])
 
     # --- operational records -----------------------------------------------------------------------------------
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from fsd.domain import Change, FeatureSpec, GroupInfo, GroupSpec, VersionState
-from fsd.errors import FailedPrecondition, InvalidArgument
+from fsd.errors import FailedPrecondition, InvalidArgument, ResourceExhausted, echo
 from fsd.registry.definitions import validate_group
 from fsd.registry.store import VersionWrite
 from fsd.sync import rules
@@ -64,18 +64,22 @@ def _keys_text(keys: Sequence[object]) -> str:
     return ", ".join(f"{k.name}:{k.type.name.lower()}" for k in keys)  # type: ignore[attr-defined]
 
 
-def plan_changes(groups: Sequence[GroupSpec], current: Mapping[str, GroupInfo]) -> list[Change]:
+def plan_changes(groups: Sequence[GroupSpec], current: Mapping[str, GroupInfo], deadline: Callable[[], None] | None = None) -> list[Change]:
     """The version rules applied to a whole repo: one Change per group and feature. Refusals raise before
-    anything is written, so a plan that returns can be applied as is."""
+    anything is written, so a plan that returns can be applied as is. Linear in the number of features;
+    `deadline` (raises when the caller is gone) is checked per group."""
     seen: set[str] = set()
     for spec in groups:
         if spec.name in seen:
-            raise InvalidArgument(f"group {spec.name!r} is declared more than once", field="groups")
+            raise InvalidArgument(f"group {echo(spec.name, 80)} is declared more than once", field="groups")
         seen.add(spec.name)
     changes: list[Change] = []
     for spec in groups:
+        if deadline is not None:
+            deadline()
         if len(spec.features) > MAX_FEATURES_PER_GROUP:
-            raise InvalidArgument(f"group {spec.name}: more than {MAX_FEATURES_PER_GROUP} features", field="features")
+            raise ResourceExhausted(f"group {echo(spec.name, 80)}: {len(spec.features)} features, over the limit of {MAX_FEATURES_PER_GROUP}",
+                                    field="features")
         validate_group(spec)
         existing = current.get(spec.name)
         if existing is None:

@@ -32,6 +32,7 @@ METHOD_SCOPES = {
     "/fsd.v1.Registry/ListManifests": "read",
     "/fsd.v1.Registry/ListIncidents": "read",
     "/fsd.v1.Registry/ListSyncRuns": "read",
+    "/fsd.v1.Registry/GetDeployment": "read",
     "/fsd.v1.Registry/RecordOfflineWrite": "write",
     "/fsd.v1.Registry/RecordSyncRun": "write",
     "/fsd.v1.Registry/Apply": "admin",
@@ -81,10 +82,11 @@ class AuthInterceptor(grpc.ServerInterceptor):
         self._principals = principals
 
     def _who(self, metadata: tuple) -> Principal | None:  # type: ignore[type-arg]
-        presented = b""
-        for key, value in metadata or ():
-            if key == "authorization" and isinstance(value, str) and value.startswith("Bearer "):
-                presented = value[7:].encode()
+        headers = [value for key, value in metadata or () if key == "authorization"]
+        if len(headers) != 1:
+            return None  # none, or several: never guess which one was meant
+        value = headers[0]
+        presented = value[7:].encode() if isinstance(value, str) and value.startswith("Bearer ") else b""
         found = None
         for principal in self._principals:  # compare with every token, no early exit: timing says nothing
             if hmac.compare_digest(principal.token, presented) and found is None:
@@ -95,18 +97,27 @@ class AuthInterceptor(grpc.ServerInterceptor):
         method = handler_call_details.method
         if method in _OPEN or method.startswith("/grpc.reflection."):
             return continuation(handler_call_details)
-        principal = self._who(handler_call_details.invocation_metadata)
+        metadata = handler_call_details.invocation_metadata
+        principal = self._who(metadata)
         scope = METHOD_SCOPES.get(method, "admin")
         if principal is None:
-            return _deny(grpc.StatusCode.UNAUTHENTICATED, "missing or unknown bearer token (metadata 'authorization: Bearer <token>')")
+            several = sum(1 for key, _ in metadata or () if key == "authorization") > 1
+            message = ("more than one 'authorization' header: send exactly one" if several
+                       else "missing or unknown bearer token (metadata 'authorization: Bearer <token>')")
+            return _deny(continuation(handler_call_details), grpc.StatusCode.UNAUTHENTICATED, message)
         if not principal.allows(scope):
             logger.warning("token %s denied %s (needs scope %s)", principal.name, method, scope)
-            return _deny(grpc.StatusCode.PERMISSION_DENIED, f"token {principal.name!r} lacks the {scope!r} scope needed by {method}")
+            return _deny(continuation(handler_call_details), grpc.StatusCode.PERMISSION_DENIED,
+                         f"token {principal.name!r} lacks the {scope!r} scope needed by {method}")
         return continuation(handler_call_details)
 
 
-def _deny(code: grpc.StatusCode, message: str):  # type: ignore[no-untyped-def]
-    def abort_unary(request, context):  # type: ignore[no-untyped-def]
+def _deny(handler: grpc.RpcMethodHandler | None, code: grpc.StatusCode, message: str):  # type: ignore[no-untyped-def]
+    """A handler of the same kind as the method's (a streaming method needs a streaming handler, or the caller
+    sees UNIMPLEMENTED instead of the refusal) that refuses without reading the request."""
+    def abort(request, context):  # type: ignore[no-untyped-def]
         context.abort(code, message)
 
-    return grpc.unary_unary_rpc_method_handler(abort_unary)
+    if handler is not None and handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(abort)
+    return grpc.unary_unary_rpc_method_handler(abort)

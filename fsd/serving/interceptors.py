@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 
 import grpc
@@ -10,6 +11,14 @@ from fsd.errors import FsdError
 from fsd.serving.registration import checked
 
 logger = logging.getLogger(__name__)
+
+
+MAX_MESSAGE_CHARS = 2000  # status messages travel in HTTP/2 trailers: far below gRPC's 8 KiB metadata limit
+
+
+def capped(message: str) -> str:
+    """A status message never grows with the caller's input (an oversized one would turn into RESOURCE_EXHAUSTED)."""
+    return message if len(message) <= MAX_MESSAGE_CHARS else message[: MAX_MESSAGE_CHARS - 20] + "… (message cut)"
 
 
 def _status(error: FsdError) -> grpc.StatusCode:
@@ -21,8 +30,34 @@ def _checked_stream(requests):  # type: ignore[no-untyped-def]
         yield checked(request)
 
 
-def _guard(behaviour: Callable, method: str, streaming: bool = False) -> Callable:  # type: ignore[type-arg]
+class InFlight:
+    """Counts handlers running, so shutdown knows whether closing the stores is safe."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._idle = threading.Condition()
+
+    def __enter__(self) -> None:
+        with self._idle:
+            self._count += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._idle:
+            self._count -= 1
+            if not self._count:
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self._idle:
+            return self._idle.wait_for(lambda: self._count == 0, timeout=max(0.0, timeout))
+
+
+def _guard(behaviour: Callable, method: str, streaming: bool, in_flight: InFlight) -> Callable:  # type: ignore[type-arg]
     def wrapped(request, context):  # type: ignore[no-untyped-def]
+        with in_flight:
+            return _call(request, context)
+
+    def _call(request, context):  # type: ignore[no-untyped-def]
         try:
             if streaming:
                 request = _checked_stream(request)
@@ -37,7 +72,7 @@ def _guard(behaviour: Callable, method: str, streaming: bool = False) -> Callabl
             if exc.code == "INTERNAL":
                 logger.error("%s failed: %s", method, exc.message)
                 context.abort(grpc.StatusCode.INTERNAL, "internal storage error (see daemon log)")
-            context.abort(_status(exc), exc.message)
+            context.abort(_status(exc), capped(exc.message))
 
     return wrapped
 
@@ -75,7 +110,12 @@ class WrappingInterceptor(grpc.ServerInterceptor):
 
 
 class ErrorMappingInterceptor(WrappingInterceptor):
-    """Maps FsdError subclasses to their status code with the error's own message (which names the field/rule)."""
+    """Maps FsdError subclasses to their status code with the error's own message (which names the field/rule),
+    and counts the handlers in flight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_flight = InFlight()
 
     def wrap(self, behaviour: Callable, method: str, streaming: bool) -> Callable:  # type: ignore[type-arg]
-        return _guard(behaviour, method, streaming)
+        return _guard(behaviour, method, streaming, self.in_flight)

@@ -25,7 +25,9 @@ from fsd.monitor.freshness import FreshnessMonitor
 from fsd.monitor.skew import ServedValues
 from fsd.monitor.validator import ConsistencyValidator
 from fsd.offline.store import OfflineStore
-from fsd.errors import InvalidArgument
+from fsd import __version__, codec
+from fsd.domain import Deployment
+from fsd.errors import FailedPrecondition, InvalidArgument
 from fsd.serving.auth import AuthInterceptor, load_tokens
 from fsd.serving.interceptors import ErrorMappingInterceptor
 from fsd.serving.metrics import Metrics, MetricsInterceptor
@@ -58,10 +60,36 @@ class _DaemonPublishEvents:
         return self._daemon.registry.operations.open_incident(group, kind, publish_id, detail)
 
 
+def require_codec() -> None:
+    """A daemon never runs the pure-Python codec by accident (it is 3-14x slower): only when asked for."""
+    if not codec.NATIVE and not codec.REFERENCE_REQUESTED:
+        raise FailedPrecondition(
+            "the compiled codec (fsd._native) is not importable — a source checkout is probably shadowing the installed package, "
+            "or the package was installed without building its extension; reinstall (pip install .) or set FSD_NO_EXTENSIONS=1 "
+            "to run the pure-Python reference deliberately"
+        )
+
+
+def _deployment(settings: Settings, data_dir: Path, registry: Registry) -> Deployment:
+    """The deployment's offline store: resolved once to an absolute path and recorded in the registry, so every
+    process that asks the daemon uses the same one wherever it was started. A configured root that differs from
+    the recorded one is refused, naming both."""
+    configured = settings.store.offline_root
+    wanted = confine(configured or data_dir / "offline", "store.offline_root")
+    recorded = registry.store.claim_deployment("offline_root", str(wanted))
+    if configured and recorded != str(wanted):
+        raise FailedPrecondition(
+            f"store.offline_root {configured!r} resolves to {wanted}, but this deployment's offline store is {recorded} "
+            "(recorded in its registry); leave store.offline_root unset to use it", field="store.offline_root",
+        )
+    return Deployment(recorded, "rocksdb", "sqlite", __version__, codec.NATIVE, "fsd.v1", str(data_dir))
+
+
 class Daemon:
     """One serving process over one data directory. `start()` returns the bound port."""
 
     def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        require_codec()
         self.settings = settings
         self.clock = clock or SystemClock()
         data_dir = confine(settings.store.data_dir, "store.data_dir")
@@ -80,6 +108,9 @@ class Daemon:
             ),
         )
         self.registry = Registry(str(data_dir / "registry.sqlite"), self.clock)
+        self.deployment = _deployment(settings, data_dir, self.registry)
+        logger.info("codec: %s; offline store: %s", "compiled (fsd._native)" if codec.NATIVE else "PURE-PYTHON REFERENCE (FSD_NO_EXTENSIONS=1)",
+                    self.deployment.offline_root)
         limits = settings.limits
         self.publisher = Publisher(
             self.store, self.registry.snapshot, self.clock, _DaemonPublishEvents(self),
@@ -95,7 +126,7 @@ class Daemon:
             interval_seconds=m.freshness_interval_seconds, sample_rows=m.sample_rows, on_signals=self.actions.on_freshness,
         )
         self.served = ServedValues(rate=m.served_sample_rate)
-        self.offline = OfflineStore(settings.store.offline_root)
+        self.offline = OfflineStore(self.deployment.offline_root)
         self.validator = ConsistencyValidator(self.registry.snapshot, self.store, self.offline, self.clock, self.served,
                                               self.registry.operations.last_validation, m.min_promotion_consistency)
         self.registry.add_promotion_gate(self.validator.promotion_gate)
@@ -104,6 +135,8 @@ class Daemon:
         self._periodic = threading.Thread(target=self._validate_periodically, name="fsd-validator", daemon=True)
         self.health = health.HealthServicer()
         self._server: grpc.Server | None = None
+        self._errors = ErrorMappingInterceptor()
+        self.stopped_cleanly = True
         self._stopped = threading.Event()
         self._stop_warming = threading.Event()
         self._warm_thread: threading.Thread | None = None
@@ -125,7 +158,7 @@ class Daemon:
         ]
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=s.max_workers, thread_name_prefix="fsd-rpc"),
-            interceptors=[*self._auth(), MetricsInterceptor(self.metrics), ErrorMappingInterceptor()],
+            interceptors=[*self._auth(), MetricsInterceptor(self.metrics), self._errors],
             options=options,
             maximum_concurrent_rpcs=s.max_concurrent_rpcs or None,
         )
@@ -141,7 +174,7 @@ class Daemon:
         register(server, services.MONITOR, self.monitor_servicer)
         backup_root = Path(self.settings.store.backup_root or self.data_dir / "backups")
         registry_servicer = RegistryServicer(
-            self.registry, on_retire=self.retention.wake,
+            self.registry, self.deployment, on_retire=self.retention.wake,
             backup=lambda name: create_backup(self.store, self.registry.store, backup_root, name),
         )
         register(server, services.REGISTRY, registry_servicer)
@@ -226,21 +259,34 @@ class Daemon:
     def wait(self) -> None:
         self._stopped.wait()
 
-    def stop(self, grace: float | None = None) -> None:
-        """Stop taking calls, let in-flight ones finish within grace, then close the stores."""
+    def stop(self, grace: float | None = None) -> bool:
+        """Stop taking calls, let in-flight ones finish within grace, then close the stores. Bounded by grace (plus
+        a second): a handler still running then is left to the process exit, and the stores stay open under it —
+        every acknowledged write is already synced, so nothing acknowledged depends on closing them. Returns
+        whether the stop was clean (the caller should then exit the process without waiting for such handlers)."""
         if self._stopped.is_set():
-            return
+            return self.stopped_cleanly
+        grace = self.settings.server.grace_seconds if grace is None else grace
+        deadline = time.monotonic() + grace + 1.0
         self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         if self._server is not None:
-            self._server.stop(self.settings.server.grace_seconds if grace is None else grace).wait()
+            self._server.stop(grace).wait(timeout=grace + 0.5)
         self._stop_warming.set()
+        idle = self._errors.in_flight.wait_idle(deadline - time.monotonic())
         if self._warm_thread is not None:
-            self._warm_thread.join()  # it iterates the store, which must outlive it
-        self.retention.stop()
-        self.freshness.stop()
+            self._warm_thread.join(timeout=max(0.0, deadline - time.monotonic()))  # it iterates the store, which must outlive it
+        self.retention.stop(timeout=max(0.0, deadline - time.monotonic()))
+        self.freshness.stop(timeout=max(0.0, deadline - time.monotonic()))
         self.served.close()
         self.metrics.stop()
-        self.store.close()
-        self.registry.close()
-        logger.info("fsd stopped")
+        busy = not idle or (self._warm_thread is not None and self._warm_thread.is_alive()) or self.retention.running or self.freshness.running
+        if busy:
+            logger.warning("handlers or workers still running %.1f s after SIGTERM (grace %.1f s): exiting without waiting for them",
+                           grace + 1.0, grace)
+            self.stopped_cleanly = False
+        else:
+            self.store.close()
+            self.registry.close()
+            logger.info("fsd stopped")
         self._stopped.set()
+        return self.stopped_cleanly

@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 import grpc
 
 from fsd.backup import BackupResult
-from fsd.domain import ApplyResult, BackupInfo, PublishResult, PublishStatus, SyncRun
-from fsd.errors import FailedPrecondition, InvalidArgument, ResourceExhausted
+from fsd.domain import ApplyResult, BackupInfo, Deployment, PublishResult, PublishStatus, SyncRun
+from fsd.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, ResourceExhausted
 from fsd.lookup import Lookup
 from fsd.monitor.skew import ServedValues
 from fsd.registry.durations import format_duration
@@ -19,6 +19,29 @@ from fsd.wire import registry as wire
 from fsd.wire import serving as serving_wire
 
 MAX_APPLY_FEATURES = 16 * 1024  # per Apply/Plan request, checked before any definition is validated
+SYNC_OUTCOMES = ("success", "failed")
+
+
+def check_sync_run(run: SyncRun) -> None:
+    """A sync run record must be one that could have happened."""
+    if run.outcome not in SYNC_OUTCOMES:
+        raise InvalidArgument(f"outcome must be {' or '.join(SYNC_OUTCOMES)}", field="outcome")
+    if run.started_micros <= 0 or run.ended_micros < run.started_micros:
+        raise InvalidArgument("ended_micros is before started_micros (or started_micros is not set)", field="ended_micros")
+    if run.watermark_micros < 0 or run.sync_delay_micros < 0:
+        raise InvalidArgument("watermark_micros and sync_delay_micros must not be negative", field="watermark_micros")
+    if len(run.error) > 4000 or len(run.snapshot) > 100_000:
+        raise InvalidArgument("error or snapshot is too long", field="error")
+
+
+def _deadline_guard(context: grpc.ServicerContext) -> Callable[[], None]:
+    """Raises DeadlineExceeded once the caller's deadline has passed: long handlers stop instead of working for nobody."""
+    def check() -> None:
+        remaining = context.time_remaining() if context is not None else None
+        if remaining is not None and remaining <= 0:
+            raise DeadlineExceeded("the call's deadline passed while its definitions were being checked; nothing was applied")
+
+    return check
 
 
 class FeatureStoreServicer:
@@ -61,8 +84,9 @@ class FeatureStoreServicer:
 
 
 class RegistryServicer:
-    def __init__(self, registry: Registry, on_retire: Callable[[], None] | None = None,
+    def __init__(self, registry: Registry, deployment: Deployment, on_retire: Callable[[], None] | None = None,
                  backup: Callable[[str], BackupResult] | None = None) -> None:
+        self._deployment = deployment
         self._backup = backup
         self._registry = registry
         self._on_retire = on_retire
@@ -71,12 +95,14 @@ class RegistryServicer:
         args = wire.apply_args(request, MAX_APPLY_FEATURES)
         if args.dry_run:
             return self.Plan(request, context)
-        return wire.apply_response(self._registry.apply(args.groups, args.actor, args.reason, args.expected_revision))
+        result = self._registry.apply(args.groups, args.actor, args.reason, args.expected_revision, deadline=_deadline_guard(context))
+        return wire.apply_response(result)
 
     def Plan(self, request, context: grpc.ServicerContext) -> object:  # type: ignore[no-untyped-def]
         args = wire.apply_args(request, MAX_APPLY_FEATURES)
         snapshot = self._registry.snapshot()
-        return wire.apply_response(ApplyResult(snapshot.revision, tuple(self._registry.plan(args.groups, snapshot))))
+        changes = self._registry.plan(args.groups, snapshot, deadline=_deadline_guard(context))
+        return wire.apply_response(ApplyResult(snapshot.revision, tuple(changes)))
 
     def History(self, request, context: grpc.ServicerContext) -> object:  # type: ignore[no-untyped-def]
         return wire.history_response(self._registry.history(request.group, request.feature or None))
@@ -115,6 +141,7 @@ class RegistryServicer:
 
     def RecordSyncRun(self, request, context: grpc.ServicerContext) -> object:  # type: ignore[no-untyped-def]
         run: SyncRun = wire.sync_run_from_proto(request)
+        check_sync_run(run)
         self._registry.snapshot().group(run.group)
         return wire.sync_run_to_proto(self._registry.operations.record_sync_run(run))
 
@@ -138,3 +165,6 @@ class RegistryServicer:
 
     def GetGroup(self, request, context: grpc.ServicerContext) -> object:  # type: ignore[no-untyped-def]
         return wire.group_info_to_proto(self._registry.snapshot().group(request.name))
+
+    def GetDeployment(self, request, context: grpc.ServicerContext) -> object:  # type: ignore[no-untyped-def]
+        return wire.deployment_to_proto(self._deployment)

@@ -28,7 +28,7 @@ from fsd.domain import (
     WRITABLE, Clock, DType, GroupInfo, KeyType, PublishChunk, PublishResult, PublishStatus, Rejection, RegistrySnapshot, VersionInfo,
     resolve_version,
 )
-from fsd.errors import FailedPrecondition, InvalidArgument, echo
+from fsd.errors import FailedPrecondition, InvalidArgument, ResourceExhausted, echo
 from fsd.online.base import OnlineStore
 from fsd.sync import rules
 from fsd.sync.rules import CORRECTION, MODE_NAMES, REFRESH
@@ -172,11 +172,13 @@ def prepare_chunk(table: pa.Table, info: GroupInfo, declared: dict[str, int], mo
         column: list[bytes | None] = codec.encode_values(
             int(spec.dtype), values, col.nulls[chosen_rows], chosen_times, created_times[chosen], spec.vector_dim
         )
-        window = rules.late_correction(mode, chosen_times, now, (spec.max_age_seconds or group.max_age_seconds) * 1_000_000)
-        if window.keep is not None:
-            column = [v if k else None for v, k in zip(column, window.keep)]
+        max_age = (spec.max_age_seconds or group.max_age_seconds) * 1_000_000
+        for window in (rules.late_correction(mode, chosen_times, now, max_age), rules.forced_resync(mode, chosen_times, now, max_age)):
+            if window.keep is not None:
+                column = [v if k else None for v, k in zip(column, window.keep)]
+            decisions.append(window)
         offered = sum(v is not None for v in column)
-        decisions.extend((window, rules.definition_update(target, offered), rules.new_feature(target, offered)))
+        decisions.extend((rules.definition_update(target, offered), rules.new_feature(target, offered)))
         encoded.append(column)
     newest_event = int(chosen_times.max()) if len(chosen_times) else 0
     return PreparedChunk(checked.valid, checked.rejections, [entities[i] for i in chosen], newest_event, slots, encoded, decisions)
@@ -278,7 +280,7 @@ class Publisher:
                 return None, 0
             keys = codec.entity_keys(group_id, chunk.entities)
             existing = self._store.get_many(keys)
-            rows, written, skipped = codec.merge_rows(existing, chunk.slots, chunk.encoded)
+            rows, written, skipped = codec.merge_rows(existing, chunk.slots, chunk.encoded, rules.replaces_online(stream.stats.mode))
             puts = [(key, row) for key, row in zip(keys, rows) if row is not None]
             puts.append((marker, _MARKER.pack(sequence, group_id, self.clock.now_micros())))
             self._store.write_batch(puts)
@@ -382,7 +384,8 @@ class _Stream:
         elif not table.schema.equals(self.schema, check_metadata=False):
             raise InvalidArgument(f"chunk {chunk.sequence}: schema differs from the first chunk of this publish", field="arrow_ipc")
         if table.num_rows > limits.max_chunk_rows:
-            raise InvalidArgument(f"chunk {chunk.sequence}: {table.num_rows} rows exceed the limit of {limits.max_chunk_rows}", field="arrow_ipc")
+            raise ResourceExhausted(f"chunk {chunk.sequence}: {table.num_rows} rows exceed the limit of {limits.max_chunk_rows} (limits.max_chunk_rows)",
+                                    field="arrow_ipc")
         self.next_sequence = chunk.sequence + 1
         return table
 
@@ -396,7 +399,8 @@ class _Stream:
         stats.rows_rejected += rows - accepted
         stats.values_written += written
         stats.values_skipped_older += skipped
-        for decision in (*prepared.decisions, rules.skipped_as_older(stats.mode, skipped)):
+        resynced = rules.Decision("forced_resync", rules.RESYNC_REPLACED, written) if rules.replaces_online(stats.mode) else rules.Decision("forced_resync")
+        for decision in (*prepared.decisions, rules.skipped_as_older(stats.mode, skipped), resynced):
             stats.count(decision)
         for rejection in prepared.rejections:
             if len(stats.rejections) >= MAX_REJECTIONS_REPORTED:

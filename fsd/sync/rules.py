@@ -18,21 +18,24 @@ from fsd.errors import FailedPrecondition
 from fsd import validation
 
 # Publish modes (values equal the wire enum fsd.v1.PublishMode; 0 means REFRESH).
-INITIAL, REFRESH, BACKFILL, CORRECTION = 1, 2, 3, 4
-MODE_NAMES = {0: "REFRESH", INITIAL: "INITIAL", REFRESH: "REFRESH", BACKFILL: "BACKFILL", CORRECTION: "CORRECTION"}
+INITIAL, REFRESH, BACKFILL, CORRECTION, RESYNC = 1, 2, 3, 4, 5
+MODE_NAMES = {0: "REFRESH", INITIAL: "INITIAL", REFRESH: "REFRESH", BACKFILL: "BACKFILL", CORRECTION: "CORRECTION", RESYNC: "RESYNC"}
 
 # Reason codes (stable: they appear in responses, sync runs, metrics and the README).
 NEW_FEATURE_ACCEPTED = "NEW_FEATURE_ACCEPTED"            # new_feature
 PENDING_VERSION_WRITE = "PENDING_VERSION_WRITE"          # definition_update
 OLDER_THAN_ONLINE = "OLDER_THAN_ONLINE"                  # value_refresh
 BACKFILL_NOT_NEWEST = "BACKFILL_NOT_NEWEST"              # backfill
-CORRECTION_OUTSIDE_WINDOW = "CORRECTION_OUTSIDE_WINDOW"  # late_correction
+CORRECTION_OUTSIDE_WINDOW = "CORRECTION_OUTSIDE_WINDOW"  # late_correction: older than max age
+CORRECTION_OLDER_THAN_ONLINE = "CORRECTION_OLDER_THAN_ONLINE"  # late_correction: online holds a later (event, created)
 ENTITY_KEY_MISMATCH = "ENTITY_KEY_MISMATCH"              # entity_key_mismatch
 ROW_REJECTED = "ROW_REJECTED"                            # timestamp_validity and the value rules
+RESYNC_REPLACED = "RESYNC_REPLACED"                      # forced_resync
+RESYNC_OUTSIDE_WINDOW = "RESYNC_OUTSIDE_WINDOW"          # forced_resync
 
 RULE_IDS = (
     "new_feature", "definition_update", "value_refresh", "backfill", "schema_expansion", "breaking_change",
-    "entity_key_mismatch", "late_correction", "timestamp_validity",
+    "entity_key_mismatch", "late_correction", "timestamp_validity", "forced_resync",
 )
 
 
@@ -83,7 +86,7 @@ def skipped_as_older(mode: int, skipped: int) -> Decision:
     if mode == BACKFILL:
         return backfill(skipped)
     if mode == CORRECTION:
-        return Decision("late_correction", CORRECTION_OUTSIDE_WINDOW if skipped else None, skipped)
+        return Decision("late_correction", CORRECTION_OLDER_THAN_ONLINE if skipped else None, skipped)
     return value_refresh(skipped)
 
 
@@ -95,6 +98,22 @@ def late_correction(mode: int, event_times: np.ndarray, now_micros: int, max_age
     outside = now_micros - event_times > max_age_micros
     count = int(outside.sum())
     return Decision("late_correction", CORRECTION_OUTSIDE_WINDOW if count else None, count, ~outside)
+
+
+def forced_resync(mode: int, event_times: np.ndarray, now_micros: int, max_age_micros: int) -> Decision:
+    """A forced resync is an authoritative correction for the serving window: the offline truth replaces the online
+    value whatever its event time (repairing values written straight online), for values not older than max age;
+    older ones stay as they are."""
+    if mode != RESYNC:
+        return Decision("forced_resync")
+    outside = (now_micros - event_times > max_age_micros) if max_age_micros else np.zeros(len(event_times), dtype=np.bool_)
+    count = int(outside.sum())
+    return Decision("forced_resync", RESYNC_OUTSIDE_WINDOW if count else None, count, ~outside)
+
+
+def replaces_online(mode: int) -> bool:
+    """Whether the row merge replaces online values regardless of their (event, created) order."""
+    return mode == RESYNC
 
 
 def entity_key_mismatch(schema: pa.Schema, group: GroupSpec) -> Decision:

@@ -472,3 +472,25 @@ class ListSyncRunsResponse(_message.Message):
     RUNS_FIELD_NUMBER: _ClassVar[int]
     runs: _containers.RepeatedCompositeFieldContainer[SyncRun]
     def __init__(self, runs: _Optional[_Iterable[_Union[SyncRun, _Mapping]]] = ...) -> None: ...
+
+class GetDeploymentRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Deployment(_message.Message):
+    __slots__ = ("offline_root", "store_engine", "registry_kind", "fsd_version", "codec_native", "proto_version", "data_dir")
+    OFFLINE_ROOT_FIELD_NUMBER: _ClassVar[int]
+    STORE_ENGINE_FIELD_NUMBER: _ClassVar[int]
+    REGISTRY_KIND_FIELD_NUMBER: _ClassVar[int]
+    FSD_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CODEC_NATIVE_FIELD_NUMBER: _ClassVar[int]
+    PROTO_VERSION_FIELD_NUMBER: _ClassVar[int]
+    DATA_DIR_FIELD_NUMBER: _ClassVar[int]
+    offline_root: str
+    store_engine: str
+    registry_kind: str
+    fsd_version: str
+    codec_native: bool
+    proto_version: str
+    data_dir: str
+    def __init__(self, offline_root: _Optional[str] = ..., store_engine: _Optional[str] = ..., registry_kind: _Optional[str] = ..., fsd_version: _Optional[str] = ..., codec_native: _Optional[bool] = ..., proto_version: _Optional[str] = ..., data_dir: _Optional[str] = ...) -> None: ...

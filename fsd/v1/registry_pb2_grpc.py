@@ -114,6 +114,11 @@ class RegistryStub:
                 request_serializer=fsd_dot_v1_dot_registry__pb2.BackupRequest.SerializeToString,
                 response_deserializer=fsd_dot_v1_dot_registry__pb2.BackupInfo.FromString,
                 _registered_method=True)
+        self.GetDeployment = channel.unary_unary(
+                '/fsd.v1.Registry/GetDeployment',
+                request_serializer=fsd_dot_v1_dot_registry__pb2.GetDeploymentRequest.SerializeToString,
+                response_deserializer=fsd_dot_v1_dot_registry__pb2.Deployment.FromString,
+                _registered_method=True)
 
 
 class RegistryServicer:
@@ -219,6 +224,13 @@ class RegistryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetDeployment(self, request, context):
+        """What this deployment is: its offline store, engines, fsd version and codec (read scope).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -301,6 +313,11 @@ def add_RegistryServicer_to_server(servicer, server):
                     servicer.Backup,
                     request_deserializer=fsd_dot_v1_dot_registry__pb2.BackupRequest.FromString,
                     response_serializer=fsd_dot_v1_dot_registry__pb2.BackupInfo.SerializeToString,
+            ),
+            'GetDeployment': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDeployment,
+                    request_deserializer=fsd_dot_v1_dot_registry__pb2.GetDeploymentRequest.FromString,
+                    response_serializer=fsd_dot_v1_dot_registry__pb2.Deployment.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -735,6 +752,33 @@ class Registry:
             '/fsd.v1.Registry/Backup',
             fsd_dot_v1_dot_registry__pb2.BackupRequest.SerializeToString,
             fsd_dot_v1_dot_registry__pb2.BackupInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDeployment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fsd.v1.Registry/GetDeployment',
+            fsd_dot_v1_dot_registry__pb2.GetDeploymentRequest.SerializeToString,
+            fsd_dot_v1_dot_registry__pb2.Deployment.FromString,
             options,
             channel_credentials,
             insecure,

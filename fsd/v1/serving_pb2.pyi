@@ -15,11 +15,13 @@ class PublishMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REFRESH: _ClassVar[PublishMode]
     BACKFILL: _ClassVar[PublishMode]
     CORRECTION: _ClassVar[PublishMode]
+    RESYNC: _ClassVar[PublishMode]
 PUBLISH_MODE_UNSPECIFIED: PublishMode
 INITIAL: PublishMode
 REFRESH: PublishMode
 BACKFILL: PublishMode
 CORRECTION: PublishMode
+RESYNC: PublishMode
 
 class EntityColumn(_message.Message):
     __slots__ = ("name", "int64_values", "string_values")

@@ -6,10 +6,10 @@ from dataclasses import asdict
 from typing import NamedTuple
 
 from fsd.domain import (
-    ApplyResult, BackupInfo, Change, DType, EntityKeySpec, FeatureSpec, FreshnessPolicy, GroupInfo, GroupSpec, History,
+    ApplyResult, BackupInfo, Change, Deployment, DType, EntityKeySpec, FeatureSpec, FreshnessPolicy, GroupInfo, GroupSpec, History,
     HistoryEntry, Incident, KeyType, ManifestInfo, OfflineWrite, PinnedFeature, SyncRun, VersionInfo, VersionState,
 )
-from fsd.errors import InvalidArgument
+from fsd.errors import InvalidArgument, ResourceExhausted
 from fsd.v1 import registry_pb2
 
 # --- definitions -----------------------------------------------------------------------------------------------
@@ -83,7 +83,7 @@ def apply_args(request: registry_pb2.ApplyRequest, max_features: int) -> ApplyAr
     """Limits first: a request over the feature limit is refused before anything in it is validated."""
     total = sum(len(g.features) for g in request.groups)
     if total > max_features:
-        raise InvalidArgument(f"apply declares {total} features, over the limit of {max_features} per request", field="groups")
+        raise ResourceExhausted(f"apply declares {total} features, over the limit of {max_features} per request", field="groups")
     groups = [group_from_proto(g) for g in request.groups]
     expected = request.expected_revision if request.has_expected_revision else None
     return ApplyArgs(groups, request.applied_by, request.reason, expected, request.dry_run)
@@ -238,6 +238,14 @@ def backup_from_proto(m: registry_pb2.BackupInfo) -> BackupInfo:
     return BackupInfo(m.path, m.created_micros, m.registry_revision)
 
 
+def deployment_to_proto(d: Deployment) -> registry_pb2.Deployment:
+    return registry_pb2.Deployment(**asdict(d))
+
+
+def deployment_from_proto(m: registry_pb2.Deployment) -> Deployment:
+    return Deployment(m.offline_root, m.store_engine, m.registry_kind, m.fsd_version, m.codec_native, m.proto_version, m.data_dir)
+
+
 # request builders the client uses (one line each, kept here so the client never names a generated type)
 list_groups_request = registry_pb2.ListGroupsRequest
 get_group_request = registry_pb2.GetGroupRequest
@@ -249,6 +257,7 @@ list_incidents_request = registry_pb2.ListIncidentsRequest
 resolve_incident_request = registry_pb2.ResolveIncidentRequest
 list_sync_runs_request = registry_pb2.ListSyncRunsRequest
 backup_request = registry_pb2.BackupRequest
+deployment_request = registry_pb2.GetDeploymentRequest
 incidents_response = registry_pb2.ListIncidentsResponse
 sync_runs_response = registry_pb2.ListSyncRunsResponse
 offline_write_ack = registry_pb2.OfflineWriteAck

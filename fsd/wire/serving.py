@@ -15,7 +15,7 @@ from fsd.domain import FeatureValues, GetRequest, OnlineFeatures, PublishChunk, 
 from fsd.errors import InvalidArgument
 from fsd.v1 import serving_pb2, types_pb2
 
-PUBLISH_MODES = {"INITIAL": 1, "REFRESH": 2, "BACKFILL": 3, "CORRECTION": 4}
+PUBLISH_MODES = {"INITIAL": 1, "REFRESH": 2, "BACKFILL": 3, "CORRECTION": 4, "RESYNC": 5}
 
 # --- GetFeatures, server side ----------------------------------------------------------------------------------
 

@@ -38,14 +38,14 @@ def test_ingest_dataset_and_serve_the_same_versions(fraud_client: Client, offlin
         "customer_id": pa.array([1, 2, 3, 999], pa.int64()),
         "event_timestamp": pa.array([now + MICROS] * 3 + [now], TS),
     })
-    out = tmp_path / "ds"
+    out = tmp_path / "ds.parquet"
     create_dataset(fraud_client, offline, entity_rows, ["transaction_velocity:txn_count_1h", "transaction_velocity:avg_amount_24h@1"],
                          out, name="fraud_model")
-    data = pq.read_table(out / "data.parquet")
+    data = pq.read_table(out)
     assert data.num_rows == 4 and data["customer_id"].to_pylist() == [1, 2, 3, 999]
     assert data["transaction_velocity:txn_count_1h"].to_pylist()[:3] == velocity["txn_count_1h"].to_pylist()[:3]
     assert data["transaction_velocity:txn_count_1h:status"].to_pylist()[3] == "NOT_FOUND"
-    manifest = json.loads((out / "manifest.json").read_text())
+    manifest = json.loads((tmp_path / "ds.parquet.manifest.json").read_text())
     assert manifest["serving_manifest"] == "fraud_model@1" and manifest["rows"] == 4
     assert [f["ref"] for f in manifest["features"]] == ["transaction_velocity:txn_count_1h@1", "transaction_velocity:avg_amount_24h@1"]
     assert all(f["offline_snapshots"] and len(f["definition_hash"]) == 64 for f in manifest["features"])
@@ -88,9 +88,7 @@ def test_late_correction_wins_and_as_of_reproduces_the_past(fraud_client: Client
 
 def test_cli_offline_ingest_and_dataset(daemon, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     def fsd(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "fsd.cli", *args, "--target", daemon.target, "--offline-root", str(tmp_path / "off")]
-                              if args[0] in ("offline", "dataset") else [sys.executable, "-m", "fsd.cli", *args, "--target", daemon.target],
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run([sys.executable, "-m", "fsd.cli", *args, "--target", daemon.target], capture_output=True, text=True, timeout=120)
 
     assert fsd("apply", str(FRAUD_REPO)).returncode == 0
     now = now_micros()
@@ -101,10 +99,10 @@ def test_cli_offline_ingest_and_dataset(daemon, tmp_path: Path) -> None:  # type
     pq.write_table(pa.table({"customer_id": pa.array(np.arange(1, 11), pa.int64()), "event_timestamp": pa.array([now] * 10, TS)}),
                    tmp_path / "entities.parquet")
     made = fsd("dataset", "create", "--entities", str(tmp_path / "entities.parquet"), "--features", "customer_profile:country",
-               "customer_profile:behaviour_embedding", "--out", str(tmp_path / "ds"), "--name", "profile_model")
+               "customer_profile:behaviour_embedding", "--out", str(tmp_path / "ds.parquet"), "--name", "profile_model")
     assert made.returncode == 0, made.stderr
     assert "serving manifest profile_model@1" in made.stdout
-    data = pq.read_table(tmp_path / "ds" / "data.parquet")
+    data = pq.read_table(tmp_path / "ds.parquet")
     assert data.num_rows == 10 and data["customer_profile:country"].null_count == 0
 
 

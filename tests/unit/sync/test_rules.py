@@ -57,7 +57,7 @@ def test_late_correction_keeps_exactly_the_serving_window(ages, max_age) -> None
 def test_skipped_values_count_under_the_rule_of_their_mode() -> None:
     assert rules.skipped_as_older(rules.REFRESH, 3).reason == rules.OLDER_THAN_ONLINE
     assert rules.skipped_as_older(rules.BACKFILL, 3).reason == rules.BACKFILL_NOT_NEWEST
-    assert rules.skipped_as_older(rules.CORRECTION, 3).reason == rules.CORRECTION_OUTSIDE_WINDOW
+    assert rules.skipped_as_older(rules.CORRECTION, 3).reason == rules.CORRECTION_OLDER_THAN_ONLINE
     assert rules.skipped_as_older(rules.REFRESH, 0).reason is None
 
 
