@@ -14,12 +14,25 @@ from fsd.cli import exits
 __all__ = ["build_parser", "main"]
 
 
+class _Version(argparse.Action):
+    """`fsd --version`: fsd's version, the wire contract, and which codec this installation would run."""
+
+    def __call__(self, parser, namespace, values, option_string=None):  # type: ignore[no-untyped-def]
+        from fsd import __version__, codec
+
+        kind = "native (compiled fsd._native)" if codec.NATIVE else (
+            "pure-Python reference (FSD_NO_EXTENSIONS=1)" if codec.REFERENCE_REQUESTED else "pure-Python reference (compiled codec NOT importable)")
+        print(f"fsd {__version__}\nproto fsd.v1\ncodec {kind}")
+        parser.exit(0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from fsd.cli import daemon_verbs, data_verbs, monitor_verbs, registry_verbs
     from fsd.cli.options import common_parent, connection_parent, output_parent
 
     parser = argparse.ArgumentParser(prog="fsd", description="fsd: a versioned feature store")
     parser.add_argument("--log-level", dest="top_log_level", default=None, help="DEBUG, INFO, WARNING or ERROR (also $FSD_LOG_LEVEL)")
+    parser.add_argument("--version", nargs=0, action=_Version, help="print fsd's version, proto version and codec, then exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="VERB")
     common, connection, output = common_parent(), connection_parent(), output_parent()
     daemon_verbs.register(sub, common, connection)

@@ -64,6 +64,14 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    from fsd.scaffold import init_repo
+
+    root = init_repo(args.dir, customers=args.customers)
+    print(f"wrote a feature repo to {root}: features/ (definitions), data/ (sample Parquet), README.md (the next five commands)")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from fsd.demo import run_demo
 
@@ -87,6 +95,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, c
     restore.add_argument("backup", help="path of the backup folder")
     restore.add_argument("--data-dir", required=True, help="the empty data dir to restore into")
     restore.set_defaults(func=cmd_restore)
+
+    init = sub.add_parser("init", parents=[common], help="write a feature repo with sample data to start from")
+    init.add_argument("dir", nargs="?", default="fsd-repo", help="the new folder (default ./fsd-repo)")
+    init.add_argument("--customers", type=int, default=1000, help="customers in the sample data (default 1000)")
+    init.set_defaults(func=cmd_init)
 
     demo = sub.add_parser("demo", parents=[common], help="start a daemon on a temp dir, apply the fraud example, publish, query, stop")
     demo.add_argument("--data-dir", default=None, help="keep the demo data here instead of a temp dir")
