@@ -13,7 +13,7 @@ import grpc
 
 from fsd.domain import (
     ApplyResult, BackupInfo, Deployment, FeatureValues, GroupInfo, GroupSpec, History, Incident, ManifestInfo, OfflineWrite,
-    OnlineFeatures, PublishResult, PublishStatus, ResyncRequest, StatusReport, SyncRun, ValidationResult, VersionInfo,
+    OnlineFeatures, PublishResult, PublishStatus, ReplicaInfo, ResyncRequest, StatusReport, SyncRun, ValidationResult, VersionInfo,
 )
 from fsd.errors import FsdError, error_for_code
 from fsd.wire import monitor as monitor_wire
@@ -260,6 +260,10 @@ class Client:
     def get_deployment(self) -> Deployment:
         """The daemon's deployment: its offline root, engines, version and codec."""
         return registry_wire.deployment_from_proto(self._call(self._stubs.registry.GetDeployment, registry_wire.deployment_request()))
+
+    def replicas(self) -> tuple[list[ReplicaInfo], int]:
+        """The replicas sharing the daemon's registry, and the registry's current epoch."""
+        return registry_wire.replicas_from_proto(self._call(self._stubs.registry.ListReplicas, registry_wire.replicas_request()))
 
     # --- monitor ---
 

@@ -39,6 +39,23 @@ class StoreSettings:
     retire_retention_seconds: int = 3600  # how long a retired version's values stay on disk before they are purged
     offline_root: str = ""  # the deployment's offline store; empty: the one recorded in the registry, else <data_dir>/offline
     backup_root: str = ""  # where `fsd backup NAME` writes; empty: <data_dir>/backups
+    engine: str = "rocksdb"  # rocksdb (embedded, the default) | redis-cluster (shared by stateless replicas)
+    redis_nodes: str = ""  # redis-cluster: seed nodes "host:port,host:port,..."
+    redis_password: str = ""
+    redis_tls: bool = False
+    redis_min_replicas_ack: int = 1  # a write is acknowledged once this many replicas have it (WAIT); 0: masters only
+    redis_timeout_seconds: float = 2.0  # per request to a node (reads and writes)
+    redis_wait_timeout_ms: int = 1000  # how long WAIT may take before the chunk fails (not acknowledged)
+
+
+ENGINES = ("rocksdb", "redis-cluster")
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrySettings:
+    url: str = ""  # sqlite:///path (default: <data_dir>/registry.sqlite) or postgresql://user@host:port/db (shared)
+    lease_seconds: float = 2.0  # a replica that has not confirmed the registry for this long serves only pinned reads
+    replica_id: str = ""  # how this replica names itself in `fsd replicas` (default: host:port)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +84,7 @@ class Settings:
     store: StoreSettings = field(default_factory=StoreSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     monitor: MonitorSettings = field(default_factory=MonitorSettings)
+    registry: RegistrySettings = field(default_factory=RegistrySettings)
 
 
 # FSD_* variables that belong to the command-line client or the codec switch, not to daemon settings.
@@ -75,7 +93,8 @@ CLIENT_ENVIRONMENT = frozenset({
     "FSD_OFFLINE_ROOT", "FSD_LOG_LEVEL", "FSD_ALLOWED_ROOTS",
 })
 
-_SECTIONS = {"server": ServerSettings, "store": StoreSettings, "limits": LimitSettings, "monitor": MonitorSettings}
+_SECTIONS = {"server": ServerSettings, "store": StoreSettings, "limits": LimitSettings, "monitor": MonitorSettings,
+             "registry": RegistrySettings}
 
 
 def _coerce(section: str, key: str, raw: object, target: type) -> object:
@@ -128,4 +147,15 @@ def load_settings(
                 raise InvalidArgument(f"unknown setting {section}.{key} (known: {', '.join(fields)})", field=f"{section}.{key}")
             kwargs[key] = _coerce(section, key, raw, type(getattr(cls(), key)))
         built[section] = cls(**kwargs)
-    return Settings(**built)
+    settings = Settings(**built)
+    if settings.store.engine not in ENGINES:
+        raise InvalidArgument(f"setting store.engine: {settings.store.engine!r} is not one of {', '.join(ENGINES)}", field="store.engine")
+    if settings.store.engine == "redis-cluster" and not settings.store.redis_nodes:
+        raise InvalidArgument("setting store.redis_nodes: the redis-cluster engine needs seed nodes (host:port,...)", field="store.redis_nodes")
+    url = settings.registry.url
+    if url and not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        raise InvalidArgument(f"setting registry.url: {url[:80]!r} must be sqlite:///PATH or postgresql://...", field="registry.url")
+    if settings.store.engine == "redis-cluster" and not url.startswith(("postgresql://", "postgres://")):
+        raise InvalidArgument("setting registry.url: stateless replicas over Redis Cluster share a PostgreSQL registry "
+                              "(postgresql://user@host:port/db)", field="registry.url")
+    return settings

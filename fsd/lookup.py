@@ -17,7 +17,7 @@ import numpy as np
 from fsd import codec
 from fsd.codec import _columns_py
 from fsd.domain import Clock, GetRequest, KeyType, RegistrySnapshot, ResolvedFeature, manifest_refs
-from fsd.errors import InvalidArgument, ResourceExhausted
+from fsd.errors import InvalidArgument, ResourceExhausted, Unavailable
 from fsd.online.base import OnlineStore
 
 ColumnSpec = tuple[bytes, int, int, int, int, int]  # head, slot, dtype, vector dim, max age µs, mode (codec.encode_feature_columns)
@@ -61,6 +61,7 @@ class RequestPlan:
     manifest: str  # "name@N" when served under a manifest
     groups: tuple[GroupPlan, ...]
     requested: int  # refs the caller named (the max_features limit counts these)
+    pinned: bool  # every version named explicitly (@N, or a manifest): servable without a fresh registry lease
     int64_key: str = ""  # the key column's name when one group keyed by one int64 column serves it all (fast branch)
     _specs: dict[int, list[list[ColumnSpec]]] = field(default_factory=dict, compare=False, repr=False)
 
@@ -80,6 +81,7 @@ class EncodedReply:
     columns: list[bytes]  # serialised FeatureColumn per requested feature, in request order
     served_at_micros: int
     manifest: str
+    epoch: int = 0  # the registry epoch every value was resolved against
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +156,8 @@ def plan_request(snapshot: RegistrySnapshot, refs: Sequence[str], manifest: str)
         groups.append(GroupPlan(name, info.group_id, tuple((k.name, k.type) for k in info.spec.entity_keys), tuple(indices)))
     only = groups[0].key_columns if len(groups) == 1 else ()
     int64_key = only[0][0] if len(only) == 1 and only[0][1] == KeyType.INT64 else ""
-    return RequestPlan(tuple(refs), resolved, served_manifest, tuple(groups), requested, int64_key)
+    pinned = bool(manifest) or all("@" in ref for ref in refs)
+    return RequestPlan(tuple(refs), resolved, served_manifest, tuple(groups), requested, pinned, int64_key)
 
 
 def _entity_columns(columns: Sequence[tuple[str, bytes | list[str]]]) -> list[EntityColumn]:
@@ -230,18 +233,21 @@ class Lookup:
         self._plans = _PlanCache()
 
     def get_features(self, snapshot: RegistrySnapshot, request: GetRequest, heads: HeadEncoder,
-                     keep: Callable[[FetchedRows], None] | None = None) -> EncodedReply:
+                     keep: Callable[[FetchedRows], None] | None = None, lease_ok: bool = True) -> EncodedReply:
         """Serve the requested feature versions for all entity rows; a missing value is NOT_FOUND, never an error.
-        keep, if given, receives the fetched rows (the skew sample)."""
+        keep, if given, receives the fetched rows (the skew sample). Without a current registry lease (a replica
+        that could not confirm the registry's state lately) only fully pinned requests are served."""
         limits = self._limits
         key = (request.features_key, request.manifest)
         plan = self._plans.get(snapshot, key)
+        if not lease_ok and (plan is None or not plan.pinned):
+            self._refuse_unpinned(snapshot, request, plan)
         if plan is not None and self._fast_branch and plan.int64_key and len(request.columns) == 1:
             name, ids = request.columns[0]
             count = len(ids) >> 3
             if name == plan.int64_key and isinstance(ids, bytes) and 0 < count <= limits.max_entities \
                     and count * len(plan.refs) <= limits.max_values and plan.requested <= limits.max_features:
-                return self._serve(plan, count, [codec.int64_row_keys(plan.groups[0].group_id, ids)], heads, keep)
+                return self._serve(plan, count, [codec.int64_row_keys(plan.groups[0].group_id, ids)], heads, keep, snapshot.epoch)
         by_name, count = _check_entities(_entity_columns(request.columns), limits)
         if plan is None:
             plan = self._plan(snapshot, request)
@@ -252,7 +258,17 @@ class Lookup:
             raise ResourceExhausted(
                 f"request asks for {count * len(plan.refs)} values, over the limit of {limits.max_values}; split it", field="entities"
             )
-        return self._serve(plan, count, [_row_keys(g, by_name) for g in plan.groups], heads, keep)
+        return self._serve(plan, count, [_row_keys(g, by_name) for g in plan.groups], heads, keep, snapshot.epoch)
+
+    def _refuse_unpinned(self, snapshot: RegistrySnapshot, request: GetRequest, plan: RequestPlan | None) -> None:
+        if plan is None:
+            plan = self._plan(snapshot, request)
+            self._plans.put(snapshot, (request.features_key, request.manifest), plan)
+        if not plan.pinned:
+            raise Unavailable(
+                "this replica could not confirm the registry's current state within registry.lease_seconds, so it does not serve "
+                "unpinned features (it might serve a superseded version); retry on another replica, or pin versions (@N or a manifest)"
+            )
 
     def _plan(self, snapshot: RegistrySnapshot, request: GetRequest) -> RequestPlan:
         refs = self._refs_of(request.features_key)
@@ -265,7 +281,7 @@ class Lookup:
         return plan_request(snapshot, refs, request.manifest)
 
     def _serve(self, plan: RequestPlan, count: int, keys_per_group: list[list[bytes]], heads: HeadEncoder,
-               keep: Callable[[FetchedRows], None] | None) -> EncodedReply:
+               keep: Callable[[FetchedRows], None] | None, epoch: int) -> EncodedReply:
         """One batched read for every group, then the fused native pass per group."""
         specs = plan.column_specs(heads)
         if len(plan.groups) == 1:
@@ -283,7 +299,7 @@ class Lookup:
             for group, group_specs in zip(plan.groups, specs):
                 for i, column in zip(group.members, codec.encode_feature_columns(rows[group.name], group_specs, now)):
                     columns[i] = column
-        return EncodedReply(count, columns, now, plan.manifest)
+        return EncodedReply(count, columns, now, plan.manifest, epoch)
 
 
 def decode_rows(fetched: FetchedRows) -> LookupResult:

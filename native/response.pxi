@@ -190,7 +190,7 @@ cdef inline void memset_zero(uint8_t* p, int n) noexcept nogil:
         p[i] = 0
 
 
-def frame_response(uint64_t entity_count, list columns, int64_t served_at, bytes manifest):
+def frame_response(uint64_t entity_count, list columns, int64_t served_at, bytes manifest, uint64_t epoch=0):
     """A serialised GetFeaturesResponse from serialised FeatureColumns (see fsd/serving/wire.py)."""
     cdef Py_ssize_t total = 0, i, n = len(columns), pos = 0, length
     cdef bytes column
@@ -203,6 +203,8 @@ def frame_response(uint64_t entity_count, list columns, int64_t served_at, bytes
         total += 1 + _varint_len(<uint64_t>served_at)
     if PyBytes_GET_SIZE(manifest):
         total += 1 + _varint_len(<uint64_t>PyBytes_GET_SIZE(manifest)) + PyBytes_GET_SIZE(manifest)
+    if epoch:
+        total += 1 + _varint_len(epoch)
     out = PyBytes_FromStringAndSize(NULL, total)
     cdef char* q = PyBytes_AS_STRING(out)
     if entity_count:
@@ -223,4 +225,8 @@ def frame_response(uint64_t entity_count, list columns, int64_t served_at, bytes
         q[pos] = RESPONSE_MANIFEST_TAG
         pos += 1 + _put_varint(q + pos + 1, <uint64_t>length)
         memcpy(q + pos, PyBytes_AS_STRING(manifest), length)
+        pos += length
+    if epoch:
+        q[pos] = RESPONSE_REGISTRY_EPOCH_TAG
+        pos += 1 + _put_varint(q + pos + 1, epoch)
     return out

@@ -19,6 +19,7 @@ cdef enum:
     RESPONSE_FEATURES_TAG = (2 << 3) | 2            # GetFeaturesResponse.features
     RESPONSE_SERVED_AT_TAG = (3 << 3) | 0           # GetFeaturesResponse.served_at_micros
     RESPONSE_MANIFEST_TAG = (4 << 3) | 2            # GetFeaturesResponse.manifest
+    RESPONSE_REGISTRY_EPOCH_TAG = (5 << 3) | 0      # GetFeaturesResponse.registry_epoch
 
 WIRE_TAGS = {
     "GetFeaturesRequest.entities": REQUEST_ENTITIES_TAG,
@@ -39,4 +40,5 @@ WIRE_TAGS = {
     "GetFeaturesResponse.features": RESPONSE_FEATURES_TAG,
     "GetFeaturesResponse.served_at_micros": RESPONSE_SERVED_AT_TAG,
     "GetFeaturesResponse.manifest": RESPONSE_MANIFEST_TAG,
+    "GetFeaturesResponse.registry_epoch": RESPONSE_REGISTRY_EPOCH_TAG,
 }

@@ -75,7 +75,32 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from fsd.demo import run_demo
 
-    return run_demo(keep_dir=args.data_dir, customers=args.customers)
+    targets = list(args.target or [])
+    if args.cluster:
+        from fsd.cluster import ClusterState
+
+        targets = ClusterState.load(args.cluster).targets
+    return run_demo(keep_dir=args.data_dir, customers=args.customers, targets=targets or None)
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    from fsd import cluster
+
+    if args.action == "up":
+        state = cluster.up(args.dir, replicas=args.replicas, redis_masters=args.redis_masters, node_timeout_ms=args.node_timeout_ms)
+        print(f"local cluster in {state.dir}: Redis Cluster {state.redis_nodes} ({args.redis_masters} masters, 1 replica each), "
+              f"PostgreSQL registry {state.registry_url}, offline store {state.offline_root}")
+        for r in state.replicas:
+            print(f"  fsd replica {r['index'] + 1}: 127.0.0.1:{r['port']} (pid {r['pid']}, metrics :{r['metrics_port']})")
+        print(f"targets: {' '.join(state.targets)}\nnext: fsd demo --cluster {state.dir}; fsd replicas --target {state.targets[0]}; "
+              f"fsd cluster down --dir {state.dir}")
+    elif args.action == "down":
+        cluster.down(args.dir)
+        print(f"local cluster in {args.dir} stopped")
+    else:
+        state = cluster.ClusterState.load(args.dir)
+        print(f"Redis Cluster {state.redis_nodes}\nPostgreSQL {state.registry_url}\ntargets {' '.join(state.targets)}")
+    return 0
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, connection: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -104,4 +129,14 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, c
     demo = sub.add_parser("demo", parents=[common], help="start a daemon on a temp dir, apply the fraud example, publish, query, stop")
     demo.add_argument("--data-dir", default=None, help="keep the demo data here instead of a temp dir")
     demo.add_argument("--customers", type=int, default=1000, help="how many customers to generate (default 1000)")
+    demo.add_argument("--cluster", default=None, help="run against the replicas of a local cluster (fsd cluster up --dir DIR)")
+    demo.add_argument("--target", action="append", default=None, help="run against this running daemon (repeat: write via the first, read via each)")
     demo.set_defaults(func=cmd_demo)
+
+    cluster = sub.add_parser("cluster", parents=[common], help="a local distributed deployment: Redis Cluster + PostgreSQL + fsd replicas")
+    cluster.add_argument("action", choices=["up", "down", "status"], help="up: start everything; down: stop it by PID; status: show it")
+    cluster.add_argument("--dir", required=True, help="folder holding the cluster's data and cluster.json")
+    cluster.add_argument("--replicas", type=int, default=2, help="fsd replicas to start (default 2)")
+    cluster.add_argument("--redis-masters", type=int, default=3, help="Redis masters, each with one replica (default 3)")
+    cluster.add_argument("--node-timeout-ms", type=int, default=2000, help="Redis cluster-node-timeout (failover speed; default 2000)")
+    cluster.set_defaults(func=cmd_cluster)

@@ -28,6 +28,23 @@ def cmd_incidents(args: argparse.Namespace) -> int:
     return exits.OK
 
 
+def cmd_replicas(args: argparse.Namespace) -> int:
+    import time
+
+    from fsd.tables import render
+    from fsd.views import fmt_time
+
+    with client_from(args) as client:
+        replicas, epoch = client.replicas()
+    now = time.time_ns() // 1000
+    rows = [(r.id, r.address, "yes" if r.leader else "-", r.epoch_confirmed, epoch - r.epoch_confirmed, f"{(now - r.heartbeat_micros) / 1e6:.1f}s",
+             fmt_time(r.started_micros)) for r in replicas]
+    emit(args, {"registry_epoch": epoch, "replicas": replicas},
+         lambda: f"registry epoch {epoch}\n" + render(["replica", "address", "leader", "epoch confirmed", "epochs behind", "last heartbeat", "started (UTC)"], rows)
+         if replicas else "no replicas registered (an embedded registry has none: one daemon owns it)")
+    return exits.OK
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from fsd.views import status_tables
 
@@ -72,6 +89,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, c
     incidents.add_argument("--note", default=None, help="resolution note")
     incidents.add_argument("--by", default=None, help="who resolved it (default $USER)")
     incidents.set_defaults(func=cmd_incidents)
+
+    replicas = sub.add_parser("replicas", parents=parents, help="the fsd replicas sharing this registry, with their lag")
+    replicas.set_defaults(func=cmd_replicas)
 
     status = sub.add_parser("status", parents=parents, help="freshness, sync and consistency per group (breaches flagged)")
     status.add_argument("group", nargs="?", default="", help="only this group")

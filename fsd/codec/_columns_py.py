@@ -91,12 +91,14 @@ def encode_feature_columns(rows: Sequence[bytes | None], specs: Sequence[tuple],
     return out
 
 
-def frame_response(entity_count: int, columns: Sequence[bytes], served_at: int, manifest: bytes) -> bytes:
-    """A serialised GetFeaturesResponse from serialised FeatureColumns (fields 1-4 in order, defaults omitted)."""
+def frame_response(entity_count: int, columns: Sequence[bytes], served_at: int, manifest: bytes, epoch: int = 0) -> bytes:
+    """A serialised GetFeaturesResponse from serialised FeatureColumns (fields 1-5 in order, defaults omitted)."""
     parts = [b"\x08" + varint(entity_count)] if entity_count else []
     parts.extend(delimited(b"\x12", column) for column in columns)
     if served_at:
         parts.append(b"\x18" + varint(served_at))
     if manifest:
         parts.append(delimited(b"\x22", manifest))
+    if epoch:
+        parts.append(b"\x28" + varint(epoch))
     return b"".join(parts)

@@ -23,6 +23,7 @@ RESPONSE_ENTITY_COUNT = 1
 RESPONSE_FEATURES = 2
 RESPONSE_SERVED_AT = 3
 RESPONSE_MANIFEST = 4
+RESPONSE_REGISTRY_EPOCH = 5
 
 
 def tag(field: int, wire_type: int = LENGTH_DELIMITED) -> int:
@@ -57,4 +58,5 @@ WIRE_TAGS = {
     "GetFeaturesResponse.features": tag(RESPONSE_FEATURES),
     "GetFeaturesResponse.served_at_micros": tag(RESPONSE_SERVED_AT, VARINT),
     "GetFeaturesResponse.manifest": tag(RESPONSE_MANIFEST),
+    "GetFeaturesResponse.registry_epoch": tag(RESPONSE_REGISTRY_EPOCH, VARINT),
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fsd.domain.records import (
     ApplyResult, BackupInfo, Change, Deployment, FeatureStatus, FeatureValidation, GroupInfo, GroupStatus, History, HistoryEntry,
     Incident, ManifestInfo, MismatchCounts, OfflineWrite, PinnedFeature, PublishChunk, PublishResult, PublishStatus, Rejection,
-    ResyncRequest, StatusReport, SyncRun, ValidationResult, VersionInfo,
+    ReplicaInfo, ResyncRequest, StatusReport, SyncRun, ValidationResult, VersionInfo,
 )
 from fsd.domain.online import FeatureValues, GetRequest, OnlineFeatures
 from fsd.domain.resolution import ANY_STATE, READABLE, WRITABLE, find_manifest, manifest_refs, resolve_ref, resolve_version
@@ -20,7 +20,7 @@ __all__ = [
     "FeatureSpec", "FeatureStatus", "FeatureValues", "GetRequest", "OnlineFeatures", "FeatureValidation", "FixedClock", "FreshnessPolicy", "GroupInfo", "GroupSpec",
     "GroupStatus", "History", "HistoryEntry", "Incident", "KEY_TYPE_NAMES", "KeyType", "MICROS_PER_SECOND", "ManifestInfo",
     "MismatchCounts", "OfflineWrite", "PSI_THRESHOLD", "PinnedFeature", "PublishChunk", "PublishResult", "PublishStatus", "READABLE",
-    "Rejection", "RegistrySnapshot", "ResolvedFeature", "ResyncRequest", "StatusReport", "SyncRun", "SystemClock",
+    "Rejection", "RegistrySnapshot", "ReplicaInfo", "ResolvedFeature", "ResyncRequest", "StatusReport", "SyncRun", "SystemClock",
     "ValidationResult", "ValueStatus", "VersionInfo", "VersionState", "WRITABLE", "find_manifest", "is_valid_name",
     "manifest_refs", "resolve_ref", "resolve_version",
 ]

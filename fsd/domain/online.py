@@ -50,6 +50,7 @@ class OnlineFeatures:
     served_at_micros: int
     features: dict[str, FeatureValues]
     manifest: str = ""
+    registry_epoch: int = 0  # the registry state every value was resolved against
 
     def __getitem__(self, ref: str) -> FeatureValues:
         return self.features[ref]

@@ -309,3 +309,15 @@ class Deployment:
     codec_native: bool
     proto_version: str = "fsd.v1"
     data_dir: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaInfo:
+    """One fsd replica of a shared registry, as it last reported itself."""
+
+    id: str
+    address: str
+    epoch_confirmed: int
+    heartbeat_micros: int
+    started_micros: int
+    leader: bool = False

@@ -18,6 +18,7 @@ class RegistrySnapshot:
     manifests: dict[str, tuple[ManifestInfo, ...]] = field(default_factory=dict)  # name -> versions, ascending
     blocked: frozenset[int] = frozenset()  # slots whose serving is blocked by policy
     stale_groups: frozenset[str] = frozenset()  # groups marked stale by a freshness breach
+    epoch: int = 0  # the registry epoch this snapshot reflects (bumped by every change it shows)
     _resolved: dict[str, ResolvedFeature] = field(default_factory=dict, compare=False, repr=False)
 
     def manifest(self, text: str) -> ManifestInfo:

@@ -3,6 +3,7 @@ groups stale, blocks and unblocks feature versions, opens forced-resync requests
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict
 
 from fsd.domain import FeatureValidation, GroupInfo, VersionInfo
@@ -23,13 +24,16 @@ def check_action(action: str) -> None:
 
 
 class PolicyActions:
-    def __init__(self, registry: Registry, ledger: ValidationLedger) -> None:
+    def __init__(self, registry: Registry, ledger: ValidationLedger, is_leader: Callable[[], bool] = lambda: True) -> None:
         self._registry = registry
         self._ledger = ledger
+        self._is_leader = is_leader  # with replicas, only the leader acts on freshness signals
 
     def on_freshness(self, signals: dict[str, GroupSignals]) -> None:
         """A breach marks its group stale and opens a forced-resync request; a recovery clears the mark. Logged
         once per transition, not every cycle."""
+        if not self._is_leader():
+            return
         for name, s in signals.items():
             try:
                 changed = self._registry.set_group_stale(name, s.stale)

@@ -9,6 +9,10 @@ from fsd.online.base import OnlineStore
 
 
 def sample_rows(store: OnlineStore, prefix: bytes, limit: int) -> Iterator[tuple[bytes, bytes]]:
+    sample = getattr(store, "sample", None)
+    if sample is not None:  # an engine without ordered ranges (Redis Cluster) samples its own way
+        yield from sample(prefix, limit)
+        return
     start = prefix + os.urandom(4)
     taken = 0
     for key, row in store.scan(prefix, limit=limit, start=start):

@@ -1,8 +1,11 @@
 """The OnlineStore protocol: bytes in, bytes out. Serving and sync know nothing else about the engine."""
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Protocol
+
+from fsd import codec
 
 
 class OnlineStore(Protocol):
@@ -27,7 +30,57 @@ class OnlineStore(Protocol):
         """Durably remove every key under prefix (a range delete, cheap whatever the count)."""
         ...
 
+    def merge_rows(self, keys: Sequence[bytes], slots: Sequence[int], columns: Sequence[Sequence[bytes | None]], replace: bool = False,
+                   extra_puts: Sequence[tuple[bytes, bytes]] = ()) -> tuple[int, int]:
+        """Fold offered values (columns[s][e] for slots[s], the row at keys[e]; None: nothing offered) into the rows,
+        each kept only where its (event, created) is not older than the stored one (every one with replace), then
+        write extra_puts (a publish's progress marker); durable on return. A compare-and-set per row: concurrent
+        writers never let an older value win. Returns (values written, values skipped as older)."""
+        ...
+
+    def purge_slot(self, prefix: bytes, slot: int, batch_rows: int = 5_000) -> int:
+        """Remove one feature version's values from every row under prefix, in bounded batches; rows rewritten."""
+        ...
+
     def close(self) -> None: ...
+
+
+class LocalMerge:
+    """merge_rows and purge_slot for engines one process owns (RocksDB, memory): read, merge with the codec, write,
+    under a lock, so no other writer of this process interleaves."""
+
+    _merge_lock = threading.Lock()
+
+    def merge_rows(self, keys: Sequence[bytes], slots: Sequence[int], columns: Sequence[Sequence[bytes | None]], replace: bool = False,
+                   extra_puts: Sequence[tuple[bytes, bytes]] = ()) -> tuple[int, int]:
+        with self._merge_lock:
+            existing = self.get_many(keys)  # type: ignore[attr-defined]
+            rows, written, skipped = codec.merge_rows(existing, slots, columns, replace)
+            puts = [(key, row) for key, row in zip(keys, rows) if row is not None]
+            self.write_batch([*puts, *extra_puts])  # type: ignore[attr-defined]
+        return written, skipped
+
+    def purge_slot(self, prefix: bytes, slot: int, batch_rows: int = 5_000) -> int:
+        rewritten = 0
+        cursor: bytes | None = None
+        while True:
+            with self._merge_lock:  # batch by batch, so publishes interleave instead of waiting for the whole scan
+                batch = list(self.scan(prefix, limit=batch_rows, start=cursor))  # type: ignore[attr-defined]
+                if not batch:
+                    return rewritten
+                puts, deletes = [], []
+                for key, row in batch:
+                    if slot not in codec.parse_row(row):
+                        continue
+                    remaining = codec.remove_slot(row, slot)
+                    if remaining is None:
+                        deletes.append(key)
+                    else:
+                        puts.append((key, remaining))
+                if puts or deletes:
+                    self.write_batch(puts, deletes)  # type: ignore[attr-defined]
+                rewritten += len(puts) + len(deletes)
+            cursor = batch[-1][0] + b"\x00"
 
 
 def prefix_end(prefix: bytes) -> bytes | None:

@@ -5,10 +5,10 @@ import bisect
 import threading
 from collections.abc import Iterator, Sequence
 
-from fsd.online.base import prefix_end
+from fsd.online.base import LocalMerge, prefix_end
 
 
-class MemoryOnlineStore:
+class MemoryOnlineStore(LocalMerge):
     """Holds everything in a dict plus a sorted key list; not durable, by design."""
 
     def __init__(self) -> None:

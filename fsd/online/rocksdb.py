@@ -22,7 +22,7 @@ from rocksdict import (
 )
 
 from fsd.errors import StorageError
-from fsd.online.base import prefix_end
+from fsd.online.base import LocalMerge, prefix_end
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def _options(settings: RocksDbSettings) -> Options:
     return opts
 
 
-class RocksDbOnlineStore:
+class RocksDbOnlineStore(LocalMerge):
     """One writer process per directory (RocksDB's LOCK file). Errors leave as StorageError."""
 
     def __init__(self, path: str, settings: RocksDbSettings | None = None, *, read_only: bool = False) -> None:

@@ -24,11 +24,15 @@ logger = logging.getLogger(__name__)
 OFFLINE_WRITE_KINDS = ("ingest", "backfill", "correction")
 
 
-def open_store(path: str) -> RegistryStore:
-    """The registry store for a location (an SQLite file today)."""
+def open_store(url: str) -> RegistryStore:
+    """The registry store for `url`: postgresql://... (shared by replicas), sqlite:///path, or a plain SQLite path."""
+    if url.startswith(("postgresql://", "postgres://")):
+        from fsd.registry.postgres_store import PostgresRegistryStore
+
+        return PostgresRegistryStore(url)
     from fsd.registry.sqlite_store import SqliteRegistryStore
 
-    return SqliteRegistryStore(path)
+    return SqliteRegistryStore(url.removeprefix("sqlite://") if url.startswith("sqlite:///") else url)
 
 
 class Registry:
@@ -39,8 +43,7 @@ class Registry:
         self._store: RegistryStore = open_store(store) if isinstance(store, str) else store
         self._clock = clock or SystemClock()
         self._write_lock = threading.Lock()
-        self._blocked: set[int] = set()
-        self._stale_groups: dict[str, set[str]] = {}  # group -> sources that marked it stale
+        self._reload_lock = threading.Lock()
         self._promotion_gates: list[PromotionGate] = []
         self.operations = Operations(self._store, self._clock)
         self._snapshot = RegistrySnapshot(0, {})
@@ -55,12 +58,19 @@ class Registry:
         return self._snapshot
 
     def _reload(self) -> RegistrySnapshot:
-        state = self._store.load()
-        self._snapshot = RegistrySnapshot(
-            state.revision, state.groups, state.manifests, frozenset(self._blocked),
-            frozenset(g for g, sources in self._stale_groups.items() if sources),
-        )
-        return self._snapshot
+        with self._reload_lock:
+            state = self._store.load()
+            if state.epoch >= self._snapshot.epoch or state.epoch == 0:
+                self._snapshot = RegistrySnapshot(state.revision, state.groups, state.manifests, state.blocked, state.stale_groups, state.epoch)
+            return self._snapshot
+
+    def refresh(self) -> bool:
+        """Re-read the store's epoch and reload when another replica changed it; True when the snapshot changed."""
+        if self._store.epoch() == self._snapshot.epoch:
+            return False
+        self._reload()
+        self._published |= {v.slot for g in self._snapshot.groups.values() for vs in g.versions.values() for v in vs if v.first_published_micros}
+        return True
 
     # --- definitions -------------------------------------------------------------------------------------------
 
@@ -160,13 +170,11 @@ class Registry:
             self._reload()
 
     def set_blocked(self, slot: int, blocked: bool) -> None:
-        """Serving of a feature version is blocked (BLOCKED statuses) or unblocked; takes effect with the next snapshot."""
+        """Serving of a feature version is blocked (BLOCKED statuses) or unblocked; recorded, so every replica and
+        a restart honour it; takes effect with the next snapshot."""
         with self._write_lock:
-            if blocked:
-                self._blocked.add(slot)
-            else:
-                self._blocked.discard(slot)
-            self._reload()
+            if self._store.set_blocked(slot, blocked, self._clock.now_micros()):
+                self._reload()
 
     def record_offline_write(self, group: str, feature: str, version: int, kind: str, detail: str, actor: str) -> int:
         """History entry for an offline write; the scope (time range, rows, snapshot) is in detail."""
@@ -184,13 +192,8 @@ class Registry:
         that source's flag changed, so callers log transitions rather than every check."""
         with self._write_lock:
             self._snapshot.group(group)
-            sources = self._stale_groups.setdefault(group, set())
-            if (source in sources) == stale:
+            if not self._store.set_stale_mark(group, source, stale, self._clock.now_micros()):
                 return False
-            if stale:
-                sources.add(source)
-            else:
-                sources.discard(source)
             self._reload()
             return True
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -15,13 +16,16 @@ from fsd.domain import (
 )
 from fsd.errors import FailedPrecondition, NotFound, StorageError
 from fsd.registry import serialization
-from fsd.registry.store import Audit, HistoryNote, StateChange, StoredState, VersionWrite
+from fsd.registry.store import Audit, HistoryNote, ReplicaInfo, StateChange, StoredState, VersionWrite
 
 SCHEMA_VERSION = 1
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS deployment (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS blocked_slots (slot INTEGER PRIMARY KEY, at_micros INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS stale_marks (group_name TEXT NOT NULL, source TEXT NOT NULL, at_micros INTEGER NOT NULL,
+                                        PRIMARY KEY (group_name, source));
 CREATE TABLE IF NOT EXISTS groups (
     name TEXT PRIMARY KEY,
     group_id INTEGER NOT NULL UNIQUE,
@@ -148,7 +152,13 @@ class SqliteRegistryStore:
         return value
 
     @classmethod
+    def _bump_epoch(cls, conn: sqlite3.Connection) -> int:
+        """Every change a snapshot shows bumps the epoch: readers compare it to know whether to reload."""
+        return cls._next_counter(conn, "epoch")
+
+    @classmethod
     def _bump_revision(cls, conn: sqlite3.Connection, expected: int | None) -> int:
+        cls._bump_epoch(conn)
         current = cls._counter(conn, "revision")
         if expected is not None and current != expected:
             raise FailedPrecondition(f"registry revision is {current}, the change expected {expected}: re-run plan", field="expected_revision")
@@ -168,9 +178,16 @@ class SqliteRegistryStore:
         with self._lock:
             return self._counter(self._conn, "revision")
 
+    def epoch(self) -> int:
+        with self._lock:
+            return self._counter(self._conn, "epoch")
+
     def load(self) -> StoredState:
         with self._lock:
             revision = self._counter(self._conn, "revision")
+            epoch = self._counter(self._conn, "epoch")
+            blocked = frozenset(r[0] for r in self._conn.execute("SELECT slot FROM blocked_slots").fetchall())
+            stale = frozenset(r[0] for r in self._conn.execute("SELECT DISTINCT group_name FROM stale_marks").fetchall())
             group_rows = self._conn.execute("SELECT name, group_id, spec_json FROM groups ORDER BY name").fetchall()
             version_rows = self._conn.execute(
                 "SELECT slot, group_name, feature, version, state, spec_json, behaviour_hash, created_micros, "
@@ -192,7 +209,7 @@ class SqliteRegistryStore:
         for name, version, created, by, description, features_json in manifest_rows:
             pins = tuple(PinnedFeature(**p) for p in json.loads(features_json))
             manifests.setdefault(name, []).append(ManifestInfo(name, version, created, by, description, pins))
-        return StoredState(revision, groups, {k: tuple(v) for k, v in manifests.items()})
+        return StoredState(revision, groups, {k: tuple(v) for k, v in manifests.items()}, epoch, blocked, stale)
 
     def apply(self, groups: Sequence[GroupSpec], versions: Sequence[VersionWrite], changes: Sequence[Change],
               expected_revision: int, at_micros: int, audit: Audit) -> int:
@@ -249,12 +266,13 @@ class SqliteRegistryStore:
 
     def add_history(self, notes: Sequence[HistoryNote], at_micros: int, audit: Audit, bump_revision: bool) -> int:
         with self._transaction() as conn:
-            revision = self._next_counter(conn, "revision") if bump_revision else self._counter(conn, "revision")
+            revision = self._bump_revision(conn, None) if bump_revision else self._counter(conn, "revision")
             self._history(conn, notes, at_micros, revision, audit)
         return revision
 
     def mark_published(self, slots: Sequence[int], at_micros: int) -> None:
         with self._transaction() as conn:
+            self._bump_epoch(conn)
             conn.executemany(
                 "UPDATE feature_versions SET first_published_micros = ? WHERE slot = ? AND first_published_micros IS NULL",
                 [(at_micros, slot) for slot in slots],
@@ -262,6 +280,7 @@ class SqliteRegistryStore:
 
     def mark_purged(self, slot: int, at_micros: int) -> None:
         with self._transaction() as conn:
+            self._bump_epoch(conn)
             conn.execute("UPDATE feature_versions SET purged_micros = ? WHERE slot = ?", (at_micros, slot))
             row = conn.execute("SELECT group_name, feature, version FROM feature_versions WHERE slot = ?", (slot,)).fetchone()
             if row is not None:
@@ -275,6 +294,40 @@ class SqliteRegistryStore:
             query += " AND (feature = ? OR feature = '')"
             args = (group, feature)
         return [HistoryEntry(*r) for r in self._query(query + " ORDER BY id", args)]
+
+    def set_blocked(self, slot: int, blocked: bool, at_micros: int) -> bool:
+        with self._transaction() as conn:
+            if blocked:
+                changed = conn.execute("INSERT OR IGNORE INTO blocked_slots (slot, at_micros) VALUES (?, ?)", (slot, at_micros)).rowcount
+            else:
+                changed = conn.execute("DELETE FROM blocked_slots WHERE slot = ?", (slot,)).rowcount
+            if changed:
+                self._bump_epoch(conn)
+            return bool(changed)
+
+    def set_stale_mark(self, group: str, source: str, stale: bool, at_micros: int) -> bool:
+        with self._transaction() as conn:
+            if stale:
+                changed = conn.execute("INSERT OR IGNORE INTO stale_marks (group_name, source, at_micros) VALUES (?, ?, ?)",
+                                       (group, source, at_micros)).rowcount
+            else:
+                changed = conn.execute("DELETE FROM stale_marks WHERE group_name = ? AND source = ?", (group, source)).rowcount
+            if changed:
+                self._bump_epoch(conn)
+            return bool(changed)
+
+    def heartbeat(self, replica: ReplicaInfo) -> None:
+        """A single SQLite daemon is its own only replica; nothing to record."""
+
+    def replicas(self) -> list[ReplicaInfo]:
+        return []
+
+    def try_lead(self) -> bool:
+        return True  # one process owns the file (SQLite is not shared between replicas)
+
+    def wait_for_change(self, timeout: float) -> None:
+        """Only this process writes the file, and it reloads after each write: nothing to wait for."""
+        time.sleep(timeout)
 
     def claim_deployment(self, key: str, value: str) -> str:
         with self._transaction() as conn:

@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Protocol
 
 from fsd.domain import (
-    Change, FeatureSpec, GroupInfo, GroupSpec, HistoryEntry, Incident, ManifestInfo, ResyncRequest, SyncRun, VersionState,
+    Change, FeatureSpec, GroupInfo, GroupSpec, HistoryEntry, Incident, ManifestInfo, ReplicaInfo, ResyncRequest, SyncRun, VersionState,
 )
+
+__all__ = ["Audit", "HistoryNote", "RegistryStore", "ReplicaInfo", "StateChange", "StoredState", "VersionWrite"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +25,9 @@ class StoredState:
     revision: int
     groups: dict[str, GroupInfo]
     manifests: dict[str, tuple[ManifestInfo, ...]]
+    epoch: int = 0
+    blocked: frozenset[int] = frozenset()
+    stale_groups: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +73,30 @@ class RegistryStore(Protocol):
     def load(self) -> StoredState: ...
 
     def revision(self) -> int: ...
+
+    def epoch(self) -> int:
+        """The counter every snapshot-visible change bumps (definitions, states, manifests, flags)."""
+        ...
+
+    def set_blocked(self, slot: int, blocked: bool, at_micros: int) -> bool:
+        """Block or unblock serving of a version; returns whether it changed."""
+        ...
+
+    def set_stale_mark(self, group: str, source: str, stale: bool, at_micros: int) -> bool:
+        """One source's stale mark on a group (stale while any source marks it); returns whether it changed."""
+        ...
+
+    def heartbeat(self, replica: ReplicaInfo) -> None: ...
+
+    def replicas(self) -> list[ReplicaInfo]: ...
+
+    def try_lead(self) -> bool:
+        """Whether this process holds (or just took) the background-work lease."""
+        ...
+
+    def wait_for_change(self, timeout: float) -> None:
+        """Return when another process may have changed the registry, or after `timeout` seconds."""
+        ...
 
     def apply(self, groups: Sequence[GroupSpec], versions: Sequence[VersionWrite], changes: Sequence[Change],
               expected_revision: int, at_micros: int, audit: Audit) -> int:

@@ -33,6 +33,7 @@ METHOD_SCOPES = {
     "/fsd.v1.Registry/ListIncidents": "read",
     "/fsd.v1.Registry/ListSyncRuns": "read",
     "/fsd.v1.Registry/GetDeployment": "read",
+    "/fsd.v1.Registry/ListReplicas": "read",
     "/fsd.v1.Registry/RecordOfflineWrite": "write",
     "/fsd.v1.Registry/RecordSyncRun": "write",
     "/fsd.v1.Registry/Apply": "admin",

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 import time
 from concurrent import futures
@@ -17,7 +18,9 @@ from fsd.config import Settings
 from fsd.paths import confine
 from fsd.domain import Clock, SystemClock
 from fsd.lookup import Lookup, LookupLimits
+from fsd.online.base import OnlineStore
 from fsd.online.rocksdb import RocksDbOnlineStore, RocksDbSettings
+from fsd.registry.watch import RegistryWatcher
 from fsd.registry.registry import Registry
 from fsd.monitor.actions import PolicyActions
 from fsd.monitor.ledger import ValidationLedger
@@ -60,6 +63,19 @@ class _DaemonPublishEvents:
         return self._daemon.registry.operations.open_incident(group, kind, publish_id, detail)
 
 
+def open_online_store(settings: Settings, data_dir: Path) -> OnlineStore:
+    """The online engine the settings name: embedded RocksDB in the data dir, or a shared Redis Cluster."""
+    st = settings.store
+    if st.engine == "redis-cluster":
+        from fsd.online.redis_cluster import RedisClusterOnlineStore, RedisSettings, parse_nodes
+
+        return RedisClusterOnlineStore(RedisSettings(parse_nodes(st.redis_nodes), st.redis_password, st.redis_tls, st.redis_min_replicas_ack,
+                                                     st.redis_timeout_seconds, st.redis_wait_timeout_ms))
+    return RocksDbOnlineStore(str(data_dir / "online"), RocksDbSettings(
+        block_cache_mb=st.block_cache_mb, bloom_bits_per_key=st.bloom_bits_per_key, sync_writes=st.sync_writes, wal_dir=st.wal_dir,
+    ))
+
+
 def require_codec() -> None:
     """A daemon never runs the pure-Python codec by accident (it is 3-14x slower): only when asked for."""
     if not codec.NATIVE and not codec.REFERENCE_REQUESTED:
@@ -82,7 +98,8 @@ def _deployment(settings: Settings, data_dir: Path, registry: Registry) -> Deplo
             f"store.offline_root {configured!r} resolves to {wanted}, but this deployment's offline store is {recorded} "
             "(recorded in its registry); leave store.offline_root unset to use it", field="store.offline_root",
         )
-    return Deployment(recorded, "rocksdb", "sqlite", __version__, codec.NATIVE, "fsd.v1", str(data_dir))
+    registry_kind = "postgresql" if registry.store.__class__.__name__.startswith("Postgres") else "sqlite"
+    return Deployment(recorded, settings.store.engine, registry_kind, __version__, codec.NATIVE, "fsd.v1", str(data_dir))
 
 
 class Daemon:
@@ -98,17 +115,12 @@ class Daemon:
                 confine(getattr(settings.store, name), f"store.{name}")
         data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir = data_dir
-        self.store = RocksDbOnlineStore(
-            str(data_dir / "online"),
-            RocksDbSettings(
-                block_cache_mb=settings.store.block_cache_mb,
-                bloom_bits_per_key=settings.store.bloom_bits_per_key,
-                sync_writes=settings.store.sync_writes,
-                wal_dir=settings.store.wal_dir,
-            ),
-        )
-        self.registry = Registry(str(data_dir / "registry.sqlite"), self.clock)
+        self.store = open_online_store(settings, data_dir)
+        registry_url = settings.registry.url or str(data_dir / "registry.sqlite")
+        self.shared_registry = registry_url.startswith(("postgresql://", "postgres://"))
+        self.registry = Registry(registry_url, self.clock)
         self.deployment = _deployment(settings, data_dir, self.registry)
+        self.watcher: RegistryWatcher | None = None
         logger.info("codec: %s; offline store: %s", "compiled (fsd._native)" if codec.NATIVE else "PURE-PYTHON REFERENCE (FSD_NO_EXTENSIONS=1)",
                     self.deployment.offline_root)
         limits = settings.limits
@@ -116,11 +128,11 @@ class Daemon:
             self.store, self.registry.snapshot, self.clock, _DaemonPublishEvents(self),
             PublishLimits(max_future_skew_micros=limits.max_future_skew_seconds * 1_000_000, max_chunk_rows=limits.max_chunk_rows),
         )
-        self.retention = RetentionWorker(self.registry, self.publisher, settings.store.retire_retention_seconds)
+        self.retention = RetentionWorker(self.registry, self.publisher, settings.store.retire_retention_seconds, is_leader=self.is_leader)
         m = settings.monitor
         self.metrics = Metrics()
         self.ledger = ValidationLedger()
-        self.actions = PolicyActions(self.registry, self.ledger)
+        self.actions = PolicyActions(self.registry, self.ledger, is_leader=self.is_leader)
         self.freshness = FreshnessMonitor(
             self.registry.snapshot, lambda group: self.registry.operations.sync_runs(group, limit=200), self.store, self.clock,
             interval_seconds=m.freshness_interval_seconds, sample_rows=m.sample_rows, on_signals=self.actions.on_freshness,
@@ -141,6 +153,23 @@ class Daemon:
         self._stop_warming = threading.Event()
         self._warm_thread: threading.Thread | None = None
         self.port = 0
+
+    def is_leader(self) -> bool:
+        """Whether this replica runs background work: always for an embedded registry, else the advisory-lock holder."""
+        return self.watcher.is_leader() if self.watcher is not None else not self.shared_registry
+
+    def lease_ok(self) -> bool:
+        return self.watcher.lease_ok() if self.watcher is not None else not self.shared_registry
+
+    def _on_lease(self, ok: bool) -> None:
+        if self._stopped.is_set() or self._server is None:
+            return
+        if ok:
+            logger.warning("registry confirmed again: SERVING")
+        else:
+            logger.error("registry not confirmed for %.1f s (registry.lease_seconds): NOT_SERVING, unpinned reads refused",
+                         self.settings.registry.lease_seconds)
+        self._set_health(health_pb2.HealthCheckResponse.SERVING if ok else health_pb2.HealthCheckResponse.NOT_SERVING)
 
     def _build_server(self) -> grpc.Server:
         s = self.settings.server
@@ -166,6 +195,7 @@ class Daemon:
         lookup = Lookup(self.store, self.clock, LookupLimits(limits.max_entities, limits.max_features, limits.max_values), refs_from_wire)
         feature_store = FeatureStoreServicer(
             lookup, self.registry, self.publisher, self.served, self.metrics.record_publish, max_concurrent_publishes=limits.max_concurrent_publishes,
+            lease_ok=self.lease_ok,
         )
         # GetFeatures takes request bytes (split natively in the common shape) and replies with bytes the read
         # path serialised from rows.
@@ -175,7 +205,7 @@ class Daemon:
         backup_root = Path(self.settings.store.backup_root or self.data_dir / "backups")
         registry_servicer = RegistryServicer(
             self.registry, self.deployment, on_retire=self.retention.wake,
-            backup=lambda name: create_backup(self.store, self.registry.store, backup_root, name),
+            backup=(lambda name: create_backup(self.store, self.registry.store, backup_root, name)) if isinstance(self.store, RocksDbOnlineStore) else None,
         )
         register(server, services.REGISTRY, registry_servicer)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
@@ -219,6 +249,11 @@ class Daemon:
         if s.host not in ("127.0.0.1", "localhost", "::1", "[::1]") and not (credentials and s.tokens_file):
             logger.warning("LISTENING ON %s WITHOUT %s: anyone who can reach it can read and write", address,
                            " AND ".join(x for x, on in (("TLS", credentials), ("TOKEN AUTH", s.tokens_file)) if not on))
+        if self.shared_registry:
+            replica = self.settings.registry.replica_id or f"{socket.gethostname()}:{self.port}"
+            self.watcher = RegistryWatcher(self.registry, lease_seconds=self.settings.registry.lease_seconds, replica_id=replica,
+                                           address=f"{s.host}:{self.port}", shared=True, on_lease=self._on_lease)
+            self.watcher.start()
         self._server.start()
         self.retention.start()
         self.freshness.start()
@@ -230,7 +265,7 @@ class Daemon:
             except OSError as exc:  # serving features matters more than exporting metrics about it
                 logger.error("METRICS DISABLED: cannot listen on %s:%d (%s); set server.metrics_port", s.metrics_host, s.metrics_port, exc)
         self._set_health(health_pb2.HealthCheckResponse.SERVING)
-        if self.settings.store.warm_cache_on_start:
+        if self.settings.store.warm_cache_on_start and isinstance(self.store, RocksDbOnlineStore):
             self._warm_thread = threading.Thread(target=self._warm_cache, name="fsd-cache-warm", daemon=True)
             self._warm_thread.start()
         logger.info("fsd serving on %s:%d (data dir %s, pid %d)", s.host, self.port, self.data_dir, os.getpid())
@@ -250,6 +285,8 @@ class Daemon:
         if interval <= 0:
             return
         while not self._stopped.wait(interval):
+            if not self.is_leader():
+                continue  # one replica validates for all of them
             for group in list(self.registry.snapshot().groups):
                 try:
                     self.monitor_servicer.validate(group, self.settings.monitor.validate_sample, False, "", "", None)
@@ -275,6 +312,8 @@ class Daemon:
         idle = self._errors.in_flight.wait_idle(deadline - time.monotonic())
         if self._warm_thread is not None:
             self._warm_thread.join(timeout=max(0.0, deadline - time.monotonic()))  # it iterates the store, which must outlive it
+        if self.watcher is not None:
+            self.watcher.stop(timeout=max(0.0, min(1.0, deadline - time.monotonic())))
         self.retention.stop(timeout=max(0.0, deadline - time.monotonic()))
         self.freshness.stop(timeout=max(0.0, deadline - time.monotonic()))
         self.served.close()

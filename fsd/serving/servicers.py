@@ -46,8 +46,10 @@ def _deadline_guard(context: grpc.ServicerContext) -> Callable[[], None]:
 
 class FeatureStoreServicer:
     def __init__(self, lookup: Lookup, registry: Registry, publisher: Publisher, served: ServedValues | None = None,
-                 on_published: Callable[[PublishResult], None] | None = None, max_concurrent_publishes: int = 2) -> None:
+                 on_published: Callable[[PublishResult], None] | None = None, max_concurrent_publishes: int = 2,
+                 lease_ok: Callable[[], bool] = lambda: True) -> None:
         self._lookup = lookup
+        self._lease_ok = lease_ok
         self._served = served
         self._on_published = on_published
         self._publish_slots = threading.BoundedSemaphore(max_concurrent_publishes)
@@ -60,8 +62,8 @@ class FeatureStoreServicer:
         """Takes the request bytes and returns the serialised GetFeaturesResponse (registered with raw requests
         and responses, so the common request never becomes a protobuf object)."""
         keep = self._served.offer if self._served is not None and self._served.wants_sample() else None  # skew sample, decoded later
-        reply = self._lookup.get_features(self._registry.snapshot(), serving_wire.get_request(raw), self._encoder.head, keep)
-        return self._encoder.encoded_response(reply.entity_count, reply.columns, reply.served_at_micros, reply.manifest)
+        reply = self._lookup.get_features(self._registry.snapshot(), serving_wire.get_request(raw), self._encoder.head, keep, self._lease_ok())
+        return self._encoder.encoded_response(reply.entity_count, reply.columns, reply.served_at_micros, reply.manifest, reply.epoch)
 
     def Publish(self, request_iterator: Iterator[object], context: grpc.ServicerContext) -> object:
         # Each stream holds a worker thread for its whole length; beyond the limit, shed instead of starving reads.
@@ -168,3 +170,6 @@ class RegistryServicer:
 
     def GetDeployment(self, request, context: grpc.ServicerContext) -> object:  # type: ignore[no-untyped-def]
         return wire.deployment_to_proto(self._deployment)
+
+    def ListReplicas(self, request, context: grpc.ServicerContext) -> object:  # type: ignore[no-untyped-def]
+        return wire.replicas_response(self._registry.store.replicas(), self._registry.store.epoch())

@@ -275,15 +275,12 @@ class Publisher:
         (None, 0) when the marker shows the sequence already durable."""
         group_id = stream.group.group_id
         marker = marker_key(stream.stats.publish_id)
-        with self._lock:  # read-merge-write must not interleave with another publish, nor with a retry of this one
+        with self._lock:  # the durable-sequence check and the write are one step for this process's streams
             if self._durable_sequence(stream.stats.publish_id, group_id) >= sequence:
                 return None, 0
             keys = codec.entity_keys(group_id, chunk.entities)
-            existing = self._store.get_many(keys)
-            rows, written, skipped = codec.merge_rows(existing, chunk.slots, chunk.encoded, rules.replaces_online(stream.stats.mode))
-            puts = [(key, row) for key, row in zip(keys, rows) if row is not None]
-            puts.append((marker, _MARKER.pack(sequence, group_id, self.clock.now_micros())))
-            self._store.write_batch(puts)
+            progress = (marker, _MARKER.pack(sequence, group_id, self.clock.now_micros()))
+            written, skipped = self._store.merge_rows(keys, chunk.slots, chunk.encoded, rules.replaces_online(stream.stats.mode), [progress])
         return written, skipped
 
     # --- progress markers --------------------------------------------------------------------------------------
@@ -309,31 +306,8 @@ class Publisher:
     # --- retention -------------------------------------------------------------------------------------------
 
     def purge_slot(self, group_id: int, slot: int, batch_rows: int = 5_000) -> int:
-        """Remove one retired feature version's values from every row of its group; returns rows rewritten.
-
-        Works in bounded batches under the write lock, so publishes interleave instead of waiting for the whole scan.
-        """
-        prefix = codec.group_prefix(group_id)
-        rewritten = 0
-        cursor: bytes | None = None
-        while True:
-            with self._lock:
-                batch = list(self._store.scan(prefix, limit=batch_rows, start=cursor))
-                if not batch:
-                    return rewritten
-                puts, deletes = [], []
-                for key, row in batch:
-                    if slot not in codec.parse_row(row):
-                        continue
-                    remaining = codec.remove_slot(row, slot)
-                    if remaining is None:
-                        deletes.append(key)
-                    else:
-                        puts.append((key, remaining))
-                if puts or deletes:
-                    self._store.write_batch(puts, deletes)
-                rewritten += len(puts) + len(deletes)
-            cursor = batch[-1][0] + b"\x00"
+        """Remove one retired feature version's values from every row of its group; returns rows rewritten."""
+        return self._store.purge_slot(codec.group_prefix(group_id), slot, batch_rows)
 
 
 @dataclass(slots=True)

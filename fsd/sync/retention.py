@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from fsd.errors import FsdError
 from fsd.registry.registry import Registry
@@ -14,7 +15,9 @@ logger = logging.getLogger(__name__)
 class RetentionWorker:
     """Wakes every `interval` seconds (or when told a version was retired) and purges what is due."""
 
-    def __init__(self, registry: Registry, publisher: Publisher, retention_seconds: float, interval_seconds: float = 30.0) -> None:
+    def __init__(self, registry: Registry, publisher: Publisher, retention_seconds: float, interval_seconds: float = 30.0,
+                 is_leader: Callable[[], bool] = lambda: True) -> None:
+        self._is_leader = is_leader  # with replicas, one of them purges for all
         self._registry = registry
         self._publisher = publisher
         self._retention_micros = int(retention_seconds * 1_000_000)
@@ -31,6 +34,8 @@ class RetentionWorker:
 
     def run_once(self) -> int:
         purged = 0
+        if not self._is_leader():
+            return 0
         for group_id, slot in self._registry.retired_to_purge(self._retention_micros):
             rows = self._publisher.purge_slot(group_id, slot)
             self._registry.note_purged(slot)

@@ -494,3 +494,31 @@ class Deployment(_message.Message):
     proto_version: str
     data_dir: str
     def __init__(self, offline_root: _Optional[str] = ..., store_engine: _Optional[str] = ..., registry_kind: _Optional[str] = ..., fsd_version: _Optional[str] = ..., codec_native: _Optional[bool] = ..., proto_version: _Optional[str] = ..., data_dir: _Optional[str] = ...) -> None: ...
+
+class ListReplicasRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Replica(_message.Message):
+    __slots__ = ("id", "address", "epoch_confirmed", "heartbeat_micros", "started_micros", "leader")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_CONFIRMED_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_MICROS_FIELD_NUMBER: _ClassVar[int]
+    STARTED_MICROS_FIELD_NUMBER: _ClassVar[int]
+    LEADER_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    address: str
+    epoch_confirmed: int
+    heartbeat_micros: int
+    started_micros: int
+    leader: bool
+    def __init__(self, id: _Optional[str] = ..., address: _Optional[str] = ..., epoch_confirmed: _Optional[int] = ..., heartbeat_micros: _Optional[int] = ..., started_micros: _Optional[int] = ..., leader: _Optional[bool] = ...) -> None: ...
+
+class ListReplicasResponse(_message.Message):
+    __slots__ = ("replicas", "registry_epoch")
+    REPLICAS_FIELD_NUMBER: _ClassVar[int]
+    REGISTRY_EPOCH_FIELD_NUMBER: _ClassVar[int]
+    replicas: _containers.RepeatedCompositeFieldContainer[Replica]
+    registry_epoch: int
+    def __init__(self, replicas: _Optional[_Iterable[_Union[Replica, _Mapping]]] = ..., registry_epoch: _Optional[int] = ...) -> None: ...

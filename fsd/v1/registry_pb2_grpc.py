@@ -119,6 +119,11 @@ class RegistryStub:
                 request_serializer=fsd_dot_v1_dot_registry__pb2.GetDeploymentRequest.SerializeToString,
                 response_deserializer=fsd_dot_v1_dot_registry__pb2.Deployment.FromString,
                 _registered_method=True)
+        self.ListReplicas = channel.unary_unary(
+                '/fsd.v1.Registry/ListReplicas',
+                request_serializer=fsd_dot_v1_dot_registry__pb2.ListReplicasRequest.SerializeToString,
+                response_deserializer=fsd_dot_v1_dot_registry__pb2.ListReplicasResponse.FromString,
+                _registered_method=True)
 
 
 class RegistryServicer:
@@ -231,6 +236,13 @@ class RegistryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListReplicas(self, request, context):
+        """The replicas sharing this registry, with the registry epoch each last confirmed (read scope).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -318,6 +330,11 @@ def add_RegistryServicer_to_server(servicer, server):
                     servicer.GetDeployment,
                     request_deserializer=fsd_dot_v1_dot_registry__pb2.GetDeploymentRequest.FromString,
                     response_serializer=fsd_dot_v1_dot_registry__pb2.Deployment.SerializeToString,
+            ),
+            'ListReplicas': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListReplicas,
+                    request_deserializer=fsd_dot_v1_dot_registry__pb2.ListReplicasRequest.FromString,
+                    response_serializer=fsd_dot_v1_dot_registry__pb2.ListReplicasResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -779,6 +796,33 @@ class Registry:
             '/fsd.v1.Registry/GetDeployment',
             fsd_dot_v1_dot_registry__pb2.GetDeploymentRequest.SerializeToString,
             fsd_dot_v1_dot_registry__pb2.Deployment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListReplicas(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fsd.v1.Registry/ListReplicas',
+            fsd_dot_v1_dot_registry__pb2.ListReplicasRequest.SerializeToString,
+            fsd_dot_v1_dot_registry__pb2.ListReplicasResponse.FromString,
             options,
             channel_credentials,
             insecure,

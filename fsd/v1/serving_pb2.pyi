@@ -66,16 +66,18 @@ class FeatureColumn(_message.Message):
     def __init__(self, ref: _Optional[str] = ..., group: _Optional[str] = ..., feature: _Optional[str] = ..., version: _Optional[int] = ..., dtype: _Optional[_Union[_types_pb2.DType, str]] = ..., values: _Optional[_Union[_types_pb2.Column, _Mapping]] = ..., is_null: _Optional[_Iterable[bool]] = ..., statuses: _Optional[_Iterable[_Union[_types_pb2.ValueStatus, str]]] = ..., event_time_micros: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class GetFeaturesResponse(_message.Message):
-    __slots__ = ("entity_count", "features", "served_at_micros", "manifest")
+    __slots__ = ("entity_count", "features", "served_at_micros", "manifest", "registry_epoch")
     ENTITY_COUNT_FIELD_NUMBER: _ClassVar[int]
     FEATURES_FIELD_NUMBER: _ClassVar[int]
     SERVED_AT_MICROS_FIELD_NUMBER: _ClassVar[int]
     MANIFEST_FIELD_NUMBER: _ClassVar[int]
+    REGISTRY_EPOCH_FIELD_NUMBER: _ClassVar[int]
     entity_count: int
     features: _containers.RepeatedCompositeFieldContainer[FeatureColumn]
     served_at_micros: int
     manifest: str
-    def __init__(self, entity_count: _Optional[int] = ..., features: _Optional[_Iterable[_Union[FeatureColumn, _Mapping]]] = ..., served_at_micros: _Optional[int] = ..., manifest: _Optional[str] = ...) -> None: ...
+    registry_epoch: int
+    def __init__(self, entity_count: _Optional[int] = ..., features: _Optional[_Iterable[_Union[FeatureColumn, _Mapping]]] = ..., served_at_micros: _Optional[int] = ..., manifest: _Optional[str] = ..., registry_epoch: _Optional[int] = ...) -> None: ...
 
 class PublishChunk(_message.Message):
     __slots__ = ("publish_id", "group", "sequence", "arrow_ipc", "feature_versions", "mode", "snapshot_id")

@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 from fsd.domain import (
     ApplyResult, BackupInfo, Change, Deployment, DType, EntityKeySpec, FeatureSpec, FreshnessPolicy, GroupInfo, GroupSpec, History,
-    HistoryEntry, Incident, KeyType, ManifestInfo, OfflineWrite, PinnedFeature, SyncRun, VersionInfo, VersionState,
+    HistoryEntry, Incident, KeyType, ManifestInfo, OfflineWrite, PinnedFeature, ReplicaInfo, SyncRun, VersionInfo, VersionState,
 )
 from fsd.errors import InvalidArgument, ResourceExhausted
 from fsd.v1 import registry_pb2
@@ -246,6 +246,14 @@ def deployment_from_proto(m: registry_pb2.Deployment) -> Deployment:
     return Deployment(m.offline_root, m.store_engine, m.registry_kind, m.fsd_version, m.codec_native, m.proto_version, m.data_dir)
 
 
+def replicas_response(replicas: list[ReplicaInfo], epoch: int) -> registry_pb2.ListReplicasResponse:
+    return registry_pb2.ListReplicasResponse(replicas=[registry_pb2.Replica(**asdict(r)) for r in replicas], registry_epoch=epoch)
+
+
+def replicas_from_proto(m: registry_pb2.ListReplicasResponse) -> tuple[list[ReplicaInfo], int]:
+    return [ReplicaInfo(r.id, r.address, r.epoch_confirmed, r.heartbeat_micros, r.started_micros, r.leader) for r in m.replicas], m.registry_epoch
+
+
 # request builders the client uses (one line each, kept here so the client never names a generated type)
 list_groups_request = registry_pb2.ListGroupsRequest
 get_group_request = registry_pb2.GetGroupRequest
@@ -258,6 +266,7 @@ resolve_incident_request = registry_pb2.ResolveIncidentRequest
 list_sync_runs_request = registry_pb2.ListSyncRunsRequest
 backup_request = registry_pb2.BackupRequest
 deployment_request = registry_pb2.GetDeploymentRequest
+replicas_request = registry_pb2.ListReplicasRequest
 incidents_response = registry_pb2.ListIncidentsResponse
 sync_runs_response = registry_pb2.ListSyncRunsResponse
 offline_write_ack = registry_pb2.OfflineWriteAck

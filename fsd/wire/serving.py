@@ -71,8 +71,8 @@ class ResponseEncoder:
             self._heads[key] = head
         return head
 
-    def encoded_response(self, entity_count: int, columns: list[bytes], served_at: int, manifest: str) -> bytes:
-        return codec.frame_response(entity_count, columns, served_at, manifest.encode("utf-8"))
+    def encoded_response(self, entity_count: int, columns: list[bytes], served_at: int, manifest: str, epoch: int = 0) -> bytes:
+        return codec.frame_response(entity_count, columns, served_at, manifest.encode("utf-8"), epoch)
 
 
 # --- GetFeatures, client side ----------------------------------------------------------------------------------
@@ -128,7 +128,7 @@ def online_features(response: serving_pb2.GetFeaturesResponse) -> OnlineFeatures
         )
         for column in response.features
     }
-    return OnlineFeatures(response.entity_count, response.served_at_micros, features, response.manifest)
+    return OnlineFeatures(response.entity_count, response.served_at_micros, features, response.manifest, response.registry_epoch)
 
 
 # --- Publish ---------------------------------------------------------------------------------------------------

@@ -1,0 +1,473 @@
+"""The Redis Cluster online engine: the OnlineStore protocol over a cluster that many stateless fsd replicas share.
+
+Layout: one Redis string per (group, entity) row, holding the same row bytes as the embedded engine (every
+feature version's value with its event and created time), keyed `\\x01{<entity>}<group id>` — hash-tagged on the
+entity, so one entity's groups live on one shard and a group spreads over all of them. Other keys (publish
+progress markers) are `\\x00<key>`.
+
+Reads compute each key's slot locally, group keys by master and send one pipeline per master, all of them before
+reading any reply (the shards work in parallel). Writes run a Lua compare-and-set per row on the server
+(`MERGE_SCRIPT`): each offered value is kept only where its (event, created) time is not older than the stored
+one — no read-then-write from Python, so concurrent writers through different replicas never let an older value
+win. A write is acknowledged only after every master's pipeline succeeded (with `appendfsync always` on the
+masters) and `WAIT` saw `min_replicas_ack` replicas. MOVED and ASK are followed (a MOVED refreshes the slot map);
+a shard that cannot be reached makes the call fail with Unavailable, never a wrong or silently missing value.
+
+What readers can observe: one row is changed atomically, but a chunk touching several shards is not one
+transaction — during a chunk a reader may see some of its rows new and others old; a publish's progress marker
+is written only after all of its rows, so a resumed or retried chunk re-applies them (harmless: the merge is a
+compare-and-set). Redis replication is asynchronous: a master that fails right after acknowledging can lose
+writes its replicas had not received (`WAIT` narrows the window, it does not close it; see the README).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import redis
+from redis.connection import Connection, SSLConnection
+from redis.crc import key_slot
+from redis.exceptions import AskError, ClusterDownError, MasterDownError, MovedError, NoScriptError, ResponseError, TryAgainError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from fsd.errors import FailedPrecondition, StorageError, Unavailable
+
+logger = logging.getLogger(__name__)
+
+SLOTS = 16384
+ROW_KEY = 0x01  # fsd row keys: 0x01 + group id (4 bytes) + entity bytes
+
+# The row merge of fsd.codec._rows_py.merge_rows, per key on the server. ARGV: replace flag, then slot/value pairs.
+# A row: 0x01, count (u16 LE), then per entry slot (u32 LE), length (u32 LE), value; a value starts with its header
+# 0x01, dtype, flags, event time (i64 LE), created time (i64 LE). Times are below 2^53 (validated), exact in Lua.
+_ROW_LIB = r"""
+local function parse(row)
+  local entries = {}
+  if row and #row >= 3 and string.byte(row, 1) == 1 then
+    local count = struct.unpack('<I2', row, 2)
+    local pos = 4
+    for _ = 1, count do
+      local slot, len = struct.unpack('<I4I4', row, pos)
+      pos = pos + 8
+      entries[slot] = string.sub(row, pos, pos + len - 1)
+      pos = pos + len
+    end
+  end
+  return entries
+end
+local function build(entries)
+  local slots = {}
+  for s, _ in pairs(entries) do slots[#slots + 1] = s end
+  table.sort(slots)
+  local parts = {struct.pack('<BI2', 1, #slots)}
+  for _, s in ipairs(slots) do
+    local v = entries[s]
+    parts[#parts + 1] = struct.pack('<I4I4', s, #v)
+    parts[#parts + 1] = v
+  end
+  return table.concat(parts), #slots
+end
+local function stamp(v)
+  if #v >= 19 and string.byte(v, 1) == 1 then
+    local e, c = struct.unpack('<i8i8', v, 4)
+    return e, c
+  end
+  return -1, -1
+end
+"""
+MERGE_SCRIPT = _ROW_LIB + r"""
+local entries = parse(redis.call('GET', KEYS[1]))
+local replace = ARGV[1] == '1'
+local written, skipped = 0, 0
+for i = 2, #ARGV, 2 do
+  local slot = tonumber(ARGV[i])
+  local value = ARGV[i + 1]
+  local old = entries[slot]
+  local keep = true
+  if old and not replace then
+    local oe, oc = stamp(old)
+    local ne, nc = stamp(value)
+    if oe > ne or (oe == ne and oc > nc) then keep = false end
+  end
+  if keep then
+    entries[slot] = value
+    written = written + 1
+  else
+    skipped = skipped + 1
+  end
+end
+if written > 0 then
+  local row = build(entries)
+  redis.call('SET', KEYS[1], row)
+end
+return {written, skipped}
+"""
+REMOVE_SCRIPT = _ROW_LIB + r"""
+local entries = parse(redis.call('GET', KEYS[1]))
+local slot = tonumber(ARGV[1])
+if entries[slot] == nil then return 0 end
+entries[slot] = nil
+local row, count = build(entries)
+if count == 0 then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], row) end
+return 1
+"""
+MERGE_SHA = hashlib.sha1(MERGE_SCRIPT.encode()).hexdigest()
+REMOVE_SHA = hashlib.sha1(REMOVE_SCRIPT.encode()).hexdigest()
+
+
+def redis_key(key: bytes) -> bytes:
+    """fsd key -> Redis key (row keys hash-tagged on the entity)."""
+    if len(key) >= 5 and key[0] == ROW_KEY:
+        return b"\x01{" + key[5:] + b"}" + key[1:5]
+    return b"\x00" + key
+
+
+def fsd_key(rkey: bytes) -> bytes:
+    if rkey[:2] == b"\x01{":
+        return b"\x01" + rkey[-4:] + rkey[2:-5]
+    return rkey[1:]
+
+
+def _glob_escape(raw: bytes) -> bytes:
+    out = bytearray()
+    for b in raw:
+        if b in b"*?[]\\":
+            out.append(0x5C)
+        out.append(b)
+    return bytes(out)
+
+
+def _pattern(prefix: bytes) -> bytes:
+    """SCAN MATCH pattern of the Redis keys whose fsd keys start with prefix."""
+    if len(prefix) >= 5 and prefix[0] == ROW_KEY:
+        return b"\x01{" + _glob_escape(prefix[5:]) + b"*}" + _glob_escape(prefix[1:5])
+    if len(prefix) == 0:
+        return b"*"
+    if prefix[0] == ROW_KEY:  # part of a group prefix: match the group id's head at the key's end
+        return b"\x01{*}" + _glob_escape(prefix[1:]) + b"*"
+    return b"\x00" + _glob_escape(prefix) + b"*"
+
+
+@dataclass(frozen=True, slots=True)
+class RedisSettings:
+    nodes: tuple[tuple[str, int], ...]
+    password: str = ""
+    tls: bool = False
+    min_replicas_ack: int = 1
+    timeout_seconds: float = 2.0
+    wait_timeout_ms: int = 1000
+
+
+def parse_nodes(text: str) -> tuple[tuple[str, int], ...]:
+    nodes = []
+    for item in (p.strip() for p in text.split(",")):
+        host, _, port = item.rpartition(":")
+        if not item or not host or not port.isdigit():
+            raise FailedPrecondition(f"store.redis_nodes: {item[:60]!r} is not host:port", field="store.redis_nodes")
+        nodes.append((host, int(port)))
+    return tuple(nodes)
+
+
+class _Node:
+    """One master: a small pool of connections (the daemon's RPC threads read concurrently)."""
+
+    def __init__(self, address: tuple[str, int], settings: RedisSettings) -> None:
+        self.address = address
+        self._settings = settings
+        self._idle: list[Connection] = []
+        self._lock = threading.Lock()
+
+    def take(self) -> Connection:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        cls = SSLConnection if self._settings.tls else Connection
+        return cls(host=self.address[0], port=self.address[1], password=self._settings.password or None,
+                   socket_timeout=self._settings.timeout_seconds, socket_connect_timeout=self._settings.timeout_seconds)
+
+    def give(self, conn: Connection) -> None:
+        with self._lock:
+            if len(self._idle) < 16:
+                self._idle.append(conn)
+                return
+        conn.disconnect()
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._idle:
+                conn.disconnect()
+            self._idle.clear()
+
+
+class _Redirect(Exception):
+    """A reply asked us to refresh the slot map and try again (MOVED, or a node that went away)."""
+
+
+class RedisClusterOnlineStore:
+    def __init__(self, settings: RedisSettings) -> None:
+        self._settings = settings
+        self._nodes: dict[tuple[str, int], _Node] = {}
+        self._slot_owner: list[tuple[str, int] | None] = [None] * SLOTS
+        self._topology_lock = threading.Lock()
+        self.refresh_topology()
+
+    # --- topology -----------------------------------------------------------------------------------------
+
+    def refresh_topology(self) -> None:
+        """Read the slot map from any reachable node (seeds first, then known masters) and load the scripts."""
+        candidates = list(self._settings.nodes) + [a for a in self._nodes if a not in self._settings.nodes]
+        last: Exception | None = None
+        for host, port in candidates:
+            try:
+                client = redis.Redis(host=host, port=port, password=self._settings.password or None, ssl=self._settings.tls,
+                                     socket_timeout=self._settings.timeout_seconds, socket_connect_timeout=self._settings.timeout_seconds)
+                slots = client.execute_command("CLUSTER", "SLOTS")
+                client.close()
+            except (RedisConnectionError, RedisTimeoutError, ResponseError) as exc:
+                last = exc
+                continue
+            owner: list[tuple[str, int] | None] = [None] * SLOTS
+            for start, end, master, *_ in slots:
+                address = ((master[0].decode() if isinstance(master[0], bytes) else master[0]) or host, int(master[1]))
+                for s in range(int(start), int(end) + 1):
+                    owner[s] = address
+            with self._topology_lock:
+                for address in set(a for a in owner if a):
+                    if address not in self._nodes:
+                        self._nodes[address] = _Node(address, self._settings)
+                self._slot_owner = owner
+            self._load_scripts()
+            return
+        raise Unavailable(f"no Redis Cluster node reachable at {', '.join(f'{h}:{p}' for h, p in candidates)} ({last})")
+
+    def _load_scripts(self) -> None:
+        for address in set(a for a in self._slot_owner if a):
+            try:
+                self._pipeline(address, [("SCRIPT", "LOAD", MERGE_SCRIPT), ("SCRIPT", "LOAD", REMOVE_SCRIPT)])
+            except Unavailable:
+                logger.warning("could not load scripts on %s:%d (down?)", *address)
+
+    def masters(self) -> list[tuple[str, int]]:
+        return sorted(set(a for a in self._slot_owner if a))
+
+    def _owner(self, rkey: bytes) -> tuple[str, int]:
+        owner = self._slot_owner[key_slot(rkey)]
+        if owner is None:
+            raise Unavailable("the Redis Cluster has no master for a slot this request needs (cluster down?)")
+        return owner
+
+    # --- pipelines ----------------------------------------------------------------------------------------
+
+    def _pipeline(self, address: tuple[str, int], commands: Sequence[tuple[object, ...]]) -> list[object]:
+        return self._pipelines({address: list(commands)})[address]
+
+    def _pipelines(self, per_node: dict[tuple[str, int], list[tuple[object, ...]]]) -> dict[tuple[str, int], list[object]]:
+        """Send every node's commands, then read every reply: the shards work in parallel. Replies are values or
+        ResponseError instances; a node that fails makes the whole call Unavailable."""
+        taken: dict[tuple[str, int], Connection] = {}
+        out: dict[tuple[str, int], list[object]] = {}
+        try:
+            for address, commands in per_node.items():
+                node = self._nodes.get(address) or self._nodes.setdefault(address, _Node(address, self._settings))
+                conn = node.take()
+                taken[address] = conn
+                conn.send_packed_command(conn.pack_commands(commands), check_health=False)
+            for address, commands in per_node.items():
+                conn = taken[address]
+                replies: list[object] = []
+                for _ in commands:
+                    try:
+                        replies.append(conn.read_response(disable_decoding=True))
+                    except ResponseError as exc:
+                        replies.append(exc)
+                out[address] = replies
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            for conn in taken.values():
+                conn.disconnect()
+            taken.clear()
+            raise Unavailable(f"online store shard unreachable ({str(exc)[:160]}); the request was not served") from None
+        finally:
+            for address, conn in taken.items():
+                self._nodes[address].give(conn)
+        return out
+
+    def _run_per_key(self, rkeys: Sequence[bytes], command_of: callable) -> list[object]:  # type: ignore[valid-type]
+        """One command per key, grouped by owning master; MOVED refreshes the slot map and retries, ASK redirects."""
+        for attempt in range(3):
+            per_node: dict[tuple[str, int], list[tuple[object, ...]]] = {}
+            positions: dict[tuple[str, int], list[int]] = {}
+            for i, rkey in enumerate(rkeys):
+                owner = self._owner(rkey)
+                per_node.setdefault(owner, []).append(command_of(i, rkey))
+                positions.setdefault(owner, []).append(i)
+            try:
+                replies = self._pipelines(per_node)
+            except Unavailable:
+                if attempt == 2:
+                    raise
+                self._refresh_quietly()
+                continue
+            results: list[object] = [None] * len(rkeys)
+            moved = False
+            for address, node_replies in replies.items():
+                for i, reply in zip(positions[address], node_replies):
+                    if isinstance(reply, MovedError):
+                        moved = True
+                    elif isinstance(reply, AskError):
+                        results[i] = self._ask(reply, command_of(i, rkeys[i]))
+                    elif isinstance(reply, NoScriptError):
+                        self._load_scripts()
+                        moved = True
+                    elif isinstance(reply, (ClusterDownError, TryAgainError, MasterDownError)):
+                        raise Unavailable(f"Redis Cluster: {type(reply).__name__}: {str(reply)[:120]}")
+                    elif isinstance(reply, ResponseError):
+                        raise StorageError(f"Redis Cluster: {str(reply)[:200]}")
+                    else:
+                        results[i] = reply
+            if not moved:
+                return results
+            self._refresh_quietly()
+        raise Unavailable("the Redis Cluster slot map kept changing during the request; retry")
+
+    def _ask(self, error: AskError, command: tuple[object, ...]) -> object:
+        address = (error.host, int(error.port))
+        replies = self._pipeline(address, [("ASKING",), command])
+        if isinstance(replies[1], ResponseError):
+            raise Unavailable(f"Redis Cluster: {str(replies[1])[:120]}")
+        return replies[1]
+
+    def _refresh_quietly(self) -> None:
+        try:
+            self.refresh_topology()
+        except Unavailable as exc:
+            logger.warning("slot map refresh failed: %s", exc.message)
+
+    def _wait_replicas(self, addresses: Sequence[tuple[str, int]]) -> None:
+        """WAIT for min_replicas_ack replicas on each master written to; fewer means not acknowledged."""
+        need = self._settings.min_replicas_ack
+        if need <= 0 or not addresses:
+            return
+        replies = self._pipelines({a: [("WAIT", need, self._settings.wait_timeout_ms)] for a in set(addresses)})
+        for address, (acked,) in replies.items():
+            if isinstance(acked, ResponseError) or int(acked) < need:  # type: ignore[arg-type]
+                raise Unavailable(f"only {acked} of {need} replicas of {address[0]}:{address[1]} acknowledged within "
+                                  f"{self._settings.wait_timeout_ms} ms; the write is not acknowledged (retry)")
+
+    # --- OnlineStore ---------------------------------------------------------------------------------------
+
+    def get_many(self, keys: Sequence[bytes]) -> list[bytes | None]:
+        if not keys:
+            return []
+        rkeys = [redis_key(k) for k in keys]
+        return self._run_per_key(rkeys, lambda i, rk: ("GET", rk))  # type: ignore[return-value]
+
+    def write_batch(self, puts: Sequence[tuple[bytes, bytes]], deletes: Sequence[bytes] = ()) -> None:
+        """Puts and deletes, durable on every shard they touch (not one transaction across shards)."""
+        ops = [("SET", redis_key(k), v) for k, v in puts] + [("DEL", redis_key(k)) for k in deletes]
+        if not ops:
+            return
+        self._run_per_key([op[1] for op in ops], lambda i, rk: ops[i])  # type: ignore[index]
+        self._wait_replicas([self._owner(op[1]) for op in ops])  # type: ignore[arg-type]
+
+    def merge_rows(self, keys: Sequence[bytes], slots: Sequence[int], columns: Sequence[Sequence[bytes | None]], replace: bool = False,
+                   extra_puts: Sequence[tuple[bytes, bytes]] = ()) -> tuple[int, int]:
+        rkeys, commands = [], []
+        for e, key in enumerate(keys):
+            args: list[object] = []
+            for s, slot in enumerate(slots):
+                value = columns[s][e]
+                if value is not None:
+                    args += [slot, value]
+            if args:
+                rkey = redis_key(key)
+                rkeys.append(rkey)
+                commands.append(("EVALSHA", MERGE_SHA, 1, rkey, 1 if replace else 0, *args))
+        written = skipped = 0
+        if commands:
+            for reply in self._run_per_key(rkeys, lambda i, rk: commands[i]):
+                written += int(reply[0])  # type: ignore[index]
+                skipped += int(reply[1])  # type: ignore[index]
+            self._wait_replicas([self._owner(rk) for rk in rkeys])
+        if extra_puts:  # after every row is durable: a marker never claims a chunk whose rows are not all written
+            self.write_batch(extra_puts)
+        return written, skipped
+
+    def _scan_keys(self, prefix: bytes, stop_after: int | None = None, random_start: bool = False) -> Iterator[bytes]:
+        """fsd keys under prefix from every master's SCAN (unordered)."""
+        pattern = _pattern(prefix)
+        masters = self.masters()
+        if random_start:
+            random.shuffle(masters)
+        found = 0
+        for address in masters:
+            cursor = b"0"
+            while True:
+                reply = self._pipeline(address, [("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)])[0]
+                if isinstance(reply, ResponseError):
+                    raise Unavailable(f"Redis Cluster SCAN: {str(reply)[:120]}")
+                cursor, batch = reply  # type: ignore[misc]
+                for rkey in batch:
+                    key = fsd_key(rkey)
+                    if key.startswith(prefix):
+                        yield key
+                        found += 1
+                        if stop_after is not None and found >= stop_after:
+                            return
+                if cursor in (b"0", 0, "0"):
+                    break
+
+    def scan(self, prefix: bytes, limit: int | None = None, start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+        """Key-ordered pairs under prefix: every matching key is listed (SCAN on each master) and sorted — a cost
+        proportional to the prefix's size; background work and tests use it, never a request path."""
+        keys = sorted(k for k in self._scan_keys(prefix) if start is None or k >= start)
+        if limit is not None:
+            keys = keys[:limit]
+        for offset in range(0, len(keys), 1000):
+            batch = keys[offset:offset + 1000]
+            for key, value in zip(batch, self.get_many(batch)):
+                if value is not None:
+                    yield key, value
+
+    def sample(self, prefix: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        """Up to `limit` rows under prefix, from masters in random order, without listing the whole prefix."""
+        keys = list(self._scan_keys(prefix, stop_after=limit, random_start=True))
+        return [(k, v) for k, v in zip(keys, self.get_many(keys)) if v is not None]
+
+    def delete_prefix(self, prefix: bytes) -> None:
+        batch: list[bytes] = []
+        for key in self._scan_keys(prefix):
+            batch.append(key)
+            if len(batch) >= 1000:
+                self.write_batch([], batch)
+                batch = []
+        if batch:
+            self.write_batch([], batch)
+
+    def purge_slot(self, prefix: bytes, slot: int, batch_rows: int = 5_000) -> int:
+        """Remove one feature version from every row under prefix, a server-side script per row, in bounded batches."""
+        rewritten = 0
+        batch: list[bytes] = []
+
+        def flush() -> int:
+            rkeys = [redis_key(k) for k in batch]
+            changed = sum(int(r) for r in self._run_per_key(rkeys, lambda i, rk: ("EVALSHA", REMOVE_SHA, 1, rk, slot)))  # type: ignore[arg-type]
+            self._wait_replicas([self._owner(rk) for rk in rkeys])
+            return changed
+
+        for key in self._scan_keys(prefix):
+            batch.append(key)
+            if len(batch) >= batch_rows:
+                rewritten += flush()
+                batch = []
+        if batch:
+            rewritten += flush()
+        return rewritten
+
+    def close(self) -> None:
+        for node in self._nodes.values():
+            node.close()
