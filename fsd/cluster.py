@@ -133,7 +133,17 @@ def create_redis_cluster(directory: Path, masters: int = 3, replicas_per_master:
     if create.returncode != 0:
         raise Unavailable(f"redis-cli --cluster create failed: {create.stdout[-500:]} {create.stderr[-500:]}")
     _wait(lambda: _cluster_ok(ports[0]), 60, "the Redis Cluster (cluster_state:ok)")
+    _wait(lambda: _replicas_attached(ports, replicas_per_master), 60, "every Redis master's replicas (connected and in sync)")
     return nodes
+
+
+def _replicas_attached(ports: list[int], per_master: int) -> bool:
+    """Every master has its replicas connected and online (WAIT would otherwise count none)."""
+    for port in ports:
+        info = subprocess.run(["redis-cli", "-p", str(port), "info", "replication"], capture_output=True, text=True, timeout=10).stdout
+        if "role:master" in info and info.count("state=online") < per_master:
+            return False
+    return True
 
 
 def _cluster_ok(port: int) -> bool:

@@ -74,3 +74,96 @@ def typed_client(client: Client, tmp_path: Path) -> Client:
 def fraud_client(client: Client) -> Client:
     client.apply(load_repo(FRAUD_REPO))
     return client
+
+
+# --- distributed mode: one Redis Cluster and one PostgreSQL per test session ------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """3 masters + 3 replicas (cluster-node-timeout 2 s) on free loopback ports, with a PostgreSQL beside them."""
+    import shutil as _shutil
+
+    from fsd import cluster
+
+    if not _shutil.which("redis-server") or not cluster.PG_BINDIR.exists():
+        pytest.skip("needs redis-server (apt-get install redis-server) and PostgreSQL 15 (.ci/run installs both)")
+    root = tmp_path_factory.mktemp("cluster")
+    state = cluster.ClusterState(str(root), offline_root=str(root / "offline"))
+    try:
+        state.redis = cluster.create_redis_cluster(root, 3, 1, node_timeout_ms=2000)
+        state.postgres = cluster.start_postgres(root)
+        state.save()
+        yield state
+    finally:
+        cluster.down(root, state)
+
+
+@pytest.fixture
+def deployment(redis_cluster, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A fresh deployment on the session's servers: an empty Redis Cluster, a new registry database, an offline
+    store of its own; `start(n)` starts replicas (stopped by PID after the test)."""
+    import dataclasses
+    import itertools
+
+    import psycopg
+    import redis
+
+    from fsd import cluster
+
+    for node in redis_cluster.redis:
+        client = redis.Redis(port=int(node["port"]))
+        try:
+            if client.execute_command("ROLE")[0] == b"master":
+                client.flushall()
+        except redis.RedisError:
+            pass
+        client.close()
+    name = f"fsd_{next(_DATABASES)}"
+    with psycopg.connect(f"postgresql://{redis_cluster.postgres['user']}@127.0.0.1:{redis_cluster.postgres['port']}/postgres", autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    state = dataclasses.replace(redis_cluster, dir=str(tmp_path), replicas=[], offline_root=str(tmp_path / "offline"))
+    url = f"postgresql://{redis_cluster.postgres['user']}@127.0.0.1:{redis_cluster.postgres['port']}/{name}"
+
+    class Deployment:
+        def __init__(self) -> None:
+            self.state = state
+            self.cluster = redis_cluster
+            self.url = url
+            self.started: list[dict[str, object]] = []
+            self._index = itertools.count()
+
+        def start(self, count: int = 1, env: dict[str, str] | None = None) -> list[str]:
+            targets = []
+            for _ in range(count):
+                extra = {"FSD_REGISTRY_URL": url, "FSD_MONITOR_MIN_PROMOTION_CONSISTENCY": "0", "FSD_MONITOR_FRESHNESS_INTERVAL_SECONDS": "0.5",
+                         **(env or {})}
+                replica = cluster.start_replica(state, next(self._index), extra)
+                self.started.append(replica)
+                targets.append(f"127.0.0.1:{replica['port']}")
+            return targets
+
+        def kill(self, target: str, sig: int = 9) -> None:
+            import os
+
+            replica = next(r for r in self.started if f"127.0.0.1:{r['port']}" == target)
+            os.kill(int(replica["pid"]), sig)
+
+        def stop_all(self) -> None:
+            import os
+            import signal
+            import time
+
+            for r in self.started:
+                try:
+                    os.kill(int(r["pid"]), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.1)
+
+    made = Deployment()
+    yield made
+    made.stop_all()
+
+
+_DATABASES = __import__("itertools").count(1)

@@ -14,6 +14,7 @@ from fsd.domain import Clock, VersionState
 from fsd.monitor.sampling import sample_rows
 from fsd.online.base import OnlineStore
 from fsd.domain import GroupInfo, RegistrySnapshot, SyncRun
+from fsd.errors import FsdError
 
 logger = logging.getLogger(__name__)
 
@@ -92,9 +93,15 @@ class FreshnessMonitor:
         return self._thread.is_alive()
 
     def _run(self) -> None:
+        failing = False
         while not self._stop.wait(self._interval):
             try:
                 self.refresh()
+                failing = False
+            except FsdError as exc:  # a store or registry that is briefly unreachable: say so once, not every cycle
+                if not failing:
+                    logger.warning("freshness refresh failed: %s", exc.message)
+                failing = True
             except Exception:  # noqa: BLE001 - a monitor bug must never take the daemon down
                 logger.exception("freshness refresh failed")
 

@@ -142,15 +142,16 @@ def _glob_escape(raw: bytes) -> bytes:
     return bytes(out)
 
 
-def _pattern(prefix: bytes) -> bytes:
-    """SCAN MATCH pattern of the Redis keys whose fsd keys start with prefix."""
+def _patterns(prefix: bytes) -> list[bytes]:
+    """SCAN MATCH patterns covering the Redis keys whose fsd keys start with prefix (callers filter exactly)."""
     if len(prefix) >= 5 and prefix[0] == ROW_KEY:
-        return b"\x01{" + _glob_escape(prefix[5:]) + b"*}" + _glob_escape(prefix[1:5])
-    if len(prefix) == 0:
-        return b"*"
-    if prefix[0] == ROW_KEY:  # part of a group prefix: match the group id's head at the key's end
-        return b"\x01{*}" + _glob_escape(prefix[1:]) + b"*"
-    return b"\x00" + _glob_escape(prefix) + b"*"
+        return [b"\x01{" + _glob_escape(prefix[5:]) + b"*}" + _glob_escape(prefix[1:5])]
+    if not prefix:
+        return [b"*"]
+    raw = b"\x00" + _glob_escape(prefix) + b"*"
+    if prefix[0] == ROW_KEY:  # part of a group prefix: row keys whose group id starts so, and short raw keys
+        return [raw, b"\x01{*}" + _glob_escape(prefix[1:]) + b"*"]
+    return [raw]
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,8 +297,11 @@ class RedisClusterOnlineStore:
                 self._nodes[address].give(conn)
         return out
 
-    def _run_per_key(self, rkeys: Sequence[bytes], command_of: callable) -> list[object]:  # type: ignore[valid-type]
-        """One command per key, grouped by owning master; MOVED refreshes the slot map and retries, ASK redirects."""
+    def _run_per_key(self, rkeys: Sequence[bytes], command_of: callable, durable: bool = False) -> list[object]:  # type: ignore[valid-type]
+        """One command per key, grouped by owning master; MOVED refreshes the slot map and retries, ASK redirects.
+        With durable, each master's pipeline ends with WAIT on the same connection (WAIT counts the replicas that
+        have this client's writes), and fewer than min_replicas_ack replicas fails the call."""
+        wait = durable and self._settings.min_replicas_ack > 0
         for attempt in range(3):
             per_node: dict[tuple[str, int], list[tuple[object, ...]]] = {}
             positions: dict[tuple[str, int], list[int]] = {}
@@ -305,6 +309,9 @@ class RedisClusterOnlineStore:
                 owner = self._owner(rkey)
                 per_node.setdefault(owner, []).append(command_of(i, rkey))
                 positions.setdefault(owner, []).append(i)
+            if wait:
+                for commands in per_node.values():
+                    commands.append(("WAIT", self._settings.min_replicas_ack, self._settings.wait_timeout_ms))
             try:
                 replies = self._pipelines(per_node)
             except Unavailable:
@@ -315,6 +322,8 @@ class RedisClusterOnlineStore:
             results: list[object] = [None] * len(rkeys)
             moved = False
             for address, node_replies in replies.items():
+                if wait:
+                    self._check_wait(address, node_replies.pop())
                 for i, reply in zip(positions[address], node_replies):
                     if isinstance(reply, MovedError):
                         moved = True
@@ -347,16 +356,11 @@ class RedisClusterOnlineStore:
         except Unavailable as exc:
             logger.warning("slot map refresh failed: %s", exc.message)
 
-    def _wait_replicas(self, addresses: Sequence[tuple[str, int]]) -> None:
-        """WAIT for min_replicas_ack replicas on each master written to; fewer means not acknowledged."""
+    def _check_wait(self, address: tuple[str, int], acked: object) -> None:
         need = self._settings.min_replicas_ack
-        if need <= 0 or not addresses:
-            return
-        replies = self._pipelines({a: [("WAIT", need, self._settings.wait_timeout_ms)] for a in set(addresses)})
-        for address, (acked,) in replies.items():
-            if isinstance(acked, ResponseError) or int(acked) < need:  # type: ignore[arg-type]
-                raise Unavailable(f"only {acked} of {need} replicas of {address[0]}:{address[1]} acknowledged within "
-                                  f"{self._settings.wait_timeout_ms} ms; the write is not acknowledged (retry)")
+        if isinstance(acked, ResponseError) or int(acked) < need:  # type: ignore[arg-type]
+            raise Unavailable(f"only {acked} of {need} replica(s) of {address[0]}:{address[1]} acknowledged within "
+                              f"{self._settings.wait_timeout_ms} ms; the write is not acknowledged (retry)")
 
     # --- OnlineStore ---------------------------------------------------------------------------------------
 
@@ -371,8 +375,7 @@ class RedisClusterOnlineStore:
         ops = [("SET", redis_key(k), v) for k, v in puts] + [("DEL", redis_key(k)) for k in deletes]
         if not ops:
             return
-        self._run_per_key([op[1] for op in ops], lambda i, rk: ops[i])  # type: ignore[index]
-        self._wait_replicas([self._owner(op[1]) for op in ops])  # type: ignore[arg-type]
+        self._run_per_key([op[1] for op in ops], lambda i, rk: ops[i], durable=True)  # type: ignore[index]
 
     def merge_rows(self, keys: Sequence[bytes], slots: Sequence[int], columns: Sequence[Sequence[bytes | None]], replace: bool = False,
                    extra_puts: Sequence[tuple[bytes, bytes]] = ()) -> tuple[int, int]:
@@ -389,25 +392,27 @@ class RedisClusterOnlineStore:
                 commands.append(("EVALSHA", MERGE_SHA, 1, rkey, 1 if replace else 0, *args))
         written = skipped = 0
         if commands:
-            for reply in self._run_per_key(rkeys, lambda i, rk: commands[i]):
+            for reply in self._run_per_key(rkeys, lambda i, rk: commands[i], durable=True):
                 written += int(reply[0])  # type: ignore[index]
                 skipped += int(reply[1])  # type: ignore[index]
-            self._wait_replicas([self._owner(rk) for rk in rkeys])
         if extra_puts:  # after every row is durable: a marker never claims a chunk whose rows are not all written
             self.write_batch(extra_puts)
         return written, skipped
 
     def _scan_keys(self, prefix: bytes, stop_after: int | None = None, random_start: bool = False) -> Iterator[bytes]:
         """fsd keys under prefix from every master's SCAN (unordered)."""
-        pattern = _pattern(prefix)
         masters = self.masters()
         if random_start:
             random.shuffle(masters)
         found = 0
-        for address in masters:
+        for address, pattern in ((a, p) for a in masters for p in _patterns(prefix)):
             cursor = b"0"
             while True:
-                reply = self._pipeline(address, [("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)])[0]
+                try:
+                    reply = self._pipeline(address, [("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)])[0]
+                except Unavailable:
+                    self._refresh_quietly()  # a master that went away: the next scan lists its successor
+                    raise
                 if isinstance(reply, ResponseError):
                     raise Unavailable(f"Redis Cluster SCAN: {str(reply)[:120]}")
                 cursor, batch = reply  # type: ignore[misc]
@@ -455,9 +460,7 @@ class RedisClusterOnlineStore:
 
         def flush() -> int:
             rkeys = [redis_key(k) for k in batch]
-            changed = sum(int(r) for r in self._run_per_key(rkeys, lambda i, rk: ("EVALSHA", REMOVE_SHA, 1, rk, slot)))  # type: ignore[arg-type]
-            self._wait_replicas([self._owner(rk) for rk in rkeys])
-            return changed
+            return sum(int(r) for r in self._run_per_key(rkeys, lambda i, rk: ("EVALSHA", REMOVE_SHA, 1, rk, slot), durable=True))  # type: ignore[arg-type]
 
         for key in self._scan_keys(prefix):
             batch.append(key)

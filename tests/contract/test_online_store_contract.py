@@ -13,9 +13,22 @@ from fsd.online.memory import MemoryOnlineStore
 from fsd.online.rocksdb import RocksDbOnlineStore
 
 
-@pytest.fixture(params=["memory", "rocksdb"])
+@pytest.fixture(params=["memory", "rocksdb", "redis-cluster"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OnlineStore]:
-    engine: OnlineStore = MemoryOnlineStore() if request.param == "memory" else RocksDbOnlineStore(str(tmp_path / "db"))
+    if request.param == "redis-cluster":
+        import redis
+
+        from fsd.online.redis_cluster import RedisClusterOnlineStore, RedisSettings
+
+        state = request.getfixturevalue("redis_cluster")
+        for node in state.redis:  # each test starts from an empty cluster
+            client = redis.Redis(port=int(node["port"]))
+            if client.execute_command("ROLE")[0] == b"master":
+                client.flushall()
+            client.close()
+        engine: OnlineStore = RedisClusterOnlineStore(RedisSettings((("127.0.0.1", int(state.redis[0]["port"])),), min_replicas_ack=1))
+    else:
+        engine = MemoryOnlineStore() if request.param == "memory" else RocksDbOnlineStore(str(tmp_path / "db"))
     yield engine
     engine.close()
 
