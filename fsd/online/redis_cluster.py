@@ -35,6 +35,7 @@ from redis.exceptions import AskError, ClusterDownError, MasterDownError, MovedE
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from fsd import codec
 from fsd.errors import FailedPrecondition, StorageError, Unavailable
 
 logger = logging.getLogger(__name__)
@@ -42,8 +43,7 @@ logger = logging.getLogger(__name__)
 SLOTS = 16384
 ROW_KEY = 0x01  # fsd row keys: 0x01 + group id (4 bytes) + entity bytes
 
-# The row merge of fsd.codec._rows_py.merge_rows, per key on the server. ARGV: replace flag, then slot/value pairs.
-# A row: 0x01, count (u16 LE), then per entry slot (u32 LE), length (u32 LE), value; a value starts with its header
+# The row merge of fsd.codec._rows_py.merge_rows on the server. A row: 0x01, count (u16 LE), then per entry slot (u32 LE), length (u32 LE), value; a value starts with its header
 # 0x01, dtype, flags, event time (i64 LE), created time (i64 LE). Times are below 2^53 (validated), exact in Lua.
 _ROW_LIB = r"""
 local function parse(row)
@@ -80,33 +80,6 @@ local function stamp(v)
   return -1, -1
 end
 """
-MERGE_SCRIPT = _ROW_LIB + r"""
-local entries = parse(redis.call('GET', KEYS[1]))
-local replace = ARGV[1] == '1'
-local written, skipped = 0, 0
-for i = 2, #ARGV, 2 do
-  local slot = tonumber(ARGV[i])
-  local value = ARGV[i + 1]
-  local old = entries[slot]
-  local keep = true
-  if old and not replace then
-    local oe, oc = stamp(old)
-    local ne, nc = stamp(value)
-    if oe > ne or (oe == ne and oc > nc) then keep = false end
-  end
-  if keep then
-    entries[slot] = value
-    written = written + 1
-  else
-    skipped = skipped + 1
-  end
-end
-if written > 0 then
-  local row = build(entries)
-  redis.call('SET', KEYS[1], row)
-end
-return {written, skipped}
-"""
 REMOVE_SCRIPT = _ROW_LIB + r"""
 local entries = parse(redis.call('GET', KEYS[1]))
 local slot = tonumber(ARGV[1])
@@ -116,6 +89,41 @@ local row, count = build(entries)
 if count == 0 then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], row) end
 return 1
 """
+# The same merge for many rows of one master in one call. Redis 7 lets a script flagged allow-cross-slot-keys touch
+# keys of several slots of its own node, provided they are not declared as KEYS (declared keys must share a slot):
+# ARGV[1] the replace flag, ARGV[2] the row count n, then n keys, then per key the offered values as one row blob.
+MERGE_SCRIPT = "#!lua flags=allow-cross-slot-keys\n" + _ROW_LIB + r"""
+local replace = ARGV[1] == '1'
+local n = tonumber(ARGV[2])
+local written, skipped = 0, 0
+for i = 1, n do
+  local key = ARGV[2 + i]
+  local entries = parse(redis.call('GET', key))
+  local changed = false
+  for slot, value in pairs(parse(ARGV[2 + n + i])) do
+    local old = entries[slot]
+    local keep = true
+    if old and not replace then
+      local oe, oc = stamp(old)
+      local ne, nc = stamp(value)
+      if oe > ne or (oe == ne and oc > nc) then keep = false end
+    end
+    if keep then
+      entries[slot] = value
+      written = written + 1
+      changed = true
+    else
+      skipped = skipped + 1
+    end
+  end
+  if changed then
+    local row = build(entries)
+    redis.call('SET', key, row)
+  end
+end
+return {written, skipped}
+"""
+MERGE_BATCH_KEYS = 500  # rows per script call: bounds how long one call holds its master
 MERGE_SHA = hashlib.sha1(MERGE_SCRIPT.encode()).hexdigest()
 REMOVE_SHA = hashlib.sha1(REMOVE_SCRIPT.encode()).hexdigest()
 
@@ -379,24 +387,59 @@ class RedisClusterOnlineStore:
 
     def merge_rows(self, keys: Sequence[bytes], slots: Sequence[int], columns: Sequence[Sequence[bytes | None]], replace: bool = False,
                    extra_puts: Sequence[tuple[bytes, bytes]] = ()) -> tuple[int, int]:
-        rkeys, commands = [], []
-        for e, key in enumerate(keys):
-            args: list[object] = []
-            for s, slot in enumerate(slots):
-                value = columns[s][e]
-                if value is not None:
-                    args += [slot, value]
-            if args:
-                rkey = redis_key(key)
-                rkeys.append(rkey)
-                commands.append(("EVALSHA", MERGE_SHA, 1, rkey, 1 if replace else 0, *args))
+        # The offered values of each row as one row blob (the codec's own row format, built natively).
+        offered, _, _ = codec.merge_rows([None] * len(keys), slots, columns)
+        pairs = [(redis_key(k), blob) for k, blob in zip(keys, offered) if blob is not None]
         written = skipped = 0
-        if commands:
-            for reply in self._run_per_key(rkeys, lambda i, rk: commands[i], durable=True):
-                written += int(reply[0])  # type: ignore[index]
-                skipped += int(reply[1])  # type: ignore[index]
+        if pairs:
+            try:
+                written, skipped = self._merge_batched(pairs, replace)
+            except _Redirect:  # the slot map moved under the batch: per row, with MOVED/ASK handling (re-applying is harmless)
+                written = skipped = 0
+                for reply in self._run_per_key([rk for rk, _ in pairs], lambda i, rk: ("EVALSHA", MERGE_SHA, 0, 1 if replace else 0, 1, rk, pairs[i][1]),
+                                               durable=True):
+                    written += int(reply[0])  # type: ignore[index]
+                    skipped += int(reply[1])  # type: ignore[index]
         if extra_puts:  # after every row is durable: a marker never claims a chunk whose rows are not all written
             self.write_batch(extra_puts)
+        return written, skipped
+
+    def _merge_batched(self, pairs: list[tuple[bytes, bytes]], replace: bool) -> tuple[int, int]:
+        """One script call per MERGE_BATCH_KEYS rows of a master, every master's pipeline sent at once, WAIT last."""
+        per_node: dict[tuple[str, int], list[tuple[bytes, bytes]]] = {}
+        for rkey, blob in pairs:
+            per_node.setdefault(self._owner(rkey), []).append((rkey, blob))
+        commands: dict[tuple[str, int], list[tuple[object, ...]]] = {}
+        for address, items in per_node.items():
+            batch_commands = []
+            for start in range(0, len(items), MERGE_BATCH_KEYS):
+                batch = items[start:start + MERGE_BATCH_KEYS]
+                batch_commands.append(("EVALSHA", MERGE_SHA, 0, 1 if replace else 0, len(batch), *(k for k, _ in batch), *(b for _, b in batch)))
+            if self._settings.min_replicas_ack > 0:
+                batch_commands.append(("WAIT", self._settings.min_replicas_ack, self._settings.wait_timeout_ms))
+            commands[address] = batch_commands
+        try:
+            replies = self._pipelines(commands)
+        except Unavailable:
+            self._refresh_quietly()
+            raise _Redirect() from None
+        written = skipped = 0
+        for address, node_replies in replies.items():
+            if self._settings.min_replicas_ack > 0:
+                self._check_wait(address, node_replies.pop())
+            for reply in node_replies:
+                if isinstance(reply, (MovedError, NoScriptError)) or (isinstance(reply, ResponseError) and "non local key" in str(reply)):
+                    if isinstance(reply, NoScriptError):
+                        self._load_scripts()
+                    else:
+                        self._refresh_quietly()
+                    raise _Redirect()
+                if isinstance(reply, (ClusterDownError, TryAgainError, MasterDownError)):
+                    raise Unavailable(f"Redis Cluster: {type(reply).__name__}: {str(reply)[:120]}")
+                if isinstance(reply, ResponseError):
+                    raise StorageError(f"Redis Cluster: {str(reply)[:200]}")
+                written += int(reply[0])  # type: ignore[index]
+                skipped += int(reply[1])  # type: ignore[index]
         return written, skipped
 
     def _scan_keys(self, prefix: bytes, stop_after: int | None = None, random_start: bool = False) -> Iterator[bytes]:

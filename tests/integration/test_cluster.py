@@ -384,3 +384,31 @@ def test_killing_a_redis_master_during_publishes_loses_no_acknowledged_write(dep
             victim.pop("restarted", None)
             victim.pop("resumed", None)
             wait_for(lambda: cluster._replicas_attached([int(n["port"]) for n in deployment.cluster.redis], 1), timeout=60, step=0.2)
+
+
+def test_the_server_side_merge_is_the_codec_merge(redis_cluster) -> None:  # type: ignore[no-untyped-def]
+    """The Lua compare-and-set and fsd.codec's row merge (native, checked against its pure reference) agree on
+    random rows, offers and the replace flag — including the per-row fallback path."""
+    from fsd import codec
+    from fsd.codec import _rows_py, _values_py
+    from fsd.online.redis_cluster import RedisClusterOnlineStore, RedisSettings
+
+    store = RedisClusterOnlineStore(RedisSettings((("127.0.0.1", int(redis_cluster.redis[0]["port"])),), min_replicas_ack=1))
+    rng = random.Random(5)
+
+    def value(marker: int) -> bytes:
+        return _values_py.encode_values(1, np.array([marker]), np.zeros(1, bool), np.array([rng.randint(0, 4)]), np.array([rng.randint(0, 4)]))[0]
+
+    try:
+        for trial in range(150):
+            keys = codec.entity_keys(900 + trial, codec.encode_entities([np.arange(4, dtype=np.int64)], [False]))
+            existing = [None if rng.random() < 0.3 else _rows_py.build_row({s: value(1) for s in rng.sample([1, 2, 3], rng.randint(1, 3))})
+                        for _ in keys]
+            store.write_batch([(k, v) for k, v in zip(keys, existing) if v is not None])
+            columns = [[None if rng.random() < 0.2 else value(2) for _ in keys] for _ in (1, 2)]
+            replace = rng.random() < 0.3
+            rows, written, skipped = codec.merge_rows(existing, [1, 2], columns, replace)
+            assert store.merge_rows(keys, [1, 2], columns, replace) == (written, skipped)
+            assert store.get_many(keys) == [new if new is not None else old for new, old in zip(rows, existing)]
+    finally:
+        store.close()
