@@ -46,3 +46,28 @@ def test_readme_blocks_name_only_real_verbs(heading: str) -> None:
     verbs = set(build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
     used = set(re.findall(r"^fsd ([a-z-]+)", block_after(heading), flags=re.M))
     assert used <= verbs, used - verbs
+
+
+def _setup_free(line: str) -> str:
+    """A README set-up line without its venv creation and install (this test runs inside an installed venv)."""
+    line = re.sub(r"python3 -m venv \.venv && \.venv/bin/pip install -q -e [^&]+&& ", "", line)
+    return line.replace(".venv/bin/", "")
+
+
+def test_the_demo_command_runs_as_written(tmp_path: Path) -> None:
+    first = block_after("# fsd — a versioned feature store").split("\n")
+    demo = _setup_free(next(l for l in first if "fsd demo" in l))
+    run = run_bash(demo, tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "daemon stopped cleanly" in run.stdout
+
+
+def test_the_cluster_command_runs_as_written(tmp_path: Path, redis_cluster) -> None:  # type: ignore[no-untyped-def]
+    """Brings a whole local cluster up (its own Redis nodes and PostgreSQL), runs the demo through two replicas, and
+    takes everything down again. (The redis_cluster fixture only makes the test skip where the servers are absent.)"""
+    first = block_after("# fsd — a versioned feature store").split("\n")
+    line = _setup_free(next(l for l in first if "fsd cluster up" in l)).replace("/tmp/fsd-cluster", str(tmp_path / "cluster"))
+    run = run_bash(line, tmp_path, timeout=600)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert "over redis-cluster with a postgresql registry" in run.stdout
+    assert "through replica 2" in run.stdout and "stopped" in run.stdout
