@@ -10,7 +10,7 @@ from pathlib import Path
 
 from fsd.errors import AlreadyExists, FailedPrecondition, InvalidArgument, StorageError, echo
 from fsd.online.rocksdb import RocksDbOnlineStore
-from fsd.paths import confine
+from fsd.paths import confine, confine_below
 from fsd.registry.store import RegistryStore
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -26,10 +26,9 @@ def confined(base: Path, name: str) -> Path:
     """base/name, refusing anything that could leave base (separators, '..', symlinks)."""
     if not _NAME.fullmatch(name) or ".." in name:
         raise InvalidArgument(f"backup name {echo(name)} must be a plain name (letters, digits, '.', '-', '_')", field="name")
-    root = base.resolve()
-    target = (root / name).resolve()
-    if target.parent != root:
-        raise InvalidArgument(f"backup name {name!r} resolves outside {root}", field="name")
+    target = confine_below(base, base / name)
+    if target.parent != base.resolve():
+        raise InvalidArgument(f"backup name {echo(name)} resolves outside {base.resolve()}", field="name")
     return target
 
 

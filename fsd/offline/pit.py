@@ -16,7 +16,6 @@ import pyarrow.compute as pc
 
 
 _PACK_LIMIT = 1 << 62
-_DENSE_TABLE_MAX = 1 << 22  # int keys spanning at most this many values map through a lookup table
 
 
 def _lookup(sorted_values: np.ndarray, values: np.ndarray) -> np.ndarray:

@@ -6,6 +6,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from rocksdict import (
@@ -25,6 +26,15 @@ from fsd.errors import StorageError
 from fsd.online.base import LocalMerge, prefix_end
 
 logger = logging.getLogger(__name__)
+
+
+@contextmanager
+def storage_errors(what: str) -> Iterator[None]:
+    """rocksdict raises plain Exception subclasses: they leave this module as StorageError, naming the operation."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - translated at the adapter edge, details kept
+        raise StorageError(f"{what} failed: {exc}") from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +73,10 @@ class RocksDbOnlineStore(LocalMerge):
         self._settings = settings or RocksDbSettings()
         opts = _options(self._settings)
         access = AccessType.read_only(False) if read_only else AccessType.read_write()
-        try:
+        with storage_errors(f"opening RocksDB at {path}"):
             # column_families must be passed explicitly: on reopen rocksdict would otherwise reload the options
             # stored on disk and silently drop the block cache and bloom filter.
             self._db = Rdict(path, opts, column_families={"default": opts}, access_type=access)
-        except Exception as exc:  # rocksdict raises plain Exception subclasses
-            raise StorageError(f"cannot open RocksDB at {path}: {exc}") from exc
         self._write_opts = WriteOptions()
         self._write_opts.sync = False  # durability comes from flush_wal(True), which releases the GIL while syncing
         self._path = path
@@ -81,15 +89,13 @@ class RocksDbOnlineStore(LocalMerge):
     def get_many(self, keys: Sequence[bytes]) -> list[bytes | None]:
         if not keys:
             return []
-        try:
+        with storage_errors("read"):
             if len(keys) <= self._single_get_below:
                 # A point get keeps the GIL (≈2 µs); the batched get releases and re-takes it, which costs a
                 # thread hand-off on a busy 2-core box. Batches use multi-get.
                 get = self._db.get
                 return [get(key) for key in keys]
             return self._db.get(list(keys))  # type: ignore[return-value]
-        except Exception as exc:
-            raise StorageError(f"read failed: {exc}") from exc
 
     def write_batch(self, puts: Sequence[tuple[bytes, bytes]], deletes: Sequence[bytes] = ()) -> None:
         batch = WriteBatch(raw_mode=True)
@@ -101,12 +107,10 @@ class RocksDbOnlineStore(LocalMerge):
 
     def _commit(self, batch: WriteBatch, what: str) -> None:
         """Apply a batch atomically, then sync the WAL (flush_wal releases the GIL while it waits)."""
-        try:
+        with storage_errors(what):
             self._db.write(batch, self._write_opts)
             if self._settings.sync_writes:
                 self._db.flush_wal(True)
-        except Exception as exc:
-            raise StorageError(f"{what} failed: {exc}") from exc
 
     def scan(self, prefix: bytes, limit: int | None = None, start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
         read_opts = ReadOptions()
@@ -163,16 +167,11 @@ class RocksDbOnlineStore(LocalMerge):
     def _cache_usage(self) -> int:
         return int(self._db.property_int_value("rocksdb.block-cache-usage") or 0)
 
-    def approximate_key_count(self) -> int:
-        return int(self._db.property_int_value("rocksdb.estimate-num-keys") or 0)
-
     def checkpoint(self, target_dir: str) -> None:
         from rocksdict import Checkpoint
 
-        try:
+        with storage_errors(f"checkpoint to {target_dir}"):
             Checkpoint(self._db).create_checkpoint(target_dir)
-        except Exception as exc:
-            raise StorageError(f"checkpoint to {target_dir} failed: {exc}") from exc
 
     def close(self) -> None:
         try:
