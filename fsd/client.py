@@ -67,6 +67,70 @@ def table_to_ipc(table: pa.Table | pa.RecordBatch) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
+EntityRows = object  # dict of columns, list of row dicts, pandas DataFrame or Arrow table
+
+
+def entity_columns(entities: object) -> dict[str, list[object]]:
+    """Entity rows in any of the accepted shapes -> {key column: list of values}."""
+    if entities is None:
+        raise error_for_code("INVALID_ARGUMENT", "entities: give the entity rows (e.g. {'customer_id': [1, 2]})", "entities")
+    if hasattr(entities, "column_names") and hasattr(entities, "to_pydict"):  # Arrow table / record batch
+        columns = entities.to_pydict()  # type: ignore[attr-defined]
+    elif hasattr(entities, "to_dict") and hasattr(entities, "columns") and hasattr(entities, "dtypes"):  # pandas DataFrame
+        columns = {str(c): entities[c].tolist() for c in entities.columns}  # type: ignore[index,union-attr]
+    elif isinstance(entities, Mapping):
+        columns = {str(k): (v.tolist() if hasattr(v, "tolist") else list(v)) for k, v in entities.items()}  # type: ignore[union-attr]
+    elif isinstance(entities, Sequence) and not isinstance(entities, (str, bytes)):
+        rows = list(entities)
+        if not all(isinstance(r, Mapping) for r in rows):
+            raise error_for_code("INVALID_ARGUMENT", "entities: a list must hold one dict per entity row, e.g. [{'customer_id': 1}]", "entities")
+        names = list(dict.fromkeys(k for r in rows for k in r))
+        missing = next(((i, n) for i, r in enumerate(rows) for n in names if n not in r), None)
+        if missing is not None:
+            raise error_for_code("INVALID_ARGUMENT", f"entities: row {missing[0]} has no {missing[1]!r}", "entities")
+        columns = {n: [r[n] for r in rows] for n in names}
+    else:
+        raise error_for_code("INVALID_ARGUMENT", f"entities: {type(entities).__name__} is not a dict, list of dicts, DataFrame or Arrow table",
+                             "entities")
+    return {k: [v.item() if hasattr(v, "item") else v for v in values] for k, values in columns.items()}
+
+
+def entity_table(entities: object) -> pa.Table:
+    """Entity rows for point-in-time retrieval as an Arrow table (keys and a tz-aware event_timestamp)."""
+    import pyarrow as pa
+
+    if isinstance(entities, pa.Table):
+        return entities
+    if hasattr(entities, "to_dict") and hasattr(entities, "columns") and hasattr(entities, "dtypes"):
+        return pa.Table.from_pandas(entities, preserve_index=False)  # type: ignore[arg-type]
+    if isinstance(entities, Mapping):
+        return pa.table(dict(entities))
+    if isinstance(entities, Sequence):
+        return pa.Table.from_pylist(list(entities))
+    raise error_for_code("INVALID_ARGUMENT", f"entity rows: {type(entities).__name__} is not a DataFrame, Arrow table, dict or list", "entity_df")
+
+
+def as_of_micros(as_of: object) -> int | None:
+    """A tz-aware datetime, an ISO time with an offset, or epoch µs; a naive time is refused (it would be read in
+    this machine's zone)."""
+    from datetime import datetime
+
+    if as_of is None:
+        return None
+    if isinstance(as_of, int):
+        return as_of
+    if isinstance(as_of, str):
+        try:
+            as_of = datetime.fromisoformat(as_of.replace("Z", "+00:00"))
+        except ValueError:
+            raise error_for_code("INVALID_ARGUMENT", f"as_of {as_of[:60]!r} is not an ISO 8601 time", "as_of") from None
+    if isinstance(as_of, datetime):
+        if as_of.tzinfo is None or as_of.utcoffset() is None:
+            raise error_for_code("INVALID_ARGUMENT", "as_of has no UTC offset; a naive time is ambiguous", "as_of")
+        return int(as_of.timestamp() * 1_000_000)
+    raise error_for_code("INVALID_ARGUMENT", f"as_of: {type(as_of).__name__} is not a datetime, ISO string or epoch µs", "as_of")
+
+
 def rpc_error(exc: grpc.RpcError, target: str) -> FsdError:
     """The fsd error a failed call stands for, with the daemon's status code and message."""
     code = exc.code().name if hasattr(exc, "code") and exc.code() is not None else "UNKNOWN"  # type: ignore[attr-defined]
@@ -139,15 +203,53 @@ class Client:
 
     # --- serving ---
 
-    def get_features(
-        self, features: Sequence[str], entities: Mapping[str, Sequence[object]], *, manifest: str = ""
-    ) -> OnlineFeatures:
-        """entities: {key column: values}, e.g. {"customer_id": [1, 2, 3]}; features: "group:feature[@N]".
+    def get_features(self, features: Sequence[str] | None = None, entities: EntityRows = None, *, manifest: str = "") -> OnlineFeatures:
+        """Serve features for entity rows.
 
-        With `manifest` ("name" or "name@N"), exactly the versions it pins are served; `features` may then be empty.
+        features: "group:feature" (the SERVING version) or "group:feature@N"; or leave them out and name a
+        `manifest` ("name" or "name@N") to get exactly the versions it pins. entities: a dict of key column ->
+        values (lists or numpy arrays), a list of dicts (Feast's entity rows), a pandas DataFrame or an Arrow
+        table of key columns. The result's to_arrow() / to_pandas() / to_dict() put the key columns first.
         """
-        request = serving_wire.get_features_request(features, entities, manifest)
-        return serving_wire.online_features(self._call(self._stubs.serving.GetFeatures, request))
+        columns = entity_columns(entities)
+        request = serving_wire.get_features_request(list(features or ()), columns, manifest)
+        return serving_wire.online_features(self._call(self._stubs.serving.GetFeatures, request), columns)
+
+    def get_historical_features(self, entity_df: EntityRows, features: Sequence[str] | None = None, *, manifest: str = "",
+                                as_of: object = None) -> pa.Table:
+        """The point-in-time training table: for each entity row (its keys and a UTC-aware `event_timestamp`), each
+        feature's value as it was knowable then — never a later value or another version — with `<ref>:status`
+        (PRESENT, STALE, NOT_FOUND). Unpinned features use the version SERVING now; a `manifest` pins its versions.
+        as_of (a tz-aware datetime, an ISO time with offset, or epoch µs) also hides values created after it.
+        Reads the deployment's offline store (the daemon reports where). Returns an Arrow table (.to_pandas())."""
+        from fsd.offline.store import OfflineStore
+        from fsd.training import historical_features
+
+        refs = self._training_refs(features, manifest)
+        store = OfflineStore(self.get_deployment().offline_root)
+        table, _ = historical_features(self, store, entity_table(entity_df), refs, as_of_micros=as_of_micros(as_of), with_status=True)
+        return table
+
+    def create_dataset(self, entity_df: EntityRows, out: str, features: Sequence[str] | None = None, *, manifest: str = "",
+                       name: str | None = None, as_of: object = None) -> dict[str, object]:
+        """get_historical_features written to the Parquet file `out`, with its manifest beside it
+        (`<out>.manifest.json`: versions, definition hashes, offline snapshots, status counts); with `name`, also
+        registers a serving manifest pinning the same versions. Returns that manifest document."""
+        from fsd.offline.store import OfflineStore
+        from fsd.training import create_dataset
+
+        refs = self._training_refs(features, manifest)
+        store = OfflineStore(self.get_deployment().offline_root)
+        return create_dataset(self, store, entity_table(entity_df), refs, out, name=name, as_of_micros=as_of_micros(as_of))
+
+    def _training_refs(self, features: Sequence[str] | None, manifest: str) -> list[str]:
+        if features and manifest:
+            raise error_for_code("INVALID_ARGUMENT", "name features or a manifest, not both", "features")
+        if manifest:
+            return [p.ref for p in self.get_manifest(manifest).features]
+        if not features:
+            raise error_for_code("INVALID_ARGUMENT", "name at least one feature (group:feature[@N]) or a manifest", "features")
+        return list(features)
 
     def publish(
         self,

@@ -1,7 +1,7 @@
 """What a GetFeatures call returns: per requested feature, its values with status, version and event time."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -44,22 +44,36 @@ class FeatureValues:
         return ((self.statuses == ValueStatus.PRESENT) | (self.statuses == ValueStatus.STALE)) & ~self.is_null
 
 
+INCLUDE_CHOICES = ("status", "version", "event_time")
+
+
 @dataclass(frozen=True, slots=True)
 class OnlineFeatures:
+    """What GetFeatures served: per requested feature its values with status, version and event time, in the order
+    of the entity rows asked for (`entities`, the key columns as sent)."""
+
     entity_count: int
     served_at_micros: int
     features: dict[str, FeatureValues]
     manifest: str = ""
     registry_epoch: int = 0  # the registry state every value was resolved against
+    entities: dict[str, list[object]] = field(default_factory=dict)
 
     def __getitem__(self, ref: str) -> FeatureValues:
         return self.features[ref]
 
-    def to_arrow(self) -> pa.Table:
-        """One value column per ref (null unless a value is PRESENT or STALE and not null), plus ref + ':status'."""
+    def to_arrow(self, include: tuple[str, ...] | list[str] = ("status",)) -> pa.Table:
+        """The entity key columns first, then one column per feature (null unless a value was served: PRESENT or
+        STALE and not null), and per feature the `include`d extras: `<ref>:status` (PRESENT, NOT_FOUND, STALE,
+        BLOCKED), `<ref>:version`, `<ref>:event_time` (UTC)."""
         import pyarrow as pa
 
+        unknown = [i for i in include if i not in INCLUDE_CHOICES]
+        if unknown:
+            raise ValueError(f"include: {unknown[0]!r} is not one of {', '.join(INCLUDE_CHOICES)}")
         columns: dict[str, pa.Array] = {}
+        for name, values in self.entities.items():
+            columns[name] = pa.array(values, type=pa.string() if values and isinstance(values[0], str) else pa.int64())
         for ref, f in self.features.items():
             mask = ~f.has_value()
             if isinstance(f.values, np.ndarray) and f.values.ndim == 2:
@@ -69,5 +83,22 @@ class OnlineFeatures:
                 columns[ref] = pa.array(f.values, mask=mask)
             else:
                 columns[ref] = pa.array([None if m else v for v, m in zip(f.values, mask)])  # type: ignore[call-overload]
-            columns[f"{ref}:status"] = pa.array(f.status_names(), type=pa.string())
+            if "status" in include:
+                columns[f"{ref}:status"] = pa.array(f.status_names(), type=pa.string())
+            if "version" in include:
+                columns[f"{ref}:version"] = pa.array(np.full(self.entity_count, f.version, dtype=np.int64))
+            if "event_time" in include:
+                columns[f"{ref}:event_time"] = pa.array(f.event_time_micros, type=pa.timestamp("us", tz="UTC"), mask=f.event_time_micros <= 0)
         return pa.table(columns)
+
+    def to_pandas(self, include: tuple[str, ...] | list[str] = ("status",)) -> object:
+        """to_arrow() as a pandas DataFrame (pandas is the optional extra fsd[pandas])."""
+        try:
+            import pandas  # noqa: F401
+        except ImportError:
+            raise ImportError("to_pandas needs pandas: pip install 'fsd[pandas]'") from None
+        return self.to_arrow(include).to_pandas()
+
+    def to_dict(self, include: tuple[str, ...] | list[str] = ("status",)) -> dict[str, list[object]]:
+        """to_arrow() as {column: list of values} (Feast's to_dict shape)."""
+        return self.to_arrow(include).to_pydict()

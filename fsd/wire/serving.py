@@ -119,7 +119,7 @@ def column_values(column: types_pb2.Column) -> object:
     return np.zeros(0)
 
 
-def online_features(response: serving_pb2.GetFeaturesResponse) -> OnlineFeatures:
+def online_features(response: serving_pb2.GetFeaturesResponse, entities: Mapping[str, list[object]] | None = None) -> OnlineFeatures:
     features = {
         column.ref: FeatureValues(
             ref=column.ref, group=column.group, feature=column.feature, version=column.version, values=column_values(column.values),
@@ -128,7 +128,8 @@ def online_features(response: serving_pb2.GetFeaturesResponse) -> OnlineFeatures
         )
         for column in response.features
     }
-    return OnlineFeatures(response.entity_count, response.served_at_micros, features, response.manifest, response.registry_epoch)
+    return OnlineFeatures(response.entity_count, response.served_at_micros, features, response.manifest, response.registry_epoch,
+                          dict(entities or {}))
 
 
 # --- Publish ---------------------------------------------------------------------------------------------------

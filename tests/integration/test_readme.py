@@ -71,3 +71,24 @@ def test_the_cluster_command_runs_as_written(tmp_path: Path, redis_cluster) -> N
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert "over redis-cluster with a postgresql registry" in run.stdout
     assert "through replica 2" in run.stdout and "stopped" in run.stdout
+
+
+def python_block_after(heading: str) -> str:
+    section = README.split(heading, 1)[1]
+    match = re.search(r"```python\n(.*?)```", section, flags=re.S)
+    assert match, f"no python block after {heading!r}"
+    return match.group(1)
+
+
+def test_the_five_command_quickstart_and_its_python_example_run_as_written(tmp_path: Path) -> None:
+    pytest.importorskip("pandas")
+    heading = "## Your first feature store in five commands"
+    script = block_after(heading) + "\npython3 <<'PY'\n" + python_block_after(heading) + "PY\nkill %1\n"
+    run = run_bash(script.replace("python3 <<", f"{sys.executable} <<"), tmp_path)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    out = run.stdout
+    assert "rows written to" in out and "success" in out                      # ingest, sync
+    assert "transaction_velocity:txn_count_1h" in out and "PRESENT" in out    # get
+    assert "wrote 100 rows to train.parquet" in out                           # dataset
+    assert "fraud_model@1" in out and "transaction_velocity:txn_count_1h:status" in out
+    assert (tmp_path / "my-features" / "train.parquet").exists() and (tmp_path / "my-features" / "train_py.parquet").exists()
