@@ -17,7 +17,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = load_settings(
         args.config or os.environ.get("FSD_CONFIG"),
-        overrides={"server": {"host": args.host, "port": args.port}, "store": {"data_dir": args.data_dir}},
+        overrides={"server": {"host": args.host, "port": args.port, "metrics_port": args.metrics_port}, "store": {"data_dir": args.data_dir}},
     )
     daemon = Daemon(settings)
     port = daemon.start()
@@ -25,7 +25,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _write_atomically(f"{args.port_file}.metrics", str(daemon.metrics_port))
     if args.port_file:
         _write_atomically(args.port_file, str(port))
-    metrics = f", metrics on :{daemon.metrics_port}/metrics" if daemon.metrics_port else ""
+    metrics = f", metrics on :{daemon.metrics_port}/metrics, status page on http://{settings.server.metrics_host}:{daemon.metrics_port}/" if daemon.metrics_port else ""
     print(f"fsd serving on {settings.server.host}:{port}{metrics}", flush=True)
 
     def _stop(signum: int, _frame: object) -> None:
@@ -110,6 +110,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, c
     serve.add_argument("--port", type=int, default=None, help="gRPC port (default 50051; 0 picks a free port)")
     serve.add_argument("--config", default=None, help="TOML settings file (also $FSD_CONFIG)")
     serve.add_argument("--port-file", default=None, help="write the bound port here once serving")
+    serve.add_argument("--metrics-port", type=int, default=None, help="HTTP port of /metrics and the status page / (default 9464; 0 picks a free port, printed)")
     serve.set_defaults(func=cmd_serve, default_log_level="INFO")
 
     backup = sub.add_parser("backup", parents=[common, connection], help="consistent backup (RocksDB checkpoint + registry)")

@@ -94,6 +94,11 @@ class AuthInterceptor(grpc.ServerInterceptor):
                 found = principal
         return found
 
+    def allows_header(self, header: str, scope: str) -> bool:
+        """Whether an HTTP Authorization header carries a token with `scope` (the status page)."""
+        principal = self._who((("authorization", header),))
+        return principal is not None and principal.allows(scope)
+
     def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
         method = handler_call_details.method
         if method in _OPEN or method.startswith("/grpc.reflection."):

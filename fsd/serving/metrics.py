@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from collections.abc import Callable, Iterator
 
 import grpc
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, Info, generate_latest
+from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -66,7 +69,13 @@ class Metrics:
         self.request_seconds = Histogram("fsd_request_seconds", "RPC latency in seconds", ["method", "code"], buckets=_BUCKETS, registry=self.registry)
         self.publish_rows = Counter("fsd_publish_rows", "published rows by outcome", ["group", "outcome"], registry=self.registry)
         self.publish_reasons = Counter("fsd_publish_rule_values", "values counted by publish rule reason code", ["group", "reason"], registry=self.registry)
-        self._server = None
+        for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+            self.registry.register(collector)
+        from fsd import __version__, codec
+
+        Info("fsd_build", "fsd version, wire contract and codec", registry=self.registry).info(
+            {"version": __version__, "proto": "fsd.v1", "codec": "native" if codec.NATIVE else "python"})
+        self._server: ThreadingHTTPServer | None = None
 
     def watch(self, monitor: FreshnessMonitor, consistency: Callable[[], dict[tuple[str, str, int], tuple[float | None, float | None]]],
               dropped_samples: Callable[[], int]) -> None:
@@ -78,16 +87,51 @@ class Metrics:
         for reason, count in stats.reason_counts.items():
             self.publish_reasons.labels(stats.group, reason).inc(count)
 
-    def serve(self, port: int, host: str = "127.0.0.1") -> int:
-        """Start /metrics (port 0: any free port); returns the bound port."""
-        self._server, _ = start_http_server(port, addr=host, registry=self.registry)
+    def serve(self, port: int, host: str = "127.0.0.1", page: Callable[[], str] | None = None,
+              authorized: Callable[[str | None], bool] = lambda header: True) -> int:
+        """Start the HTTP endpoint (port 0: any free port): /metrics for Prometheus, and the status page at / (read
+        scope when tokens are on). Returns the bound port."""
+        registry = self.registry
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                path = self.path.split("?", 1)[0]
+                if path == "/metrics":
+                    self._send(200, CONTENT_TYPE_LATEST, generate_latest(registry))
+                elif path in ("/", "/status") and page is not None:
+                    if not authorized(self.headers.get("Authorization")):
+                        self._send(401, "text/plain; charset=utf-8", b"the status page needs a token with the read scope (Authorization: Bearer ...)")
+                        return
+                    try:
+                        body = page().encode("utf-8")
+                    except Exception:  # noqa: BLE001 - the page must never take the endpoint down
+                        logger.exception("status page failed")
+                        self._send(500, "text/plain; charset=utf-8", b"status page failed (see the daemon log)")
+                        return
+                    self._send(200, "text/html; charset=utf-8", body)
+                else:
+                    self._send(404, "text/plain; charset=utf-8", b"not found: try / (status page) or /metrics")
+
+            def _send(self, code: int, kind: str, body: bytes) -> None:
+                self.send_response(code)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("X-Content-Type-Options", "nosniff")
+                self.send_header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - http.server's signature
+                pass
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, name="fsd-metrics-http", daemon=True).start()
         return int(self._server.server_port)
 
     def stop(self) -> None:
         """Non-blocking: the HTTP server's loop polls every 0.5 s, and shutdown should not wait for it."""
         if self._server is not None:
-            import threading
-
             threading.Thread(target=self._server.shutdown, name="fsd-metrics-stop", daemon=True).start()
 
 

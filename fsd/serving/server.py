@@ -148,6 +148,7 @@ class Daemon:
         self.health = health.HealthServicer()
         self._server: grpc.Server | None = None
         self._errors = ErrorMappingInterceptor()
+        self._page_auth: AuthInterceptor | None = None
         self.stopped_cleanly = True
         self._stopped = threading.Event()
         self._stop_warming = threading.Event()
@@ -170,6 +171,24 @@ class Daemon:
             logger.error("registry not confirmed for %.1f s (registry.lease_seconds): NOT_SERVING, unpinned reads refused",
                          self.settings.registry.lease_seconds)
         self._set_health(health_pb2.HealthCheckResponse.SERVING if ok else health_pb2.HealthCheckResponse.NOT_SERVING)
+
+    def status_page(self) -> str:
+        from fsd.monitor.status import status_report
+        from fsd.serving.status_page import PageData, render
+
+        snapshot = self.registry.snapshot()
+        slots = [v.slot for g in snapshot.groups.values() for vs in g.versions.values() for v in vs]
+        return render(PageData(
+            self.deployment, snapshot, status_report(snapshot, self.freshness.current(), self.ledger, self.clock.now_micros()),
+            self.registry.operations.sync_runs("", 20), self.registry.operations.incidents(False),
+            {slot: self.registry.operations.last_validation(slot) for slot in slots},
+        ))
+
+    def _page_authorized(self, header: str | None) -> bool:
+        """With tokens on, the page needs one with the read scope (the same tokens as the RPCs)."""
+        if not self.settings.server.tokens_file:
+            return True
+        return bool(header) and self._page_auth is not None and self._page_auth.allows_header(header or "", "read")
 
     def _build_server(self) -> grpc.Server:
         s = self.settings.server
@@ -215,7 +234,10 @@ class Daemon:
 
     def _auth(self) -> list[grpc.ServerInterceptor]:
         path = self.settings.server.tokens_file
-        return [AuthInterceptor(load_tokens(path))] if path else []
+        if not path:
+            return []
+        self._page_auth = AuthInterceptor(load_tokens(path))
+        return [self._page_auth]
 
     def _credentials(self) -> grpc.ServerCredentials | None:
         s = self.settings.server
@@ -260,8 +282,9 @@ class Daemon:
         self._periodic.start()
         if s.metrics:
             try:
-                self.metrics_port = self.metrics.serve(s.metrics_port, s.metrics_host)
-                logger.info("metrics on http://%s:%d/metrics", s.metrics_host, self.metrics_port)
+                self.metrics_port = self.metrics.serve(s.metrics_port, s.metrics_host, page=self.status_page, authorized=self._page_authorized)
+                logger.info("metrics on http://%s:%d/metrics, status page on http://%s:%d/", s.metrics_host, self.metrics_port,
+                            s.metrics_host, self.metrics_port)
             except OSError as exc:  # serving features matters more than exporting metrics about it
                 logger.error("METRICS DISABLED: cannot listen on %s:%d (%s); set server.metrics_port", s.metrics_host, s.metrics_port, exc)
         self._set_health(health_pb2.HealthCheckResponse.SERVING)
