@@ -273,6 +273,10 @@ class Client:
         """
         pid = publish_id or uuid.uuid4().hex
         serving_wire.check_publish_mode(mode)  # before anything is sent
+        if "event_timestamp" not in table.column_names:  # the group may name its event-time column otherwise
+            spec = self.get_group(group).spec
+            if spec.timestamp_field in table.column_names:
+                table = table.rename_columns(["event_timestamp" if c == spec.timestamp_field else c for c in table.column_names])
         skip_before = 0
         if resume and publish_id:
             status = self.publish_status(publish_id)
@@ -362,6 +366,16 @@ class Client:
     def get_deployment(self) -> Deployment:
         """The daemon's deployment: its offline root, engines, version and codec."""
         return registry_wire.deployment_from_proto(self._call(self._stubs.registry.GetDeployment, registry_wire.deployment_request()))
+
+    def delete_manifest(self, name: str, *, actor: str = "", reason: str = "") -> int:
+        """Delete every version of a manifest; returns the registry revision."""
+        return self._call(self._stubs.registry.DeleteManifest, registry_wire.delete_manifest_request(name=name, actor=actor, reason=reason)).revision
+
+    def delete_group(self, name: str, *, force: bool = False, purge_offline: bool = False, actor: str = "", reason: str = "") -> str:
+        """Delete a feature group (refused while a manifest pins it, unless force); its online values are purged,
+        its offline data kept unless purge_offline. Returns what was removed."""
+        request = registry_wire.delete_group_request(name=name, force=force, purge_offline=purge_offline, actor=actor, reason=reason)
+        return self._call(self._stubs.registry.DeleteGroup, request, self.timeout * 10).detail
 
     def replicas(self) -> tuple[list[ReplicaInfo], int]:
         """The replicas sharing the daemon's registry, and the registry's current epoch."""

@@ -34,6 +34,9 @@ def ingest_offline(
 ) -> IngestReport:
     """Validate against the registry, write per feature version, and record each write's scope in history."""
     info = client.get_group(group)
+    field = info.spec.timestamp_field
+    if "event_timestamp" not in table.column_names and field in table.column_names:
+        table = table.rename_columns(["event_timestamp" if c == field else c for c in table.column_names])
     declared = dict(versions or {})
     targets = {}
     for name in table.column_names:

@@ -39,7 +39,18 @@ def build_parser() -> argparse.ArgumentParser:
     registry_verbs.register(sub, common, connection, output)
     data_verbs.register(sub, common, connection, output)
     monitor_verbs.register(sub, common, connection, output)
+    completion = sub.add_parser("completion", parents=[common], help="print a shell completion script (bash or zsh)",
+                                description="Install with: source <(fsd completion bash)   (zsh: source <(fsd completion zsh))")
+    completion.add_argument("shell", choices=["bash", "zsh"], help="the shell to complete for")
+    completion.set_defaults(func=_completion)
     return parser
+
+
+def _completion(args: argparse.Namespace) -> int:
+    from fsd.cli.completion import script
+
+    print(script(build_parser(), args.shell))
+    return exits.OK
 
 
 def _configure_logging(args: argparse.Namespace) -> None:

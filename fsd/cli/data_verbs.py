@@ -54,6 +54,14 @@ def cmd_publish(args: argparse.Namespace) -> int:
     versions = parse_feature_versions(args.feature_version)
     if args.resume and not args.publish_id:
         raise UsageError("--resume needs the --publish-id of the interrupted publish")
+    if args.ignore_extra_columns:
+        with client_from(args) as client:
+            spec = client.get_group(args.group).spec
+        known = {k.name for k in spec.entity_keys} | {f.name for f in spec.features} | {"event_timestamp", "created_timestamp", spec.timestamp_field}
+        extra = [c for c in table.column_names if c not in known]
+        if extra:
+            print(f"ignoring {len(extra)} column(s) that are not features of {args.group}: {', '.join(extra[:10])}", file=sys.stderr)
+            table = table.drop_columns(extra)
     publish_id = args.publish_id or uuid.uuid4().hex
     resume_hint = f"fsd publish {args.group} {args.file} --publish-id {publish_id} --resume"
     if not args.quiet:
@@ -248,6 +256,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, c
     publish.add_argument("--publish-id", default=None, help="reuse to resume/retry a publish idempotently")
     publish.add_argument("--chunk-rows", type=int, default=20_000, help="rows per streamed chunk (default 20000)")
     publish.add_argument("--quiet", action="store_true", help="no progress bar")
+    publish.add_argument("--ignore-extra-columns", action="store_true", help="skip columns that are not features of the group (else refused)")
     publish.add_argument("--resume", action="store_true", help="with --publish-id: send only the chunks the daemon does not have yet")
     publish.add_argument("--feature-version", "--version", dest="feature_version", action="append",
                          help="FEATURE=N: write version N of that column (e.g. a PENDING one); repeatable")

@@ -125,6 +125,12 @@ def cmd_manifest(args: argparse.Namespace) -> int:
             if not args.name:
                 raise UsageError("manifest create needs a NAME")
             manifests = [client.create_manifest(args.name, args.features, created_by=actor(args), description=args.description or "")]
+        elif args.manifest_command == "delete":
+            if not args.name:
+                raise UsageError("manifest delete needs a NAME")
+            revision = client.delete_manifest(args.name, actor=actor(args), reason=args.description or "")
+            emit(args, {"deleted": args.name, "revision": revision}, lambda: f"manifest {args.name} deleted (registry revision {revision})")
+            return 0
         elif args.manifest_command == "show":
             if not args.name:
                 raise UsageError("manifest show needs a NAME (or NAME@N)")
@@ -140,6 +146,13 @@ def cmd_manifest(args: argparse.Namespace) -> int:
         return "\n".join(out)
 
     emit(args, manifests if args.manifest_command == "list" else manifests[0], table)
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    with client_from(args) as client:
+        detail = client.delete_group(args.name, force=args.force, purge_offline=args.purge_offline, actor=actor(args), reason=args.reason or "")
+    emit(args, {"deleted": args.name, "detail": detail}, lambda: detail)
     return 0
 
 
@@ -172,9 +185,18 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, c
     history.add_argument("ref", help="group or group:feature")
     history.set_defaults(func=cmd_history)
     manifest = sub.add_parser("manifest", parents=parents, help="model manifests: the feature versions a model was trained on")
-    manifest.add_argument("manifest_command", choices=["create", "show", "list"], help="create a new manifest version, show one, or list all")
+    manifest.add_argument("manifest_command", choices=["create", "show", "list", "delete"],
+                          help="create a new manifest version, show one, list all, or delete one (every version)")
     manifest.add_argument("name", nargs="?", default="", help="manifest name (show: NAME or NAME@N)")
     manifest.add_argument("--features", nargs="+", default=[], help="group:feature (pins the SERVING version) or group:feature@N")
     manifest.add_argument("--description", default=None, help="what the manifest is for (recorded)")
     manifest.add_argument("--by", default=None, help="who (recorded in history; default $USER)")
     manifest.set_defaults(func=cmd_manifest)
+    delete = sub.add_parser("delete", parents=parents, help="delete a feature group (recorded in history; online values purged)")
+    delete.add_argument("what", choices=["group"], help="what to delete")
+    delete.add_argument("name", help="the feature group")
+    delete.add_argument("--force", action="store_true", help="even while manifests pin its versions (breaks them; recorded)")
+    delete.add_argument("--purge-offline", action="store_true", help="also remove its offline data (kept by default)")
+    delete.add_argument("--by", default=None, help="who (recorded in history; default $USER)")
+    delete.add_argument("--reason", default=None, help="why (recorded in history)")
+    delete.set_defaults(func=cmd_delete)

@@ -120,6 +120,7 @@ class GroupSpec:
     max_age_seconds: int = 0  # 0: values never go stale
     sync_interval_seconds: int = 0
     policy: FreshnessPolicy = field(default_factory=lambda: FreshnessPolicy())
+    timestamp_field: str = "event_timestamp"  # the event-time column of this group's input files (metadata)
 
     def feature(self, name: str) -> FeatureSpec | None:
         for spec in self.features:

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from dataclasses import dataclass
 
 from rocksdict import (
@@ -22,7 +23,7 @@ from rocksdict import (
     WriteOptions,
 )
 
-from fsd.errors import StorageError
+from fsd.errors import FailedPrecondition, StorageError
 from fsd.online.base import LocalMerge, prefix_end
 
 logger = logging.getLogger(__name__)
@@ -73,10 +74,15 @@ class RocksDbOnlineStore(LocalMerge):
         self._settings = settings or RocksDbSettings()
         opts = _options(self._settings)
         access = AccessType.read_only(False) if read_only else AccessType.read_write()
-        with storage_errors(f"opening RocksDB at {path}"):
+        try:
             # column_families must be passed explicitly: on reopen rocksdict would otherwise reload the options
             # stored on disk and silently drop the block cache and bloom filter.
             self._db = Rdict(path, opts, column_families={"default": opts}, access_type=access)
+        except Exception as exc:  # noqa: BLE001 - rocksdict raises plain Exception subclasses
+            if "lock" in str(exc).lower():
+                raise FailedPrecondition(f"another fsd serve is using {Path(path).parent} (its RocksDB is locked); stop it, or choose another "
+                                         "--data-dir", field="store.data_dir") from None
+            raise StorageError(f"opening RocksDB at {path} failed: {exc}") from exc
         self._write_opts = WriteOptions()
         self._write_opts.sync = False  # durability comes from flush_wal(True), which releases the GIL while syncing
         self._path = path

@@ -12,7 +12,8 @@ from fsd.domain import DTYPE_NAMES, KEY_TYPE_NAMES, DType, EntityKeySpec, Featur
 from fsd.errors import InvalidArgument, echo
 from fsd.registry.durations import parse_duration
 
-_GROUP_KEYS = {"name", "description", "owner", "entity_keys", "source", "max_age", "sync_interval", "tags", "features", "freshness_policy"}
+_GROUP_KEYS = {"name", "description", "owner", "entity_keys", "source", "max_age", "sync_interval", "tags", "features", "freshness_policy",
+               "timestamp_field"}
 POLICY_ACTIONS = ("report", "mark_stale", "block", "resync")  # what a consistency breach does
 _POLICY_KEYS = {"max_lag", "max_stale_ratio", "max_missed_refreshes", "min_consistency", "on_inconsistency"}
 
@@ -206,6 +207,7 @@ def _group(ctx: _Context, raw: object) -> GroupSpec:
         max_age_seconds=_duration(ctx, m, "max_age"),
         sync_interval_seconds=_duration(ctx, m, "sync_interval"),
         policy=_policy(ctx, m),
+        timestamp_field=_str(ctx, m, "timestamp_field") or "event_timestamp",
     )
 
 
@@ -298,3 +300,5 @@ def validate_group(spec: GroupSpec) -> None:
     if spec.max_age_seconds < 0 or spec.sync_interval_seconds < 0:
         raise InvalidArgument(f"{where}: durations must not be negative", field="max_age")
     validate_policy(spec.policy, where)
+    if not is_valid_name(spec.timestamp_field) or spec.timestamp_field in set(key_names) | set(occurrences):
+        raise InvalidArgument(f"{where}: timestamp_field must be a column name that is not a key or feature", field="timestamp_field")

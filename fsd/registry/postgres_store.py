@@ -256,6 +256,31 @@ class PostgresRegistryStore:
 
         return self._run(work)
 
+    def delete_manifest(self, name: str, notes: Sequence[HistoryNote], expected_revision: int, at_micros: int, audit: Audit) -> int:
+        def work(cur: psycopg.Cursor) -> int:
+            revision = self._bump_revision(cur, expected_revision)
+            cur.execute("DELETE FROM manifests WHERE name = %s", (name,))
+            if cur.rowcount == 0:
+                raise NotFound(f"unknown manifest {name[:100]!r}", field="name")
+            self._history(cur, notes, at_micros, revision, audit)
+            return revision
+
+        return self._run(work)
+
+    def delete_group(self, name: str, notes: Sequence[HistoryNote], expected_revision: int, at_micros: int, audit: Audit) -> int:
+        def work(cur: psycopg.Cursor) -> int:
+            revision = self._bump_revision(cur, expected_revision)
+            cur.execute("DELETE FROM blocked_slots WHERE slot IN (SELECT slot FROM feature_versions WHERE group_name = %s)", (name,))
+            cur.execute("DELETE FROM feature_versions WHERE group_name = %s", (name,))
+            cur.execute("DELETE FROM stale_marks WHERE group_name = %s", (name,))
+            cur.execute("DELETE FROM groups WHERE name = %s", (name,))
+            if cur.rowcount == 0:
+                raise NotFound(f"unknown feature group {name[:100]!r}", field="name")
+            self._history(cur, notes, at_micros, revision, audit)
+            return revision
+
+        return self._run(work)
+
     def add_history(self, notes: Sequence[HistoryNote], at_micros: int, audit: Audit, bump_revision: bool) -> int:
         def work(cur: psycopg.Cursor) -> int:
             revision = self._bump_revision(cur, None) if bump_revision else self._counter(cur, "revision")

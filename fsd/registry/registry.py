@@ -210,5 +210,35 @@ class Registry:
             self._store.add_manifest(manifest, snapshot.revision, Audit(actor, description))
             return self._reload().manifest(manifest.ref)
 
+    def delete_manifest(self, name: str, actor: str = "", reason: str = "") -> int:
+        """Every version of a manifest; its pins are recorded as released in the history of the pinned versions."""
+        with self._write_lock:
+            snapshot = self._snapshot
+            versions = snapshot.manifests.get(name)
+            if not versions:
+                raise NotFound(f"unknown manifest {name[:100]!r}", field="name")
+            notes = [HistoryNote(p.group, p.feature, p.version, "unpinned", f"manifest {m.ref} deleted") for m in versions for p in m.features
+                     if p.group in snapshot.groups]
+            revision = self._store.delete_manifest(name, notes, snapshot.revision, self._clock.now_micros(), Audit(actor, reason))
+            self._reload()
+            return revision
+
+    def delete_group(self, name: str, force: bool = False, actor: str = "", reason: str = "") -> tuple[int, GroupInfo]:
+        """Remove a group from the definitions (its history stays, its ids are never reused). Refused while a
+        manifest pins one of its versions, unless force (recorded). Returns (revision, the group as it was)."""
+        with self._write_lock:
+            snapshot = self._snapshot
+            info = snapshot.group(name)
+            pinned = sorted({m for f, vs in info.versions.items() for v in vs for m in snapshot.manifests_pinning(name, f, v.version)})
+            if pinned and not force:
+                raise FailedPrecondition(f"group {name} has versions pinned by manifest(s) {', '.join(pinned)}; delete them first "
+                                         "(fsd manifest delete NAME) or force, which breaks them (recorded)", field="name")
+            detail = f"group deleted ({sum(len(vs) for vs in info.versions.values())} versions)" + (
+                f"; forced past manifests {', '.join(pinned)}" if pinned else "")
+            revision = self._store.delete_group(name, [HistoryNote(name, "", 0, "delete_group", detail)], snapshot.revision,
+                                                self._clock.now_micros(), Audit(actor, reason))
+            self._reload()
+            return revision, info
+
     def close(self) -> None:
         self._store.close()

@@ -35,6 +35,7 @@ def group_to_json(spec: GroupSpec) -> str:
         "max_age_seconds": spec.max_age_seconds,
         "sync_interval_seconds": spec.sync_interval_seconds,
         "policy": asdict(spec.policy),
+        "timestamp_field": spec.timestamp_field,
     }
     return json.dumps(data, sort_keys=True)
 
@@ -52,4 +53,5 @@ def group_from_json(text: str) -> GroupSpec:
         max_age_seconds=data["max_age_seconds"],
         sync_interval_seconds=data["sync_interval_seconds"],
         policy=FreshnessPolicy(**data.get("policy", {})),
+        timestamp_field=data.get("timestamp_field", "event_timestamp"),
     )

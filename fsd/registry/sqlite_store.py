@@ -264,6 +264,25 @@ class SqliteRegistryStore:
             self._history(conn, notes, manifest.created_micros, revision, Audit(audit.actor, manifest.description))
         return revision
 
+    def delete_manifest(self, name: str, notes: Sequence[HistoryNote], expected_revision: int, at_micros: int, audit: Audit) -> int:
+        with self._transaction() as conn:
+            revision = self._bump_revision(conn, expected_revision)
+            if conn.execute("DELETE FROM manifests WHERE name = ?", (name,)).rowcount == 0:
+                raise NotFound(f"unknown manifest {name[:100]!r}", field="name")
+            self._history(conn, notes, at_micros, revision, audit)
+        return revision
+
+    def delete_group(self, name: str, notes: Sequence[HistoryNote], expected_revision: int, at_micros: int, audit: Audit) -> int:
+        with self._transaction() as conn:
+            revision = self._bump_revision(conn, expected_revision)
+            conn.execute("DELETE FROM blocked_slots WHERE slot IN (SELECT slot FROM feature_versions WHERE group_name = ?)", (name,))
+            conn.execute("DELETE FROM feature_versions WHERE group_name = ?", (name,))
+            conn.execute("DELETE FROM stale_marks WHERE group_name = ?", (name,))
+            if conn.execute("DELETE FROM groups WHERE name = ?", (name,)).rowcount == 0:
+                raise NotFound(f"unknown feature group {name[:100]!r}", field="name")
+            self._history(conn, notes, at_micros, revision, audit)
+        return revision
+
     def add_history(self, notes: Sequence[HistoryNote], at_micros: int, audit: Audit, bump_revision: bool) -> int:
         with self._transaction() as conn:
             revision = self._bump_revision(conn, None) if bump_revision else self._counter(conn, "revision")

@@ -42,6 +42,8 @@ METHOD_SCOPES = {
     "/fsd.v1.Registry/CreateManifest": "admin",
     "/fsd.v1.Registry/ResolveIncident": "admin",
     "/fsd.v1.Registry/Backup": "admin",
+    "/fsd.v1.Registry/DeleteManifest": "admin",
+    "/fsd.v1.Registry/DeleteGroup": "admin",
     "/fsd.v1.Monitor/GetStatus": "read",
     "/fsd.v1.Monitor/PendingResyncs": "read",
     "/fsd.v1.Monitor/AckResync": "write",

@@ -15,7 +15,7 @@ from grpc_reflection.v1alpha import reflection
 
 from fsd.backup import create_backup
 from fsd.config import Settings
-from fsd.paths import confine
+from fsd.paths import confine, confine_below
 from fsd.domain import Clock, SystemClock
 from fsd.lookup import Lookup, LookupLimits
 from fsd.online.base import OnlineStore
@@ -29,7 +29,7 @@ from fsd.monitor.skew import ServedValues
 from fsd.monitor.validator import ConsistencyValidator
 from fsd.offline.store import OfflineStore
 from fsd import __version__, codec
-from fsd.domain import Deployment
+from fsd.domain import Deployment, GroupInfo
 from fsd.errors import FailedPrecondition, InvalidArgument
 from fsd.serving.auth import AuthInterceptor, load_tokens
 from fsd.serving.interceptors import ErrorMappingInterceptor
@@ -172,6 +172,21 @@ class Daemon:
                          self.settings.registry.lease_seconds)
         self._set_health(health_pb2.HealthCheckResponse.SERVING if ok else health_pb2.HealthCheckResponse.NOT_SERVING)
 
+    def _purge_group(self, info: GroupInfo, purge_offline: bool) -> str:
+        """After a group's deletion: its online rows go; its offline datasets too when asked."""
+        self.store.delete_prefix(codec.group_prefix(info.group_id))
+        done = f"group {info.spec.name} deleted; its online values were purged"
+        if purge_offline:
+            import shutil
+
+            folder = confine_below(Path(self.deployment.offline_root), Path(self.deployment.offline_root) / info.spec.name)
+            shutil.rmtree(folder, ignore_errors=True)
+            done += f", and its offline data ({folder})"
+        else:
+            done += f"; its offline data stays in {Path(self.deployment.offline_root) / info.spec.name}"
+        logger.warning("%s", done)
+        return done
+
     def status_page(self) -> str:
         from fsd.monitor.status import status_report
         from fsd.serving.status_page import PageData, render
@@ -225,6 +240,7 @@ class Daemon:
         registry_servicer = RegistryServicer(
             self.registry, self.deployment, on_retire=self.retention.wake,
             backup=(lambda name: create_backup(self.store, self.registry.store, backup_root, name)) if isinstance(self.store, RocksDbOnlineStore) else None,
+            on_group_deleted=self._purge_group,
         )
         register(server, services.REGISTRY, registry_servicer)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
@@ -264,10 +280,10 @@ class Daemon:
         credentials = self._credentials()
         try:
             self.port = self._server.add_secure_port(address, credentials) if credentials else self._server.add_insecure_port(address)
-        except RuntimeError as exc:
-            raise OSError(f"cannot listen on {address}: {exc}") from exc
+        except RuntimeError:
+            self.port = 0
         if self.port == 0:
-            raise OSError(f"cannot listen on {address} (in use?)")
+            raise FailedPrecondition(f"address {address} is in use (or not this machine's); choose --port (0 picks a free one)", field="server.port")
         if s.host not in ("127.0.0.1", "localhost", "::1", "[::1]") and not (credentials and s.tokens_file):
             logger.warning("LISTENING ON %s WITHOUT %s: anyone who can reach it can read and write", address,
                            " AND ".join(x for x, on in (("TLS", credentials), ("TOKEN AUTH", s.tokens_file)) if not on))

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 import grpc
 
 from fsd.backup import BackupResult
-from fsd.domain import ApplyResult, BackupInfo, Deployment, PublishResult, PublishStatus, SyncRun
+from fsd.domain import ApplyResult, BackupInfo, Deployment, GroupInfo, PublishResult, PublishStatus, SyncRun
 from fsd.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, ResourceExhausted
 from fsd.lookup import Lookup
 from fsd.monitor.skew import ServedValues
@@ -87,7 +87,9 @@ class FeatureStoreServicer:
 
 class RegistryServicer:
     def __init__(self, registry: Registry, deployment: Deployment, on_retire: Callable[[], None] | None = None,
-                 backup: Callable[[str], BackupResult] | None = None) -> None:
+                 backup: Callable[[str], BackupResult] | None = None,
+                 on_group_deleted: Callable[[GroupInfo, bool], str] | None = None) -> None:
+        self._on_group_deleted = on_group_deleted
         self._deployment = deployment
         self._backup = backup
         self._registry = registry
@@ -170,6 +172,15 @@ class RegistryServicer:
 
     def GetDeployment(self, request, context: grpc.ServicerContext) -> object:  # type: ignore[no-untyped-def]
         return wire.deployment_to_proto(self._deployment)
+
+    def DeleteManifest(self, request, context: grpc.ServicerContext) -> object:  # type: ignore[no-untyped-def]
+        revision = self._registry.delete_manifest(request.name, request.actor, request.reason)
+        return wire.delete_response(revision=revision, detail=f"manifest {request.name} deleted")
+
+    def DeleteGroup(self, request, context: grpc.ServicerContext) -> object:  # type: ignore[no-untyped-def]
+        revision, info = self._registry.delete_group(request.name, request.force, request.actor, request.reason)
+        detail = self._on_group_deleted(info, request.purge_offline) if self._on_group_deleted is not None else ""
+        return wire.delete_response(revision=revision, detail=detail)
 
     def ListReplicas(self, request, context: grpc.ServicerContext) -> object:  # type: ignore[no-untyped-def]
         return wire.replicas_response(self._registry.store.replicas(), self._registry.store.epoch())

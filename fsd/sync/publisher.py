@@ -109,7 +109,8 @@ def decode_ipc(payload: bytes) -> pa.Table:
 def _target_version(info: GroupInfo, name: str, declared: int | None) -> VersionInfo:
     """The version a feature column writes: the declared one (PENDING or SERVING), else the SERVING one."""
     if name not in info.versions:
-        raise InvalidArgument(f"column {echo(name)} is not a feature of group {info.spec.name}", field=name[:100])
+        raise InvalidArgument(f"column {echo(name)} is not a feature of group {info.spec.name}; drop it from the file "
+                              "(or publish with --ignore-extra-columns)", field=name[:100])
     try:
         return resolve_version(info, name, declared, allowed=WRITABLE, field=name)
     except FailedPrecondition as exc:

@@ -76,7 +76,7 @@ class FeatureDef(_message.Message):
     def __init__(self, name: _Optional[str] = ..., dtype: _Optional[_Union[_types_pb2.DType, str]] = ..., nullable: _Optional[bool] = ..., vector_dim: _Optional[int] = ..., description: _Optional[str] = ..., transformation: _Optional[str] = ..., window_seconds: _Optional[int] = ..., source_dependencies: _Optional[_Iterable[str]] = ..., meaning: _Optional[str] = ..., owner: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ..., max_age_seconds: _Optional[int] = ..., allow_nan: _Optional[bool] = ...) -> None: ...
 
 class GroupDef(_message.Message):
-    __slots__ = ("name", "entity_keys", "source", "owner", "description", "tags", "max_age_seconds", "sync_interval_seconds", "features", "policy")
+    __slots__ = ("name", "entity_keys", "source", "owner", "description", "tags", "max_age_seconds", "sync_interval_seconds", "features", "policy", "timestamp_field")
     class TagsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -94,6 +94,7 @@ class GroupDef(_message.Message):
     SYNC_INTERVAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
     FEATURES_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_FIELD_NUMBER: _ClassVar[int]
     name: str
     entity_keys: _containers.RepeatedCompositeFieldContainer[EntityKeySpec]
     source: str
@@ -104,7 +105,8 @@ class GroupDef(_message.Message):
     sync_interval_seconds: int
     features: _containers.RepeatedCompositeFieldContainer[FeatureDef]
     policy: FreshnessPolicy
-    def __init__(self, name: _Optional[str] = ..., entity_keys: _Optional[_Iterable[_Union[EntityKeySpec, _Mapping]]] = ..., source: _Optional[str] = ..., owner: _Optional[str] = ..., description: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ..., max_age_seconds: _Optional[int] = ..., sync_interval_seconds: _Optional[int] = ..., features: _Optional[_Iterable[_Union[FeatureDef, _Mapping]]] = ..., policy: _Optional[_Union[FreshnessPolicy, _Mapping]] = ...) -> None: ...
+    timestamp_field: str
+    def __init__(self, name: _Optional[str] = ..., entity_keys: _Optional[_Iterable[_Union[EntityKeySpec, _Mapping]]] = ..., source: _Optional[str] = ..., owner: _Optional[str] = ..., description: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ..., max_age_seconds: _Optional[int] = ..., sync_interval_seconds: _Optional[int] = ..., features: _Optional[_Iterable[_Union[FeatureDef, _Mapping]]] = ..., policy: _Optional[_Union[FreshnessPolicy, _Mapping]] = ..., timestamp_field: _Optional[str] = ...) -> None: ...
 
 class FreshnessPolicy(_message.Message):
     __slots__ = ("max_lag_seconds", "max_stale_ratio", "max_missed_refreshes", "min_consistency", "on_inconsistency")
@@ -522,3 +524,35 @@ class ListReplicasResponse(_message.Message):
     replicas: _containers.RepeatedCompositeFieldContainer[Replica]
     registry_epoch: int
     def __init__(self, replicas: _Optional[_Iterable[_Union[Replica, _Mapping]]] = ..., registry_epoch: _Optional[int] = ...) -> None: ...
+
+class DeleteManifestRequest(_message.Message):
+    __slots__ = ("name", "actor", "reason")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    actor: str
+    reason: str
+    def __init__(self, name: _Optional[str] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class DeleteGroupRequest(_message.Message):
+    __slots__ = ("name", "force", "purge_offline", "actor", "reason")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    PURGE_OFFLINE_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    force: bool
+    purge_offline: bool
+    actor: str
+    reason: str
+    def __init__(self, name: _Optional[str] = ..., force: _Optional[bool] = ..., purge_offline: _Optional[bool] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class DeleteResponse(_message.Message):
+    __slots__ = ("revision", "detail")
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    revision: int
+    detail: str
+    def __init__(self, revision: _Optional[int] = ..., detail: _Optional[str] = ...) -> None: ...

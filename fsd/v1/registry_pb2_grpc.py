@@ -124,6 +124,16 @@ class RegistryStub:
                 request_serializer=fsd_dot_v1_dot_registry__pb2.ListReplicasRequest.SerializeToString,
                 response_deserializer=fsd_dot_v1_dot_registry__pb2.ListReplicasResponse.FromString,
                 _registered_method=True)
+        self.DeleteManifest = channel.unary_unary(
+                '/fsd.v1.Registry/DeleteManifest',
+                request_serializer=fsd_dot_v1_dot_registry__pb2.DeleteManifestRequest.SerializeToString,
+                response_deserializer=fsd_dot_v1_dot_registry__pb2.DeleteResponse.FromString,
+                _registered_method=True)
+        self.DeleteGroup = channel.unary_unary(
+                '/fsd.v1.Registry/DeleteGroup',
+                request_serializer=fsd_dot_v1_dot_registry__pb2.DeleteGroupRequest.SerializeToString,
+                response_deserializer=fsd_dot_v1_dot_registry__pb2.DeleteResponse.FromString,
+                _registered_method=True)
 
 
 class RegistryServicer:
@@ -243,6 +253,21 @@ class RegistryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeleteManifest(self, request, context):
+        """Delete every version of a manifest (admin).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteGroup(self, request, context):
+        """Delete a feature group: refused while a manifest pins one of its versions unless force; recorded in history;
+        its online values are purged; its offline data is kept unless purge_offline (admin).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -335,6 +360,16 @@ def add_RegistryServicer_to_server(servicer, server):
                     servicer.ListReplicas,
                     request_deserializer=fsd_dot_v1_dot_registry__pb2.ListReplicasRequest.FromString,
                     response_serializer=fsd_dot_v1_dot_registry__pb2.ListReplicasResponse.SerializeToString,
+            ),
+            'DeleteManifest': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteManifest,
+                    request_deserializer=fsd_dot_v1_dot_registry__pb2.DeleteManifestRequest.FromString,
+                    response_serializer=fsd_dot_v1_dot_registry__pb2.DeleteResponse.SerializeToString,
+            ),
+            'DeleteGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteGroup,
+                    request_deserializer=fsd_dot_v1_dot_registry__pb2.DeleteGroupRequest.FromString,
+                    response_serializer=fsd_dot_v1_dot_registry__pb2.DeleteResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -823,6 +858,60 @@ class Registry:
             '/fsd.v1.Registry/ListReplicas',
             fsd_dot_v1_dot_registry__pb2.ListReplicasRequest.SerializeToString,
             fsd_dot_v1_dot_registry__pb2.ListReplicasResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteManifest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fsd.v1.Registry/DeleteManifest',
+            fsd_dot_v1_dot_registry__pb2.DeleteManifestRequest.SerializeToString,
+            fsd_dot_v1_dot_registry__pb2.DeleteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fsd.v1.Registry/DeleteGroup',
+            fsd_dot_v1_dot_registry__pb2.DeleteGroupRequest.SerializeToString,
+            fsd_dot_v1_dot_registry__pb2.DeleteResponse.FromString,
             options,
             channel_credentials,
             insecure,

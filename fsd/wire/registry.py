@@ -30,6 +30,7 @@ def group_to_proto(spec: GroupSpec) -> registry_pb2.GroupDef:
         source=spec.source, owner=spec.owner, description=spec.description, tags=dict(spec.tags),
         max_age_seconds=spec.max_age_seconds, sync_interval_seconds=spec.sync_interval_seconds,
         features=[feature_to_proto(f) for f in spec.features], policy=registry_pb2.FreshnessPolicy(**asdict(spec.policy)),
+        timestamp_field=spec.timestamp_field,
     )
 
 
@@ -60,6 +61,7 @@ def group_from_proto(msg: registry_pb2.GroupDef) -> GroupSpec:
         sync_interval_seconds=msg.sync_interval_seconds,
         policy=FreshnessPolicy(max_lag_seconds=p.max_lag_seconds, max_stale_ratio=p.max_stale_ratio, max_missed_refreshes=p.max_missed_refreshes,
                                min_consistency=p.min_consistency, on_inconsistency=p.on_inconsistency or "report"),
+        timestamp_field=msg.timestamp_field or "event_timestamp",
     )
 
 
@@ -267,6 +269,9 @@ list_sync_runs_request = registry_pb2.ListSyncRunsRequest
 backup_request = registry_pb2.BackupRequest
 deployment_request = registry_pb2.GetDeploymentRequest
 replicas_request = registry_pb2.ListReplicasRequest
+delete_manifest_request = registry_pb2.DeleteManifestRequest
+delete_group_request = registry_pb2.DeleteGroupRequest
+delete_response = registry_pb2.DeleteResponse
 incidents_response = registry_pb2.ListIncidentsResponse
 sync_runs_response = registry_pb2.ListSyncRunsResponse
 offline_write_ack = registry_pb2.OfflineWriteAck
