@@ -258,7 +258,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, c
     publish.add_argument("--quiet", action="store_true", help="no progress bar")
     publish.add_argument("--ignore-extra-columns", action="store_true", help="skip columns that are not features of the group (else refused)")
     publish.add_argument("--resume", action="store_true", help="with --publish-id: send only the chunks the daemon does not have yet")
-    publish.add_argument("--feature-version", "--version", dest="feature_version", action="append",
+    publish.add_argument("--feature-version", dest="feature_version", action="append",
                          help="FEATURE=N: write version N of that column (e.g. a PENDING one); repeatable")
     publish.set_defaults(func=cmd_publish)
 
@@ -274,7 +274,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, c
     offline.add_argument("group", help="the feature group")
     offline.add_argument("file", help="Parquet or CSV with entity keys, event_timestamp and feature columns")
     offline.add_argument("--kind", choices=["ingest", "backfill", "correction"], default="ingest", help="recorded in history")
-    offline.add_argument("--feature-version", "--version", dest="feature_version", action="append",
+    offline.add_argument("--feature-version", dest="feature_version", action="append",
                          help="FEATURE=N: write that version (default: SERVING); repeatable")
     offline.add_argument("--skip-bad-rows", action="store_true", help="write the valid rows even if some are rejected")
     offline.add_argument("--offline-root", default=None, help="must be the deployment's offline store if given (the daemon reports it; also $FSD_OFFLINE_ROOT)")

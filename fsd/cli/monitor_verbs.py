@@ -66,7 +66,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     with client_from(args) as client:
         result = client.validate(args.group, sample=args.sample, skew=args.skew, action=args.action or "", feature=args.feature or "",
-                                 versions=[args.version] if args.version else [])
+                                 versions=[args.feature_version] if args.feature_version else [])
         threshold = client.get_group(args.group).spec.policy.min_consistency or 1.0
     emit(args, result, lambda: "\n".join([validation_table(result), *(f"action: {a}" for a in result.actions_taken)]))
     unmeasured = [f"{f.feature}@{f.version}" for f in result.features if f.consistency is None]
@@ -107,5 +107,5 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, c
     validate.add_argument("--action", choices=["report", "mark_stale", "block", "resync"], default=None,
                           help="override the group's freshness_policy.on_inconsistency")
     validate.add_argument("--feature", default=None, help="only this feature")
-    validate.add_argument("--version", type=int, default=None, help="only this version of --feature")
+    validate.add_argument("--feature-version", type=int, default=None, help="only this version of --feature")
     validate.set_defaults(func=cmd_validate)

@@ -156,7 +156,7 @@ class ConsistencyValidator:
                 f"{ref} was never validated against offline values; ingest its offline data "
                 f"(fsd offline ingest {info.spec.name} FILE --feature-version {version.spec.name}={version.version}), publish it "
                 f"(fsd publish or fsd sync {info.spec.name}), then run fsd validate {info.spec.name} --feature {version.spec.name} "
-                f"--version {version.version}",
+                f"--feature-version {version.version}",
                 field="version",
             )
         if last[0] < self._min_promotion:

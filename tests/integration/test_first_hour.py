@@ -123,3 +123,20 @@ def test_shell_completion_is_generated_from_the_parser() -> None:
     run = subprocess.run(["bash", "-c", got.stdout + '\nCOMP_WORDS=(fsd sync --fu); COMP_CWORD=2; _fsd; echo "${COMPREPLY[@]}"'],
                          capture_output=True, text=True, timeout=30)
     assert run.stdout.strip() == "--full"
+
+
+def test_every_verb_and_flag_has_help() -> None:
+    import argparse
+
+    from fsd.cli import build_parser
+
+    parser = build_parser()
+    verbs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    described = {c.dest for c in verbs._choices_actions}
+    assert described == set(verbs.choices), set(verbs.choices) - described  # a one-line description per verb
+    for name, sub in verbs.choices.items():
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help, f"fsd {name}: {action.option_strings or action.dest} has no help"
+        assert "--version" not in {o for a in sub._actions for o in a.option_strings}, name  # --version means fsd's version only
