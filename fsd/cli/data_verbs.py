@@ -216,7 +216,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
                 raise UsageError("name a GROUP or use --all")
             from tqdm import tqdm
 
-            with tqdm(unit="rows", desc=f"sync {args.group}", disable=not sys.stderr.isatty()) as bar:
+            with tqdm(unit="values", unit_scale=True, desc=f"sync {args.group}", disable=not sys.stderr.isatty()) as bar:
                 run = sync_group(client, store, args.group, full=args.full, forced=args.full, on_rows=bar.update)
             emit(args, run, lambda: runs_table([run]))
             return exits.OK if run.outcome == "success" else exits.ERROR

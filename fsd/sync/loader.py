@@ -4,9 +4,11 @@ that runs it per group at the group's own interval with retry and backoff."""
 from __future__ import annotations
 
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -32,13 +34,54 @@ MODE_OF_KIND = {"ingest": "REFRESH", "backfill": "BACKFILL", "correction": "CORR
 
 @dataclass(frozen=True)
 class _Batch:
-    """Values of one feature version and one kind of write, ready to publish."""
+    """Values of feature versions of one kind of write, ready to publish: one column per feature."""
 
-    feature: str
-    version: int
+    versions: dict[str, int]  # feature column -> the version it writes
     mode: str
     table: pa.Table
-    snapshot: str
+    snapshots: tuple[str, ...]  # "feature@N:snapshot" of the newest offline snapshot read per version
+    feature_rows: int  # values read from the offline store (rows of every version, before widening)
+
+
+def _widen(batches: list[_Batch], keys: list[str]) -> list[_Batch]:
+    """Batches of one mode, one version per feature, as few streams' worth of rows as possible: entities whose
+    latest value has the same (event, created) time in every version — the usual case, one ingest writing all
+    features — become one row of a wide table; the rest stay per version. A value's row carries its own times,
+    so nothing is rounded or reordered: the publish rules see exactly the values they would see one by one."""
+    if len(batches) < 2:
+        return batches
+    same_rows = _aligned_in_place(batches, keys)
+    if same_rows:  # one ingest wrote them all: same entities in the same order with the same times, no join needed
+        first = batches[0].table
+        table = pa.table({**{k: first[k] for k in keys}, EVENT_TIMESTAMP: first[EVENT_TIMESTAMP], CREATED_TIMESTAMP: first[CREATED_TIMESTAMP],
+                          **{f: b.table[f] for b in batches for f in b.versions}})
+        return [_Batch({f: v for b in batches for f, v in b.versions.items()}, batches[0].mode, table,
+                       tuple(s for b in batches for s in b.snapshots), sum(b.feature_rows for b in batches))]
+    stamp = [EVENT_TIMESTAMP, CREATED_TIMESTAMP]
+    renamed = [b.table.rename_columns([c if c not in stamp else f"__{c}{i}" for c in b.table.column_names]) for i, b in enumerate(batches)]
+    wide = renamed[0]
+    for other in renamed[1:]:
+        wide = wide.join(other, keys=keys, join_type="inner", use_threads=True)
+    aligned = None
+    for i in range(1, len(batches)):
+        same = pa.compute.and_(pa.compute.equal(wide[f"__{EVENT_TIMESTAMP}{i}"], wide[f"__{EVENT_TIMESTAMP}0"]),
+                               pa.compute.equal(wide[f"__{CREATED_TIMESTAMP}{i}"], wide[f"__{CREATED_TIMESTAMP}0"]))
+        aligned = same if aligned is None else pa.compute.and_(aligned, same)
+    wide = wide.filter(aligned)
+    if wide.num_rows == 0:
+        return batches
+    features = [f for b in batches for f in b.versions]
+    out_table = pa.table({**{k: wide[k] for k in keys}, EVENT_TIMESTAMP: wide[f"__{EVENT_TIMESTAMP}0"],
+                          CREATED_TIMESTAMP: wide[f"__{CREATED_TIMESTAMP}0"], **{f: wide[f] for f in features}})
+    merged = _Batch({f: v for b in batches for f, v in b.versions.items()}, batches[0].mode, out_table,
+                    tuple(s for b in batches for s in b.snapshots), sum(b.feature_rows for b in batches))
+    out = [merged]
+    done = out_table.select(keys)
+    for b in batches:
+        rest = b.table.join(done, keys=keys, join_type="left anti", use_threads=True)
+        if rest.num_rows:
+            out.append(_Batch(b.versions, b.mode, rest, (), 0))
+    return out
 
 
 def _batches(info: GroupInfo, store: OfflineStore, previous: int, full: bool, now: int) -> list[_Batch]:
@@ -47,23 +90,60 @@ def _batches(info: GroupInfo, store: OfflineStore, previous: int, full: bool, no
     published, so a run that cannot publish one batch publishes none."""
     group = info.spec.name
     keys = [k.name for k in info.spec.entity_keys]
-    out = []
+    groups_of_kinds = [(None, "RESYNC")] if full else [(frozenset({kind}), mode) for kind, mode in MODE_OF_KIND.items()]
+    wanted = []
     for feature, versions in info.versions.items():
         for v in versions:
             if v.state not in (VersionState.SERVING, VersionState.PENDING):
                 continue
-            fv = FeatureVersion(group, feature, v.version, tuple(keys), 0)
-            groups_of_kinds = [(None, "RESYNC")] if full else [(frozenset({kind}), mode) for kind, mode in MODE_OF_KIND.items()]
             for kinds, mode in groups_of_kinds:
                 fresh = [s for s in store.snapshots(group, feature, v.version, kinds) if full or _snapshot_micros(s) > previous]
-                if not fresh:
-                    continue
-                latest = latest_values(store, fv, as_of_micros=now, since_created_micros=None if full else previous, kinds=kinds)
-                if latest.num_rows == 0:
-                    continue
-                table = pa.table({**{k: latest[k] for k in keys}, EVENT_TIMESTAMP: latest[EVENT_TIMESTAMP],
-                                  CREATED_TIMESTAMP: latest[CREATED_TIMESTAMP], feature: latest[VALUE]})
-                out.append(_Batch(feature, v.version, mode, table, fresh[-1]))
+                if fresh:
+                    wanted.append((feature, v.version, kinds, mode, fresh[-1]))
+
+    def read(item: tuple[str, int, frozenset[str] | None, str, str]) -> _Batch | None:
+        feature, version, kinds, mode, snapshot = item
+        fv = FeatureVersion(group, feature, version, tuple(keys), 0)
+        latest = latest_values(store, fv, as_of_micros=now, since_created_micros=None if full else previous, kinds=kinds)
+        if latest.num_rows == 0:
+            return None
+        table = pa.table({**{k: latest[k] for k in keys}, EVENT_TIMESTAMP: latest[EVENT_TIMESTAMP],
+                          CREATED_TIMESTAMP: latest[CREATED_TIMESTAMP], feature: latest[VALUE]})
+        return _Batch({feature: version}, mode, table, (f"{feature}@{version}:{snapshot}",), latest.num_rows)
+
+    # Parquet decoding and the numpy sorts release the GIL: versions are read in parallel.
+    with ThreadPoolExecutor(max_workers=max(1, min(len(wanted), os.cpu_count() or 1)), thread_name_prefix="fsd-sync-read") as pool:
+        return [b for b in pool.map(read, wanted) if b is not None]
+
+
+def _aligned_in_place(batches: list[_Batch], keys: list[str]) -> bool:
+    """Whether every batch holds the same entities in the same row order with the same (event, created) times."""
+    first = batches[0].table
+    for b in batches[1:]:
+        t = b.table
+        if t.num_rows != first.num_rows:
+            return False
+        for column in (*keys, EVENT_TIMESTAMP, CREATED_TIMESTAMP):
+            if not t[column].equals(first[column]):
+                return False
+    return True
+
+
+def _streams(batches: list[_Batch], keys: list[str]) -> list[_Batch]:
+    """Per mode, layers of one version per feature (SERVING and PENDING versions of a feature go in different
+    layers), each widened into as few rows as the data allows."""
+    out = []
+    for mode in dict.fromkeys(b.mode for b in batches):
+        layers: list[list[_Batch]] = []
+        for batch in (b for b in batches if b.mode == mode):
+            feature = next(iter(batch.versions))
+            layer = next((l for l in layers if all(feature not in x.versions for x in l)), None)
+            if layer is None:
+                layers.append([batch])
+            else:
+                layer.append(batch)
+        for layer in layers:
+            out.extend(_widen(layer, keys))
     return out
 
 
@@ -75,7 +155,7 @@ def sync_group(
     full: bool = False,
     forced: bool = False,
     chunk_rows: int = 20_000,
-    on_rows: Callable[[int], None] | None = None,
+    on_rows: Callable[[int], None] | None = None,  # values published so far (progress)
 ) -> SyncRun:
     """One sync run of a group's SERVING and PENDING versions, through Publish and so through every publish rule;
     always recorded, success or not. All or nothing: a batch the rules would block (an entity-key mismatch in an
@@ -89,21 +169,24 @@ def sync_group(
         previous = 0 if full else next((r.watermark_micros for r in client.sync_runs(group, 200) if r.outcome == "success"), 0)
         batches = _batches(info, store, previous, full, started)
         blocked = next((b for b in batches if rules.entity_key_mismatch(b.table.schema, info.spec).reason), None)
-        if blocked is not None:
-            batches = [blocked]  # the daemon refuses it (FAILED_PRECONDITION) and opens the incident
+        keys = [k.name for k in info.spec.entity_keys]
+        batches = [blocked] if blocked is not None else _streams(batches, keys)  # a blocked batch alone: refused, with its incident
         watermark, newest_snapshot, snapshots = previous, 0, []
         for batch in batches:
+            features = len(batch.versions)
+            progress = (lambda rows, n=features: on_rows(rows * n)) if on_rows is not None else None
             result = client.publish(group, batch.table, publish_id=f"sync-{group}-{uuid.uuid4().hex[:12]}", chunk_rows=chunk_rows,
-                                    feature_versions={batch.feature: batch.version}, mode=batch.mode, snapshot_id=batch.snapshot,
-                                    on_chunk=on_rows)
-            rows_read += batch.table.num_rows
+                                    feature_versions=batch.versions, mode=batch.mode,
+                                    snapshot_id=",".join(s.rsplit(":", 1)[-1] for s in batch.snapshots)[:200], on_chunk=progress)
+            rows_read += batch.feature_rows  # the remainder of a widened batch was counted with it
             values_written += result.values_written
             rows_rejected += result.rows_rejected
             for reason, count in result.reason_counts.items():
                 reasons[reason] = reasons.get(reason, 0) + count
             watermark = max(watermark, int(pa.compute.max(batch.table[CREATED_TIMESTAMP].cast(pa.int64())).as_py()))
-            newest_snapshot = max(newest_snapshot, _snapshot_micros(batch.snapshot))
-            snapshots.append(f"{batch.feature}@{batch.version}:{batch.snapshot}")
+            for snap in batch.snapshots:
+                newest_snapshot = max(newest_snapshot, _snapshot_micros(snap.rsplit(":", 1)[-1]))
+                snapshots.append(snap)
         ended = time.time_ns() // 1000
         run = SyncRun(group, started, ended, "success", snapshot=",".join(snapshots), rows_read=rows_read, values_written=values_written,
                       rows_rejected=rows_rejected, reason_counts=reasons, watermark_micros=watermark,

@@ -209,3 +209,39 @@ def test_killed_publish_resumes_to_the_same_state(daemon_factory, tmp_path: Path
         resumed = client.publish("velocity", table, publish_id="big-load", chunk_rows=300, resume=True)
         assert resumed.chunks_written == len(batches) - 1 - status.last_durable_sequence
         assert served(client, ids) == expected
+
+
+WIDE = """
+feature_groups:
+  - name: wide
+    entity_keys: [{name: customer_id, type: int64}]
+    max_age: 1h
+    features:
+      - {name: a, dtype: int64}
+      - {name: b, dtype: double}
+      - {name: c, dtype: string}
+"""
+
+
+def test_the_loader_widens_aligned_versions_without_changing_what_goes_online(daemon_factory) -> None:  # type: ignore[no-untyped-def]
+    """All versions of a group go out together where their latest values share (event, created) times; entities
+    where they do not keep each value's own times: online equals the offline latest of every version either way."""
+    daemon = daemon_factory().start()
+    with Client(daemon.target) as client:
+        client.apply(load_text(WIDE))
+        store = OfflineStore(client.get_deployment().offline_root)
+        t = now_micros() - 600 * MICROS
+        ids = list(range(1, 61))
+        ingest_offline(client, store, "wide", pa.table({"customer_id": pa.array(ids, pa.int64()), "event_timestamp": pa.array([t] * 60, TS),
+                                                         "a": pa.array(ids, pa.int64()), "b": [i * 0.5 for i in ids], "c": [f"s{i}" for i in ids]}))
+        later = list(range(51, 61))  # b moves on for ten entities: not aligned with a and c any more
+        ingest_offline(client, store, "wide", pa.table({"customer_id": pa.array(later, pa.int64()), "event_timestamp": pa.array([t + MICROS] * 10, TS),
+                                                         "b": [-1.0] * 10}))
+        run = sync_group(client, store, "wide")
+        assert run.outcome == "success" and run.rows_read == 60 * 3 and run.values_written == 60 * 3
+        got = client.get_features(["wide:a", "wide:b", "wide:c"], {"customer_id": ids})
+    assert got["wide:a"].values.tolist() == ids
+    assert got["wide:b"].values.tolist() == [i * 0.5 for i in ids[:50]] + [-1.0] * 10
+    assert got["wide:c"].values == [f"s{i}" for i in ids]
+    assert got["wide:b"].event_time_micros.tolist() == [t] * 50 + [t + MICROS] * 10
+    assert got["wide:a"].event_time_micros.tolist() == [t] * 60
