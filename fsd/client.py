@@ -138,7 +138,12 @@ def rpc_error(exc: grpc.RpcError, target: str) -> FsdError:
     lowered = details.lower()
     if code == "UNAVAILABLE" and (not details or any(s in lowered for s in ("failed to connect", "connection refused", "dns resolution"))):
         details = f"no fsd daemon at {target} ({details or 'connection refused'}) — start `fsd serve` or set --target / FSD_TARGET"
-    return error_for_code(code, details)
+    field = None
+    try:
+        field = next((str(v) for k, v in (exc.trailing_metadata() or ()) if k == "fsd-field"), None)  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - not every RpcError carries metadata (e.g. a refused connection)
+        field = None
+    return error_for_code(code, details, field)
 
 
 class Client:

@@ -72,6 +72,8 @@ def _guard(behaviour: Callable, method: str, streaming: bool, in_flight: InFligh
             if exc.code == "INTERNAL":
                 logger.error("%s failed: %s", method, exc.message)
                 context.abort(grpc.StatusCode.INTERNAL, "internal storage error (see daemon log)")
+            if exc.field:
+                context.set_trailing_metadata((("fsd-field", exc.field[:200]),))  # the client's error carries it
             context.abort(_status(exc), capped(exc.message))
 
     return wrapped

@@ -157,3 +157,17 @@ def test_oversized_message_is_refused(daemon_factory) -> None:  # type: ignore[n
     with Client(daemon.target) as client:
         err = rpc_error(lambda: client.get_features(["x:y"] * 1000, {"entity_id": list(range(1000))}))
     assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def test_client_errors_are_the_fsd_tree_with_code_message_and_field(typed_client: Client) -> None:
+    from fsd import errors
+
+    with pytest.raises(errors.NotFound) as missing:
+        typed_client.get_features(["all_types:nope"], {"entity_id": [1]})
+    assert missing.value.code == "NOT_FOUND" and "'nope'" in missing.value.message and missing.value.field == "features"
+    with pytest.raises(errors.InvalidArgument) as bad:
+        typed_client.get_features(["all_types:f_int"], {"entity_id": ["x"]})
+    assert bad.value.field == "entities.entity_id"
+    with pytest.raises(errors.Unavailable) as nobody:
+        Client("127.0.0.1:1", timeout=2).list_groups()
+    assert "no fsd daemon at 127.0.0.1:1" in nobody.value.message
