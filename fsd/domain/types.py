@@ -121,6 +121,9 @@ class GroupSpec:
     sync_interval_seconds: int = 0
     policy: FreshnessPolicy = field(default_factory=lambda: FreshnessPolicy())
     timestamp_field: str = "event_timestamp"  # the event-time column of this group's input files (metadata)
+    sync_adaptive: bool = False  # sync_interval: adaptive — the scheduler picks each next interval within the bounds
+    sync_min_seconds: int = 0  # adaptive bounds (0: the defaults, 1 minute and 1 hour)
+    sync_max_seconds: int = 0
 
     def feature(self, name: str) -> FeatureSpec | None:
         for spec in self.features:

@@ -13,7 +13,7 @@ from fsd.errors import InvalidArgument, echo
 from fsd.registry.durations import parse_duration
 
 _GROUP_KEYS = {"name", "description", "owner", "entity_keys", "source", "max_age", "sync_interval", "tags", "features", "freshness_policy",
-               "timestamp_field"}
+               "timestamp_field", "sync_bounds"}
 POLICY_ACTIONS = ("report", "mark_stale", "block", "resync")  # what a consistency breach does
 _POLICY_KEYS = {"max_lag", "max_stale_ratio", "max_missed_refreshes", "min_consistency", "on_inconsistency"}
 
@@ -106,6 +106,19 @@ def _duration(ctx: _Context, m: Mapping[str, object], key: str) -> int:
         return parse_duration(m[key])
     except ValueError as exc:
         raise ctx.fail(m, key, f"{key}: {exc}") from None
+
+
+def _sync_schedule(ctx: _Context, m: Mapping[str, object]) -> dict[str, object]:
+    """`sync_interval: 5m`, or `sync_interval: adaptive` with optional `sync_bounds: {min: 1m, max: 1h}`."""
+    if m.get("sync_interval") != "adaptive":
+        if "sync_bounds" in m:
+            raise ctx.fail(m, "sync_bounds", "sync_bounds goes with sync_interval: adaptive")
+        return {"sync_interval_seconds": _duration(ctx, m, "sync_interval")}
+    bounds = _check_keys(ctx, m.get("sync_bounds") or {}, {"min", "max"}, "sync_bounds")
+    low, high = _duration(ctx, bounds, "min") or 60, _duration(ctx, bounds, "max") or 3600
+    if not 0 < low <= high:
+        raise ctx.fail(bounds, "min", "sync_bounds: min must be positive and at most max")
+    return {"sync_interval_seconds": high, "sync_adaptive": True, "sync_min_seconds": low, "sync_max_seconds": high}
 
 
 def _tags(ctx: _Context, m: Mapping[str, object]) -> tuple[tuple[str, str], ...]:
@@ -205,7 +218,7 @@ def _group(ctx: _Context, raw: object) -> GroupSpec:
         description=_str(ctx, m, "description"),
         tags=_tags(ctx, m),
         max_age_seconds=_duration(ctx, m, "max_age"),
-        sync_interval_seconds=_duration(ctx, m, "sync_interval"),
+        **_sync_schedule(ctx, m),
         policy=_policy(ctx, m),
         timestamp_field=_str(ctx, m, "timestamp_field") or "event_timestamp",
     )
@@ -299,6 +312,8 @@ def validate_group(spec: GroupSpec) -> None:
             raise InvalidArgument(f"{fw}: durations must not be negative", field="features")
     if spec.max_age_seconds < 0 or spec.sync_interval_seconds < 0:
         raise InvalidArgument(f"{where}: durations must not be negative", field="max_age")
+    if spec.sync_adaptive and not 0 < spec.sync_min_seconds <= spec.sync_max_seconds:
+        raise InvalidArgument(f"{where}: adaptive sync bounds need 0 < min <= max", field="sync_bounds")
     validate_policy(spec.policy, where)
     if not is_valid_name(spec.timestamp_field) or spec.timestamp_field in set(key_names) | set(occurrences):
         raise InvalidArgument(f"{where}: timestamp_field must be a column name that is not a key or feature", field="timestamp_field")

@@ -36,6 +36,9 @@ def group_to_json(spec: GroupSpec) -> str:
         "sync_interval_seconds": spec.sync_interval_seconds,
         "policy": asdict(spec.policy),
         "timestamp_field": spec.timestamp_field,
+        "sync_adaptive": spec.sync_adaptive,
+        "sync_min_seconds": spec.sync_min_seconds,
+        "sync_max_seconds": spec.sync_max_seconds,
     }
     return json.dumps(data, sort_keys=True)
 
@@ -54,4 +57,7 @@ def group_from_json(text: str) -> GroupSpec:
         sync_interval_seconds=data["sync_interval_seconds"],
         policy=FreshnessPolicy(**data.get("policy", {})),
         timestamp_field=data.get("timestamp_field", "event_timestamp"),
+        sync_adaptive=data.get("sync_adaptive", False),
+        sync_min_seconds=data.get("sync_min_seconds", 0),
+        sync_max_seconds=data.get("sync_max_seconds", 0),
     )

@@ -29,7 +29,8 @@ BEHAVIOUR_FIELDS = (
     "allow_nan",
 )
 METADATA_FIELDS = ("description", "owner", "tags", "max_age_seconds")
-GROUP_METADATA_FIELDS = ("owner", "description", "tags", "max_age_seconds", "sync_interval_seconds", "policy", "timestamp_field")
+GROUP_METADATA_FIELDS = ("owner", "description", "tags", "max_age_seconds", "sync_interval_seconds", "policy", "timestamp_field",
+                         "sync_adaptive", "sync_min_seconds", "sync_max_seconds")
 
 
 def behaviour_of(feature: FeatureSpec, group_source: str) -> dict[str, object]:

@@ -199,15 +199,27 @@ def sync_group(
     return client.record_sync_run(run)
 
 
+def next_adaptive_interval(current: float, values_written: int, low: float, high: float, max_age: float = 0.0) -> float:
+    """The adaptive policy: a run that found changed values halves the interval (the group is volatile: sync it
+    as often as its bounds allow), one that found none doubles it (it is quiet: stop polling it); always within
+    [low, high], and at most half the group's max age, so a value goes online well before it would be served STALE."""
+    interval = current / 2 if values_written else current * 2
+    if max_age > 0:
+        high = min(high, max(low, max_age / 2))
+    return max(low, min(high, interval))
+
+
 @dataclass
 class _GroupSchedule:
     interval: float
     next_due: float
     failures: int = 0
+    adaptive: tuple[float, float, float] | None = None  # (min, max, max age) when the group's interval is adaptive
 
 
 class SyncScheduler:
-    """Runs each group at its own sync interval; failed runs retry with exponential backoff (capped at the interval)."""
+    """Runs each group at its own sync interval — fixed, or adaptive (next_adaptive_interval) — with failed runs
+    retried with exponential backoff (capped at the interval)."""
 
     def __init__(self, client: Client, store: OfflineStore, groups: list[str] | None = None, clock: Callable[[], float] = time.monotonic,
                  min_backoff: float = 1.0) -> None:
@@ -223,11 +235,20 @@ class SyncScheduler:
             name = info.spec.name
             if self._only and name not in self._only:
                 continue
-            interval = float(info.spec.sync_interval_seconds or 300)
-            if name not in self._schedules:
-                self._schedules[name] = _GroupSchedule(interval, self._clock())
+            spec = info.spec
+            adaptive = (float(spec.sync_min_seconds or 60), float(spec.sync_max_seconds or 3600), float(spec.max_age_seconds)) if spec.sync_adaptive else None
+            interval = adaptive[0] if adaptive else float(spec.sync_interval_seconds or 300)
+            schedule = self._schedules.get(name)
+            if schedule is None:
+                self._schedules[name] = _GroupSchedule(interval, self._clock(), adaptive=adaptive)
+            elif adaptive is None or schedule.adaptive is None:
+                schedule.interval, schedule.adaptive = interval, adaptive  # a fixed interval as declared now
             else:
-                self._schedules[name].interval = interval
+                schedule.adaptive = adaptive
+
+    def interval_of(self, group: str) -> float:
+        """The interval the scheduler currently uses for a group (adaptive groups move it run by run)."""
+        return self._schedules[group].interval
 
     def run_due(self, forced: set[str] | None = None) -> list[SyncRun]:
         """Run every group that is due, or has a forced-resync request (from the monitor), once; returns the runs."""
@@ -246,6 +267,8 @@ class SyncScheduler:
                 if is_forced and name in requests:
                     self._client.ack_resync(requests[name])
                 schedule.failures = 0
+                if schedule.adaptive is not None:
+                    schedule.interval = next_adaptive_interval(schedule.interval, run.values_written, *schedule.adaptive)
                 schedule.next_due = self._clock() + schedule.interval
             else:
                 schedule.failures += 1

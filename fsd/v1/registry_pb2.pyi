@@ -76,7 +76,7 @@ class FeatureDef(_message.Message):
     def __init__(self, name: _Optional[str] = ..., dtype: _Optional[_Union[_types_pb2.DType, str]] = ..., nullable: _Optional[bool] = ..., vector_dim: _Optional[int] = ..., description: _Optional[str] = ..., transformation: _Optional[str] = ..., window_seconds: _Optional[int] = ..., source_dependencies: _Optional[_Iterable[str]] = ..., meaning: _Optional[str] = ..., owner: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ..., max_age_seconds: _Optional[int] = ..., allow_nan: _Optional[bool] = ...) -> None: ...
 
 class GroupDef(_message.Message):
-    __slots__ = ("name", "entity_keys", "source", "owner", "description", "tags", "max_age_seconds", "sync_interval_seconds", "features", "policy", "timestamp_field")
+    __slots__ = ("name", "entity_keys", "source", "owner", "description", "tags", "max_age_seconds", "sync_interval_seconds", "features", "policy", "timestamp_field", "sync_adaptive", "sync_min_seconds", "sync_max_seconds")
     class TagsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -95,6 +95,9 @@ class GroupDef(_message.Message):
     FEATURES_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_FIELD_FIELD_NUMBER: _ClassVar[int]
+    SYNC_ADAPTIVE_FIELD_NUMBER: _ClassVar[int]
+    SYNC_MIN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    SYNC_MAX_SECONDS_FIELD_NUMBER: _ClassVar[int]
     name: str
     entity_keys: _containers.RepeatedCompositeFieldContainer[EntityKeySpec]
     source: str
@@ -106,7 +109,10 @@ class GroupDef(_message.Message):
     features: _containers.RepeatedCompositeFieldContainer[FeatureDef]
     policy: FreshnessPolicy
     timestamp_field: str
-    def __init__(self, name: _Optional[str] = ..., entity_keys: _Optional[_Iterable[_Union[EntityKeySpec, _Mapping]]] = ..., source: _Optional[str] = ..., owner: _Optional[str] = ..., description: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ..., max_age_seconds: _Optional[int] = ..., sync_interval_seconds: _Optional[int] = ..., features: _Optional[_Iterable[_Union[FeatureDef, _Mapping]]] = ..., policy: _Optional[_Union[FreshnessPolicy, _Mapping]] = ..., timestamp_field: _Optional[str] = ...) -> None: ...
+    sync_adaptive: bool
+    sync_min_seconds: int
+    sync_max_seconds: int
+    def __init__(self, name: _Optional[str] = ..., entity_keys: _Optional[_Iterable[_Union[EntityKeySpec, _Mapping]]] = ..., source: _Optional[str] = ..., owner: _Optional[str] = ..., description: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ..., max_age_seconds: _Optional[int] = ..., sync_interval_seconds: _Optional[int] = ..., features: _Optional[_Iterable[_Union[FeatureDef, _Mapping]]] = ..., policy: _Optional[_Union[FreshnessPolicy, _Mapping]] = ..., timestamp_field: _Optional[str] = ..., sync_adaptive: _Optional[bool] = ..., sync_min_seconds: _Optional[int] = ..., sync_max_seconds: _Optional[int] = ...) -> None: ...
 
 class FreshnessPolicy(_message.Message):
     __slots__ = ("max_lag_seconds", "max_stale_ratio", "max_missed_refreshes", "min_consistency", "on_inconsistency")

@@ -30,7 +30,8 @@ def group_to_proto(spec: GroupSpec) -> registry_pb2.GroupDef:
         source=spec.source, owner=spec.owner, description=spec.description, tags=dict(spec.tags),
         max_age_seconds=spec.max_age_seconds, sync_interval_seconds=spec.sync_interval_seconds,
         features=[feature_to_proto(f) for f in spec.features], policy=registry_pb2.FreshnessPolicy(**asdict(spec.policy)),
-        timestamp_field=spec.timestamp_field,
+        timestamp_field=spec.timestamp_field, sync_adaptive=spec.sync_adaptive, sync_min_seconds=spec.sync_min_seconds,
+        sync_max_seconds=spec.sync_max_seconds,
     )
 
 
@@ -61,7 +62,8 @@ def group_from_proto(msg: registry_pb2.GroupDef) -> GroupSpec:
         sync_interval_seconds=msg.sync_interval_seconds,
         policy=FreshnessPolicy(max_lag_seconds=p.max_lag_seconds, max_stale_ratio=p.max_stale_ratio, max_missed_refreshes=p.max_missed_refreshes,
                                min_consistency=p.min_consistency, on_inconsistency=p.on_inconsistency or "report"),
-        timestamp_field=msg.timestamp_field or "event_timestamp",
+        timestamp_field=msg.timestamp_field or "event_timestamp", sync_adaptive=msg.sync_adaptive, sync_min_seconds=msg.sync_min_seconds,
+        sync_max_seconds=msg.sync_max_seconds,
     )
 
 

@@ -245,3 +245,42 @@ def test_the_loader_widens_aligned_versions_without_changing_what_goes_online(da
     assert got["wide:c"].values == [f"s{i}" for i in ids]
     assert got["wide:b"].event_time_micros.tolist() == [t] * 50 + [t + MICROS] * 10
     assert got["wide:a"].event_time_micros.tolist() == [t] * 60
+
+
+ADAPTIVE = """
+feature_groups:
+  - name: velocity_a
+    entity_keys: [{name: customer_id, type: int64}]
+    sync_interval: adaptive
+    sync_bounds: {min: 1m, max: 1h}
+    features: [{name: count_1h, dtype: int64}]
+  - name: profile_a
+    entity_keys: [{name: customer_id, type: int64}]
+    sync_interval: adaptive
+    sync_bounds: {min: 1m, max: 1h}
+    features: [{name: country, dtype: string}]
+"""
+
+
+def test_adaptive_intervals_follow_volatility_with_fewer_runs(daemon_factory) -> None:  # type: ignore[no-untyped-def]
+    """On a simulated clock: the volatile group (new values every minute) is synced every minute, the quiet one
+    (values once) backs off to its upper bound — fewer runs in total than a fixed one-minute interval for both."""
+    daemon = daemon_factory().start()
+    with Client(daemon.target) as client:
+        client.apply(load_text(ADAPTIVE))
+        store = OfflineStore(client.get_deployment().offline_root)
+        now = [0.0]
+        scheduler = SyncScheduler(client, store, clock=lambda: now[0])
+        ingest_offline(client, store, "profile_a", pa.table({"customer_id": pa.array([1, 2], pa.int64()),
+                                                              "event_timestamp": pa.array([now_micros() - MICROS] * 2, TS), "country": ["DE", "FR"]}))
+        runs = {"velocity_a": 0, "profile_a": 0}
+        for minute in range(120):
+            ingest_offline(client, store, "velocity_a", pa.table({"customer_id": pa.array([1], pa.int64()),
+                                                                   "event_timestamp": pa.array([now_micros() - MICROS], TS),
+                                                                   "count_1h": pa.array([minute], pa.int64())}))
+            for run in scheduler.run_due():
+                assert run.outcome == "success"
+                runs[run.group] += 1
+            now[0] += 60
+        assert scheduler.interval_of("velocity_a") == 60 and scheduler.interval_of("profile_a") == 3600
+        assert runs["velocity_a"] >= 115 and runs["profile_a"] <= 10 and sum(runs.values()) < 2 * 120
