@@ -178,8 +178,8 @@ def start_postgres(directory: Path, port: int | None = None) -> dict[str, object
                                          "-w", "-t", "60", "start"]), capture_output=True, text=True, timeout=120)
     if start.returncode != 0:
         raise Unavailable(f"pg_ctl start failed: {start.stderr[-500:]} {start.stdout[-500:]}")
-    created = subprocess.run(_as_postgres([str(bindir.parent / "bin" / "createdb") if (bindir / "createdb").exists() else "createdb",
-                                           "-h", "127.0.0.1", "-p", str(port), "-U", user, "fsd"]), capture_output=True, text=True, timeout=60)
+    created = subprocess.run(_as_postgres([str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", user, "fsd"]),
+                             capture_output=True, text=True, timeout=60)
     if created.returncode != 0 and "already exists" not in created.stderr:
         raise Unavailable(f"createdb failed: {created.stderr[-500:]}")
     pid = int((data / "data" / "postmaster.pid").read_text().split()[0])

@@ -1,6 +1,7 @@
 """Shared fixtures: real daemons on free loopback ports, temp data dirs, the example repo."""
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -104,7 +105,6 @@ def deployment(redis_cluster, tmp_path: Path):  # type: ignore[no-untyped-def]
     """A fresh deployment on the session's servers: an empty Redis Cluster, a new registry database, an offline
     store of its own; `start(n)` starts replicas (stopped by PID after the test)."""
     import dataclasses
-    import itertools
 
     import psycopg
     import redis
@@ -166,4 +166,4 @@ def deployment(redis_cluster, tmp_path: Path):  # type: ignore[no-untyped-def]
     made.stop_all()
 
 
-_DATABASES = __import__("itertools").count(1)
+_DATABASES = itertools.count(1)  # one registry database per distributed-mode test
