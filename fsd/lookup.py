@@ -241,7 +241,7 @@ class Lookup:
         key = (request.features_key, request.manifest)
         plan = self._plans.get(snapshot, key)
         if not lease_ok and (plan is None or not plan.pinned):
-            self._refuse_unpinned(snapshot, request, plan)
+            plan = self._refuse_unpinned(snapshot, request, plan)
         if plan is not None and self._fast_branch and plan.int64_key and len(request.columns) == 1:
             name, ids = request.columns[0]
             count = len(ids) >> 3
@@ -260,7 +260,8 @@ class Lookup:
             )
         return self._serve(plan, count, [_row_keys(g, by_name) for g in plan.groups], heads, keep, snapshot.epoch)
 
-    def _refuse_unpinned(self, snapshot: RegistrySnapshot, request: GetRequest, plan: RequestPlan | None) -> None:
+    def _refuse_unpinned(self, snapshot: RegistrySnapshot, request: GetRequest, plan: RequestPlan | None) -> RequestPlan:
+        """The request's plan (planned and cached here if new), or Unavailable when it names an unpinned feature."""
         if plan is None:
             plan = self._plan(snapshot, request)
             self._plans.put(snapshot, (request.features_key, request.manifest), plan)
@@ -269,6 +270,7 @@ class Lookup:
                 "this replica could not confirm the registry's current state within registry.lease_seconds, so it does not serve "
                 "unpinned features (it might serve a superseded version); retry on another replica, or pin versions (@N or a manifest)"
             )
+        return plan
 
     def _plan(self, snapshot: RegistrySnapshot, request: GetRequest) -> RequestPlan:
         refs = self._refs_of(request.features_key)
