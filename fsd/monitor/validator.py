@@ -4,8 +4,9 @@ offline expectation (latest value as of now for that version). Computation only:
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -26,23 +27,14 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
-class _Counts:
-    value_differs: int = 0
-    version_differs: int = 0
-    missing_online: int = 0
-    stale: int = 0
-    entity_key_drift: int = 0
-
-
-@dataclass(slots=True)
 class _Tally:
     sampled: int = 0
     matching: int = 0
-    mismatches: _Counts = field(default_factory=_Counts)
+    mismatches: Counter[str] = field(default_factory=Counter)  # MismatchCounts field -> count
     psi: float | None = None
 
     def result(self, feature: str, version: int) -> FeatureValidation:
-        return FeatureValidation(feature, version, self.sampled, self.matching, MismatchCounts(**asdict(self.mismatches)), self.psi)
+        return FeatureValidation(feature, version, self.sampled, self.matching, MismatchCounts(**self.mismatches), self.psi)
 
 
 def _same(online: object, offline: object, dtype: DType) -> bool:
@@ -94,12 +86,12 @@ class ConsistencyValidator:
                 report.sampled += 1
                 if not found[i]:
                     if version.slot in codec.parse_row(rows[i]):
-                        report.mismatches.version_differs += 1  # bytes of another definition under this version's slot
+                        report.mismatches["version_differs"] += 1  # bytes of another definition under this version's slot
                     else:
-                        report.mismatches.missing_online += 1
+                        report.mismatches["missing_online"] += 1
                     continue
                 if times[i] < offline_times[i]:
-                    report.mismatches.stale += 1
+                    report.mismatches["stale"] += 1
                     continue
                 online_value = None if is_null[i] else (values[i] if not isinstance(values, np.ndarray) else values[i].tolist())
                 if times[i] == offline_times[i] and _same(online_value, offline_values[i], dtype) or (
@@ -107,7 +99,7 @@ class ConsistencyValidator:
                 ):
                     report.matching += 1
                 else:
-                    report.mismatches.value_differs += 1
+                    report.mismatches["value_differs"] += 1
             if skew and dtype in (DType.INT64, DType.DOUBLE, DType.FLOAT, DType.BOOL):
                 report.psi = psi(np.asarray([v for v in expected[VALUE].to_pylist() if v is not None], dtype=np.float64),
                                  self._served.values(version.slot))
@@ -116,7 +108,7 @@ class ConsistencyValidator:
         prefix = codec.group_prefix(info.group_id)
         for key, row in sample_rows(self._store, prefix, sample):
             if version.slot in codec.parse_row(row) and key[len(prefix):] not in known:
-                report.mismatches.entity_key_drift += 1
+                report.mismatches["entity_key_drift"] += 1
         return report.result(feature, version.version)
 
     def targets(self, group: str, feature: str = "", versions: list[int] | None = None) -> tuple[GroupInfo, list[tuple[str, VersionInfo]]]:
