@@ -20,6 +20,17 @@ def seconds_ago(seconds: float) -> int:
     return now_micros() - int(seconds * MICROS)
 
 
+def wait_for(predicate, timeout: float = 20.0, step: float = 0.02):  # type: ignore[no-untyped-def]
+    """Poll predicate until it returns something truthy (and return that); fail the test after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, "condition never became true"
+        time.sleep(step)
+
+
 def all_types_table(ids: list[int], event_micros: list[int], **overrides: object) -> pa.Table:
     """Rows for the `all_types` group of tests/conftest.py; row i has distinct, checkable values."""
     n = len(ids)

@@ -23,7 +23,7 @@ from fsd.domain import ValueStatus
 from fsd.registry.definitions import load_text
 from fsd.v1 import serving_pb2, serving_pb2_grpc
 from tests.conftest import TYPES_REPO
-from tests.helpers import MICROS, all_types_table, now_micros, rpc_error, seconds_ago
+from tests.helpers import MICROS, all_types_table, now_micros, rpc_error, seconds_ago, wait_for
 
 TS = pa.timestamp("us", tz="UTC")
 RISK_V1 = """
@@ -47,16 +47,6 @@ def health(target: str) -> int:
             return health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=2).status
         except grpc.RpcError:
             return -1
-
-
-def wait_for(predicate, timeout: float = 20.0, step: float = 0.02):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "condition never became true"
-        time.sleep(step)
 
 
 def comparable(result) -> list[tuple[object, ...]]:  # type: ignore[no-untyped-def]

@@ -1,7 +1,6 @@
 """Freshness signals, consistency validation with block/recover, skew, gated promotion, /metrics — real daemon."""
 from __future__ import annotations
 
-import time
 import urllib.request
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from fsd.online.rocksdb import RocksDbOnlineStore
 from fsd.registry.definitions import load_text
 from fsd.sync.loader import SyncScheduler, sync_group
 from fsd.training import ingest_offline
-from tests.helpers import raises_status, MICROS, now_micros
+from tests.helpers import raises_status, MICROS, now_micros, wait_for
 
 TS = pa.timestamp("us", tz="UTC")
 FAST = """
@@ -39,16 +38,6 @@ def amounts(ids: list[int], values: list[float], age_s: float = 0.0) -> pa.Table
     return pa.table({"customer_id": pa.array(ids, pa.int64()), "event_timestamp": pa.array([t] * len(ids), TS), "amount": values})
 
 
-def wait_for(predicate, timeout: float = 20.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "condition never became true"
-        time.sleep(0.1)
-
-
 @pytest.fixture
 def offline_daemon(daemon_factory, tmp_path: Path):  # type: ignore[no-untyped-def]
     def make(**env: str):  # type: ignore[no-untyped-def]
@@ -66,7 +55,7 @@ def test_stopped_sync_raises_lag_missed_refreshes_stale_ratio_and_a_resync(offli
         fresh = client.status("fast").groups[0]
         assert not fresh.stale and fresh.missed_refreshes == 0
         # Syncing stops. Within a few seconds the 1 s interval is missed and values pass their 2 s max age.
-        status = wait_for(lambda: (g := client.status("fast").groups[0]).stale and g)
+        status = wait_for(lambda: (g := client.status("fast").groups[0]).stale and g, step=0.1)
         assert status.missed_refreshes >= 2 and status.seconds_since_sync > 2 and status.freshness_lag_seconds > 2
         assert status.features[0].stale_entity_ratio == 1.0 and status.features[0].sampled_values == 100
         assert any("missed refreshes" in b for b in status.breaches)
