@@ -117,10 +117,6 @@ class Registry:
 
     # --- lifecycle -------------------------------------------------------------------------------------------
 
-    def find_version(self, snapshot: RegistrySnapshot, group: str, feature: str, version: int) -> tuple[GroupInfo, VersionInfo]:
-        """The group and the numbered version of one of its features; NotFound naming what is missing."""
-        return snapshot.find_version(group, feature, version)
-
     def add_promotion_gate(self, gate: PromotionGate) -> None:
         """Checks a version must pass before it may serve (e.g. the consistency validator)."""
         self._promotion_gates.append(gate)
