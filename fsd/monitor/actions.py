@@ -15,12 +15,10 @@ from fsd.registry.registry import Registry
 
 logger = logging.getLogger(__name__)
 
-ACTIONS = POLICY_ACTIONS
-
 
 def check_action(action: str) -> None:
-    if action not in ACTIONS:
-        raise InvalidArgument(f"action must be one of {', '.join(ACTIONS)}", field="action")
+    if action not in POLICY_ACTIONS:
+        raise InvalidArgument(f"action must be one of {', '.join(POLICY_ACTIONS)}", field="action")
 
 
 class PolicyActions:
