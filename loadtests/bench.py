@@ -24,6 +24,7 @@ from pathlib import Path
 
 import grpc
 
+from fsd import codec
 from fsd.client import Client
 from fsd.v1 import serving_pb2
 from loadtests import dataset
@@ -43,6 +44,14 @@ class Row:
     ratio_p99: float | None = None
     ratio_qps: float | None = None
     ratio_p99_rounds: float | None = None  # median over rounds of (fsd p99 / echo p99 of the same round)
+
+
+def require_native_codec() -> None:
+    """Figures from the pure-Python codec say nothing about the product: refuse to measure without fsd._native
+    (a source tree on sys.path shadows an installed package's compiled extension)."""
+    if not codec.NATIVE:
+        sys.exit("the compiled codec is not loaded: run from an installed package (pip install .), "
+                 "not a bare source tree, and without FSD_NO_EXTENSIONS")
 
 
 def _wait_port(port_file: Path, proc: subprocess.Popen, timeout: float = 60) -> int:  # type: ignore[type-arg]
@@ -176,6 +185,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--json", default=None, help="also write results here")
     args = parser.parse_args()
+    require_native_codec()
     entities = 20_000 if args.quick and args.entities == 100_000 else args.entities
     calls_small = args.calls or (1000 if args.quick else 5000)
     calls_large = max(200, calls_small // 5)

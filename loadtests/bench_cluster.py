@@ -35,7 +35,7 @@ from fsd.client import Client
 from fsd.domain import DType, EntityKeySpec, FeatureSpec, GroupSpec, KeyType
 from fsd.online.redis_cluster import redis_key
 from loadtests import dataset
-from loadtests.bench import ECHO_METHOD, GET_METHOD, build_requests, echo_requests, percentile, start_echo
+from loadtests.bench import ECHO_METHOD, GET_METHOD, build_requests, echo_requests, percentile, require_native_codec, start_echo
 
 TS = pa.timestamp("us", tz="UTC")
 
@@ -193,9 +193,7 @@ def main() -> int:
     parser.add_argument("--switches", type=int, default=100)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
-    if not codec.NATIVE:
-        print("the compiled codec is not loaded: run from an installed package", file=sys.stderr)
-        return 1
+    require_native_codec()
     root = Path(tempfile.mkdtemp(prefix="fsd-bench-cluster-"))
     state = cluster.up(root, replicas=2, redis_masters=3)
     echo_proc, echo_port = start_echo(root)

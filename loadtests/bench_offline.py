@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from fsd.offline.retrieval import FeatureVersion, get_historical_features
 from fsd.offline.store import OfflineStore
+from loadtests.bench import require_native_codec
 
 TS = pa.timestamp("us", tz="UTC")
 DAY = 86_400_000_000
@@ -72,6 +73,7 @@ def main() -> None:
     parser.add_argument("--feature-rows", type=int, default=1_000_000)
     parser.add_argument("--entities", type=int, default=100_000)
     args = parser.parse_args()
+    require_native_codec()
     r = run(args.entity_rows, args.feature_rows, args.entities)
     print(f"point-in-time: {r['entity_rows']:.0f} entity rows x 10 features over {r['feature_rows']:.0f} feature rows: "
           f"median {r['seconds']:.2f} s of 3 (first {r['first_seconds']:.2f} s) = {r['rows_per_s']:.0f} rows/s "

@@ -14,13 +14,14 @@ from fsd.offline.store import OfflineStore
 from fsd.sync.loader import sync_group
 from fsd.training import ingest_offline
 from loadtests import dataset
-from loadtests.bench import start_daemon
+from loadtests.bench import require_native_codec, start_daemon
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entities", type=int, default=100_000)
     args = parser.parse_args()
+    require_native_codec()
     work = Path(tempfile.mkdtemp(prefix="fsd-sync-bench-"))
     daemon, port, _ = start_daemon(work / "data", work / "daemon.log")
     try:
