@@ -21,6 +21,14 @@ def capped(message: str) -> str:
     return message if len(message) <= MAX_MESSAGE_CHARS else message[: MAX_MESSAGE_CHARS - 20] + "… (message cut)"
 
 
+def metadata_safe(text: str) -> str:
+    """A metadata value gRPC accepts: printable ASCII only, anything else backslash-escaped. A field named from the
+    caller's input (a column called "\\x00id" or "prix_€") would otherwise fail the call with INTERNAL."""
+    if text.isascii() and text.isprintable():
+        return text
+    return "".join(c if " " <= c <= "~" else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 def _status(error: FsdError) -> grpc.StatusCode:
     return getattr(grpc.StatusCode, error.code, grpc.StatusCode.UNKNOWN)
 
@@ -73,7 +81,7 @@ def _guard(behaviour: Callable, method: str, streaming: bool, in_flight: InFligh
                 logger.error("%s failed: %s", method, exc.message)
                 context.abort(grpc.StatusCode.INTERNAL, "internal storage error (see daemon log)")
             if exc.field:
-                context.set_trailing_metadata((("fsd-field", exc.field[:200]),))  # the client's error carries it
+                context.set_trailing_metadata((("fsd-field", metadata_safe(exc.field[:200])),))  # the client's error carries it
             context.abort(_status(exc), capped(exc.message))
 
     return wrapped
