@@ -6,7 +6,8 @@ per-master pipelines (the Redis floor).
 
 Cases: GetFeatures 1x10 and 100x10 sequential (p50, p99, p99.9, max; ratio to echo p99 + Redis-floor p99);
 1x10 at 16 in flight through one and through two replicas (throughput, scaling); Publish into the cluster,
-durable as configured (appendfsync always + WAIT 1); version switch (promote returning -> every replica serving
+durable as configured (appendfsync always + WAIT 1), beside a bare redis-py SET + WAIT of the same rows' bytes on
+the same keys; version switch (promote returning -> every replica serving
 the new version, p50/p99 over N switches); failover (kill -9 of a master -> writes to its slots acknowledged
 again, the killed node restarted after 1 s as a supervisor would).
 """
@@ -38,6 +39,7 @@ from loadtests import dataset
 from loadtests.bench import ECHO_METHOD, GET_METHOD, build_requests, echo_requests, percentile, require_native_codec, start_echo
 
 TS = pa.timestamp("us", tz="UTC")
+PUBLISH_CHUNK_ROWS = 20_000  # rows per publish chunk, and per round of the bare redis-py floor
 
 
 def stats(latencies: list[float], elapsed: float) -> dict[str, float]:
@@ -67,17 +69,46 @@ class RedisFloor:
         probe.close()
         self._clients = {port: redis.Redis(port=port) for port in set(self._owner)}
 
-    def fetch(self, ids: list[int]) -> None:
-        keys = codec.entity_keys(1, codec.encode_entities([ids], [False]))
+    def _per_node(self, ids: list[int]) -> dict[int, list[bytes]]:
         per_node: dict[int, list[bytes]] = {}
-        for key in keys:
+        for key in codec.entity_keys(1, codec.encode_entities([ids], [False])):
             rkey = redis_key(key)
             per_node.setdefault(self._owner[key_slot(rkey)], []).append(rkey)
-        for port, rkeys in per_node.items():
-            pipe = self._clients[port].pipeline(transaction=False)
-            for rk in rkeys:
-                pipe.get(rk)
-            pipe.execute()
+        return per_node
+
+    def _get_all(self, port: int, rkeys: list[bytes]) -> list[object]:
+        pipe = self._clients[port].pipeline(transaction=False)
+        for rk in rkeys:
+            pipe.get(rk)
+        return pipe.execute()
+
+    def fetch(self, ids: list[int]) -> None:
+        for port, rkeys in self._per_node(ids).items():
+            self._get_all(port, rkeys)
+
+    def rewrite(self, ids: list[int], chunk_rows: int, min_replicas: int = 1, wait_timeout_ms: int = 1000) -> float:
+        """Seconds to SET the published rows' bytes back to their keys: per chunk of rows, every master's commands
+        sent before any reply is read, each master's ending with WAIT on the same connection (the engine's durability,
+        without its merge script)."""
+        chunks = []
+        for start in range(0, len(ids), chunk_rows):
+            per_node = self._per_node(ids[start:start + chunk_rows])
+            chunks.append({port: list(zip(rkeys, self._get_all(port, rkeys))) for port, rkeys in per_node.items()})
+        conns = {port: client.connection_pool.get_connection() for port, client in self._clients.items()}
+        try:
+            began = time.perf_counter()
+            for chunk in chunks:
+                for port, pairs in chunk.items():
+                    commands = [("SET", rk, blob) for rk, blob in pairs] + [("WAIT", min_replicas, wait_timeout_ms)]
+                    conns[port].send_packed_command(conns[port].pack_commands(commands))
+                for port, pairs in chunk.items():
+                    replies = [conns[port].read_response() for _ in range(len(pairs) + 1)]
+                    if replies[-1] < min_replicas:
+                        raise RuntimeError(f"WAIT on master {port}: {replies[-1]} replicas acknowledged, {min_replicas} wanted")
+            return time.perf_counter() - began
+        finally:
+            for port, conn in conns.items():
+                self._clients[port].connection_pool.release(conn)
 
 
 async def _in_flight(targets: list[str], requests: list[bytes], in_flight: int) -> dict[str, float]:
@@ -124,7 +155,7 @@ def sequential_case(name: str, state: cluster.ClusterState, echo_target: str, fl
 
 def publish_case(state: cluster.ClusterState, entities: int) -> dict[str, float]:
     with Client(state.targets[0], timeout=60) as client:
-        seconds, values = dataset.prepare(client, entities)
+        seconds, values = dataset.prepare(client, entities, chunk_rows=PUBLISH_CHUNK_ROWS)
     return {"rows_per_s": entities / seconds, "values_per_s": values / seconds, "seconds": seconds}
 
 
@@ -202,6 +233,8 @@ def main() -> int:
     try:
         results["publish"] = publish_case(state, args.entities)
         floor = RedisFloor(state)
+        floor_seconds = floor.rewrite(list(range(1, args.entities + 1)), PUBLISH_CHUNK_ROWS)
+        results["publish"].update(redis_floor_seconds=floor_seconds, over_redis_floor=results["publish"]["seconds"] / floor_seconds)
         results["sequential"] = [sequential_case("1x10 sequential", state, echo_target, floor, args.entities, 1, args.calls),
                                  sequential_case("100x10 sequential", state, echo_target, floor, args.entities, 100, max(300, args.calls // 5))]
         requests = build_requests(1, args.entities, args.calls * 2, seed=7)
@@ -223,7 +256,8 @@ def _print(r: dict[str, object]) -> None:
     p = r["publish"]
     print(f"\nfsd on a local Redis Cluster (3 masters + 3 replicas, appendfsync always, WAIT 1), PostgreSQL registry, "
           f"{r['entities']} entities x 10 doubles")
-    print(f"publish: {p['rows_per_s']:,.0f} rows/s, {p['values_per_s']:,.0f} values/s (durable as configured)")  # type: ignore[index]
+    print(f"publish: {p['rows_per_s']:,.0f} rows/s, {p['values_per_s']:,.0f} values/s (durable as configured); "  # type: ignore[index]
+          f"bare redis-py SET+WAIT of the same rows' bytes {p['redis_floor_seconds']:.2f} s: fsd / floor = {p['over_redis_floor']:.2f}")  # type: ignore[index]
     print(f"{'case':20s} {'side':12s} {'p50 us':>9s} {'p99 us':>9s} {'p99.9 us':>9s} {'max us':>9s} {'QPS':>8s}")
     for case in r["sequential"]:  # type: ignore[union-attr]
         for side in ("echo", "redis_floor", "fsd"):
