@@ -221,31 +221,37 @@ class Client:
         return serving_wire.online_features(self._call(self._stubs.serving.GetFeatures, request), columns)
 
     def get_historical_features(self, entity_df: EntityRows, features: Sequence[str] | None = None, *, manifest: str = "",
-                                as_of: object = None) -> pa.Table:
+                                as_of: object = None, engine: str = "local") -> pa.Table:
         """The point-in-time training table: for each entity row (its keys and a UTC-aware `event_timestamp`), each
         feature's value as it was knowable then — never a later value or another version — with `<ref>:status`
         (PRESENT, STALE, NOT_FOUND). Unpinned features use the version SERVING now; a `manifest` pins its versions.
         as_of (a tz-aware datetime, an ISO time with offset, or epoch µs) also hides values created after it.
-        Reads the deployment's offline store (the daemon reports where). Returns an Arrow table (.to_pandas())."""
+        Reads the deployment's offline store (the daemon reports where). engine: "local" (default), "duckdb" or
+        "spark" (fsd.offline.engines), the same answer on each. Returns an Arrow table (.to_pandas())."""
         from fsd.offline.store import OfflineStore
         from fsd.training import historical_features
 
         refs = self._training_refs(features, manifest)
         store = OfflineStore(self.get_deployment().offline_root)
-        table, _ = historical_features(self, store, entity_table(entity_df), refs, as_of_micros=as_of_micros(as_of), with_status=True)
+        table, _ = historical_features(self, store, entity_table(entity_df), refs, as_of_micros=as_of_micros(as_of), with_status=True,
+                                       engine=engine)
         return table
 
     def create_dataset(self, entity_df: EntityRows, out: str, features: Sequence[str] | None = None, *, manifest: str = "",
-                       name: str | None = None, as_of: object = None) -> dict[str, object]:
+                       name: str | None = None, as_of: object = None, engine: str = "local",
+                       memory_budget_mib: int = 1024) -> dict[str, object]:
         """get_historical_features written to the Parquet file `out`, with its manifest beside it
         (`<out>.manifest.json`: versions, definition hashes, offline snapshots, status counts); with `name`, also
-        registers a serving manifest pinning the same versions. Returns that manifest document."""
+        registers a serving manifest pinning the same versions. Returns that manifest document. entity_df may
+        also be a Parquet file's path, which the local engine streams; past memory_budget_mib it joins out of core."""
         from fsd.offline.store import OfflineStore
-        from fsd.training import create_dataset
+        from fsd.training import create_dataset, entity_source
 
         refs = self._training_refs(features, manifest)
         store = OfflineStore(self.get_deployment().offline_root)
-        return create_dataset(self, store, entity_table(entity_df), refs, out, name=name, as_of_micros=as_of_micros(as_of))
+        rows = entity_source(entity_df) if isinstance(entity_df, (str, os.PathLike)) else entity_table(entity_df)
+        return create_dataset(self, store, rows, refs, out, name=name, as_of_micros=as_of_micros(as_of), engine=engine,
+                              memory_budget=memory_budget_mib << 20)
 
     def _training_refs(self, features: Sequence[str] | None, manifest: str) -> list[str]:
         if features and manifest:

@@ -9,15 +9,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from fsd.client import Client
 from fsd.domain import FeatureRef, GroupInfo, OfflineWrite, VersionInfo, resolve_version
 from fsd.errors import FailedPrecondition, InvalidArgument
 from fsd.offline.ingest import IngestReport, ingest
-from fsd.offline.retrieval import FeatureVersion, get_historical_features
-from fsd.offline.store import EVENT_TIMESTAMP, OfflineStore
+from fsd.offline.engines import check_engine, historical_table, write_training_set
+from fsd.offline.partitioned import DEFAULT_MEMORY_BUDGET
+from fsd.offline.retrieval import FeatureVersion, feature_columns
+from fsd.offline.store import OfflineStore
 from fsd.paths import confine
 
 
@@ -67,29 +68,35 @@ def resolve_features(client: Client, refs: Sequence[str]) -> list[tuple[FeatureV
 
 
 def historical_features(
-    client: Client, store: OfflineStore, entity_rows: pa.Table, refs: Sequence[str], *, as_of_micros: int | None = None, with_status: bool = False
+    client: Client, store: OfflineStore, entity_rows: pa.Table, refs: Sequence[str], *, as_of_micros: int | None = None, with_status: bool = False,
+    engine: str = "local",
 ) -> tuple[pa.Table, list[FeatureVersion]]:
     """Point-in-time features; unpinned refs use the version SERVING now, and the result says which."""
+    check_engine(engine)
     resolved = [fv for fv, _ in resolve_features(client, refs)]
-    return get_historical_features(store, entity_rows, resolved, as_of_micros=as_of_micros, with_status=with_status), resolved
+    return historical_table(engine, store, entity_rows, resolved, as_of_micros=as_of_micros, with_status=with_status), resolved
 
 
 def create_dataset(
     client: Client,
     store: OfflineStore,
-    entity_rows: pa.Table,
+    entity_rows: pa.Table | str | Path,
     refs: Sequence[str],
     out: str | Path,
     *,
     name: str | None = None,
     as_of_micros: int | None = None,
     actor: str = "",
+    engine: str = "local",
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
 ) -> dict[str, object]:
     """Write the point-in-time training set to the Parquet file `out` and its manifest beside it
     (`<out>.manifest.json`); with `name`, also register the serving manifest that pins the same versions.
 
+    entity_rows: a table, or a Parquet file the local engine streams (bounded memory whatever its size).
     Refused before anything is written: a feature version with no offline data at all (the set would be silently
     all NOT_FOUND), or an existing `out`."""
+    check_engine(engine)
     path = confine(out, "out")
     sidecar = path.with_name(path.name + ".manifest.json")
     if path.exists() or sidecar.exists():
@@ -102,29 +109,33 @@ def create_dataset(
             "ingest it first (fsd offline ingest GROUP FILE)", field="features",
         )
     versions = [fv for fv, _ in resolved]
-    table = get_historical_features(store, entity_rows, versions, as_of_micros=as_of_micros, with_status=True)
+    rows = entity_rows if isinstance(entity_rows, pa.Table) else confine(entity_rows, "entities")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, tmp, compression="zstd")
+    try:
+        summary = write_training_set(engine, store, rows, versions, tmp, as_of_micros=as_of_micros, memory_budget=memory_budget)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     manifest = None
     if name:
         manifest = client.create_manifest(name, [f"{f.group}:{f.feature}@{f.version}" for f in versions], created_by=actor,
                                           description=f"training dataset {path}")
-    times = pc.min_max(pc.cast(entity_rows[EVENT_TIMESTAMP], pa.timestamp("us", tz="UTC")).cast(pa.int64()))
-    statuses = {f.column: _status_counts(table[f"{f.column}:status"]) for f in versions}
+    columns = feature_columns(rows.column_names if isinstance(rows, pa.Table) else pq.read_schema(rows).names, versions)
     document = {
         "serving_manifest": manifest.ref if manifest else None,
         "features": [
-            {"ref": f"{f.group}:{f.feature}@{f.version}", "column": f.column, "definition_hash": f.behaviour_hash,
-             "offline_snapshots": store.snapshots(f.group, f.feature, f.version), "statuses": statuses[f.column]}
-            for f in versions
+            {"ref": f"{f.group}:{f.feature}@{f.version}", "column": column, "definition_hash": f.behaviour_hash,
+             "offline_snapshots": store.snapshots(f.group, f.feature, f.version), "statuses": summary.statuses(column)}
+            for f, column in zip(versions, columns)
         ],
-        "rows": table.num_rows,
-        "event_time_range_micros": [times["min"].as_py(), times["max"].as_py()],
+        "rows": summary.rows,
+        "event_time_range_micros": [summary.min_time_micros, summary.max_time_micros],
         "as_of_micros": as_of_micros,
         "created_at_micros": time.time_ns() // 1000,
         "data": path.name,
         "offline_root": str(store.root),
+        "engine": engine,
     }
     tmp_manifest = sidecar.with_name(f".{sidecar.name}.tmp")
     tmp_manifest.write_text(json.dumps(document, indent=2))
@@ -133,11 +144,12 @@ def create_dataset(
     return document
 
 
-def _status_counts(column: pa.ChunkedArray) -> dict[str, int]:
-    counts = {"PRESENT": 0, "STALE": 0, "NOT_FOUND": 0}
-    for value, count in zip(*[c.to_pylist() for c in pc.value_counts(column).flatten()]):
-        counts[value] = count
-    return counts
+def entity_source(path: str | Path) -> pa.Table | Path:
+    """A Parquet file as itself (the local engine streams it), anything else read as read_table reads it."""
+    p = confine(path, "entities")
+    if p.suffix.lower() == ".parquet" and p.is_file():
+        return p
+    return read_table(p)
 
 
 def read_table(path: str | Path) -> pa.Table:

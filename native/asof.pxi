@@ -101,3 +101,47 @@ def asof_match(left_ids, left_times, right_ids, right_times, right_created, Py_s
         free(starts)
         free(rows)
     return out_arr
+
+
+def asof_statuses(match, left_times, right_times, int64_t max_age_micros):
+    """The outcome of each as-of match (twin of fsd/offline/pit.py: asof_statuses_reference): (the matched right
+    row where the value is usable, else -1; status 1 PRESENT / 2 NOT_FOUND / 3 STALE; the matched event time
+    where usable, else 0). A match older than max_age_micros (> 0) before its left row's time is STALE.
+    One pass without the GIL instead of a dozen numpy temporaries."""
+    cdef const int64_t[::1] mt = np.ascontiguousarray(match, dtype=np.int64)
+    cdef const int64_t[::1] lt = np.ascontiguousarray(left_times, dtype=np.int64)
+    cdef const int64_t[::1] rt = np.ascontiguousarray(right_times, dtype=np.int64)
+    cdef Py_ssize_t n = mt.shape[0], m = rt.shape[0], i
+    if lt.shape[0] != n:
+        raise ValueError("asof_statuses: match and left times differ in length")
+    take_arr = np.empty(n, dtype=np.int64)
+    status_arr = np.empty(n, dtype=np.uint8)
+    times_arr = np.empty(n, dtype=np.int64)
+    cdef int64_t[::1] take = take_arr
+    cdef uint8_t[::1] status = status_arr
+    cdef int64_t[::1] times = times_arr
+    cdef int64_t j, t
+    cdef bint bad = False
+    with nogil:
+        for i in range(n):
+            j = mt[i]
+            if j < 0:
+                take[i] = -1
+                status[i] = 2
+                times[i] = 0
+                continue
+            if j >= m:
+                bad = True
+                break
+            t = rt[j]
+            if max_age_micros > 0 and lt[i] - t > max_age_micros:
+                take[i] = -1
+                status[i] = 3
+                times[i] = 0
+            else:
+                take[i] = j
+                status[i] = 1
+                times[i] = t
+    if bad:
+        raise ValueError("asof_statuses: a match points past the right rows")
+    return take_arr, status_arr, times_arr

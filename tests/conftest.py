@@ -167,3 +167,13 @@ def deployment(redis_cluster, tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 _DATABASES = itertools.count(1)  # one registry database per distributed-mode test
+
+
+@pytest.fixture(scope="session")
+def spark():  # type: ignore[no-untyped-def]
+    """One local Spark session (local[2]) for the whole test session: starting one takes seconds."""
+    from fsd.offline.spark_engine import spark_session
+
+    session = spark_session()
+    yield session
+    session.stop()

@@ -190,13 +190,15 @@ def parse_as_of(text: str | None) -> int | None:
 
 def cmd_dataset(args: argparse.Namespace) -> int:
     from fsd.tables import render
-    from fsd.training import create_dataset, read_table
+    from fsd.training import create_dataset, entity_source
 
     as_of = parse_as_of(args.as_of)
-    entity_rows = read_table(args.entities)
+    if args.memory_mib < 64:
+        raise UsageError(f"--memory-mib {args.memory_mib}: give at least 64")
+    entity_rows = entity_source(args.entities)
     with client_from(args) as client:
         doc = create_dataset(client, offline_store(args, client), entity_rows, args.features, args.out, name=args.name,
-                             as_of_micros=as_of, actor=actor(args))
+                             as_of_micros=as_of, actor=actor(args), engine=args.engine, memory_budget=args.memory_mib << 20)
     manifest = f"; serving manifest {doc['serving_manifest']}" if doc["serving_manifest"] else ""
     print(f"wrote {doc['rows']} rows to {args.out} (manifest {args.out}.manifest.json){manifest}")
     rows = [(f["ref"], f["definition_hash"][:12], f["statuses"]["PRESENT"], f["statuses"]["STALE"], f["statuses"]["NOT_FOUND"])
@@ -290,6 +292,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, c
     dataset.add_argument("--as-of", default=None, help="ISO time with a UTC offset (e.g. 2026-11-25T10:00:00Z): only values created by then")
     dataset.add_argument("--offline-root", default=None, help="must be the deployment's offline store if given (the daemon reports it; also $FSD_OFFLINE_ROOT)")
     dataset.add_argument("--by", default=None, help="who (recorded in history; default $USER)")
+    dataset.add_argument("--engine", choices=["local", "duckdb", "spark"], default="local",
+                         help="local: in memory, or out of core past --memory-mib (default); duckdb: DuckDB ASOF JOIN "
+                              "(fsd[duckdb]); spark: Apache Spark (fsd[spark], JDK 17+; FSD_SPARK_MASTER, default local[2])")
+    dataset.add_argument("--memory-mib", type=int, default=1024,
+                         help="the local engine's working-memory budget; larger sets are joined out of core (default 1024)")
     dataset.set_defaults(func=cmd_dataset)
 
     sync = sub.add_parser("sync", parents=parents, help="offline -> online: latest values per entity since the last successful sync")

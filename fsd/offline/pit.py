@@ -62,13 +62,32 @@ def asof_match_reference(
     return out
 
 
-def _select_asof_match():  # type: ignore[no-untyped-def]
+def asof_statuses_reference(
+    match: np.ndarray, left_times: np.ndarray, right_times: np.ndarray, max_age_micros: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The specification of fsd._native.asof_statuses: (the matched right row where its value is usable, else -1;
+    status 1 PRESENT / 2 NOT_FOUND / 3 STALE; the matched event time where usable, else 0). A match more than
+    max_age_micros (> 0) older than its left row is STALE: seen, but too old to use."""
+    match = np.asarray(match, dtype=np.int64)
+    left_times, right_times = np.asarray(left_times, dtype=np.int64), np.asarray(right_times, dtype=np.int64)
+    if len(match) and int(match.max(initial=-1)) >= len(right_times):
+        raise ValueError("asof_statuses: a match points past the right rows")
+    found = match >= 0
+    matched = np.where(found, right_times[np.where(found, match, 0)] if len(right_times) else 0, 0)
+    stale = found & (max_age_micros > 0) & (left_times - matched > max_age_micros)
+    usable = found & ~stale
+    status = np.where(usable, 1, np.where(stale, 3, 2)).astype(np.uint8)
+    return np.where(usable, match, -1), status, np.where(usable, matched, 0)
+
+
+def _select(name: str, reference):  # type: ignore[no-untyped-def]
     from fsd import codec
 
-    return getattr(codec._native, "asof_match", None) or asof_match_reference
+    return getattr(codec._native, name, None) or reference
 
 
-asof_match = _select_asof_match()
+asof_match = _select("asof_match", asof_match_reference)
+asof_statuses = _select("asof_statuses", asof_statuses_reference)
 
 
 class _KeyCodes:

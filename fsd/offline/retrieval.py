@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -45,15 +45,22 @@ def _times(table: pa.Table, name: str) -> np.ndarray:
     return pc.cast(pc.cast(column, _TS, safe=False), pa.int64()).to_numpy(zero_copy_only=False)
 
 
-def join_feature(
-    store: OfflineStore, entity_rows: pit.EntityRows, row_times: np.ndarray, feature: FeatureVersion, as_of_micros: int | None
-) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+def value_type(store: OfflineStore, feature: FeatureVersion) -> pa.DataType | None:
+    """The stored value type of a feature version (None before its first write): engines that compute in their own
+    types cast back to it, so every engine returns the same columns."""
+    schema = store.schema(feature.group, feature.feature, feature.version)
+    return schema.field(VALUE).type if schema is not None else None
+
+
+def read_feature_rows(store: OfflineStore, feature: FeatureVersion, max_event_micros: int, as_of_micros: int | None) -> pa.Table:
+    """The feature version's rows an as-of join can use: event time <= the latest entity row's, created by as_of."""
+    # No lower time bound: a value older than max age must still be seen, to report it STALE, not NOT_FOUND.
+    return store.read(feature.group, feature.feature, feature.version, key_columns=list(feature.key_names),
+                      max_event_micros=max_event_micros, created_as_of_micros=as_of_micros)
+
+
+def match_feature(entity_rows: pit.EntityRows, row_times: np.ndarray, feature: FeatureVersion, right: pa.Table) -> tuple[pa.Array, np.ndarray, np.ndarray]:
     """(values aligned with entity_rows, status codes 1 PRESENT / 2 NOT_FOUND / 3 STALE, matched event times)."""
-    right = store.read(
-        feature.group, feature.feature, feature.version, key_columns=list(feature.key_names),
-        # No lower time bound: a value older than max age must still be seen, to report it STALE, not NOT_FOUND.
-        max_event_micros=int(row_times.max()), created_as_of_micros=as_of_micros,
-    )
     n = entity_rows.count
     if right.num_rows == 0:
         value_type = right.schema.field(VALUE).type if VALUE in right.column_names else pa.null()
@@ -61,13 +68,23 @@ def join_feature(
     r_times = right[EVENT_TIMESTAMP].cast(pa.int64()).to_numpy(zero_copy_only=False)
     r_created = right[CREATED_TIMESTAMP].cast(pa.int64()).to_numpy(zero_copy_only=False)
     idx = entity_rows.asof([right[k] for k in feature.key_names], r_times, r_created)
-    found = idx >= 0
-    matched_times = np.where(found, r_times[np.where(found, idx, 0)], 0)
-    stale = found & (feature.max_age_micros > 0) & (row_times - matched_times > feature.max_age_micros)
-    usable = found & ~stale
-    values = pc.take(right[VALUE], pa.array(np.where(usable, idx, 0), mask=~usable))
-    status = np.where(usable, 1, np.where(stale, 3, 2)).astype(np.uint8)
-    return values, status, np.where(usable, matched_times, 0)
+    take, status, matched_times = pit.asof_statuses(idx, row_times, r_times, feature.max_age_micros)
+    return pc.take(right[VALUE], pa.array(take, mask=take < 0)), status, matched_times
+
+
+def join_feature(
+    store: OfflineStore, entity_rows: pit.EntityRows, row_times: np.ndarray, feature: FeatureVersion, as_of_micros: int | None
+) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """match_feature over the feature version's rows as read from the store."""
+    return match_feature(entity_rows, row_times, feature, read_feature_rows(store, feature, int(row_times.max()), as_of_micros))
+
+
+STATUS_NAMES = pa.array(["", "PRESENT", "NOT_FOUND", "STALE"])
+
+
+def status_column(status: np.ndarray) -> pa.Array:
+    """Status codes (1 PRESENT / 2 NOT_FOUND / 3 STALE) as the strings a training set carries."""
+    return pc.take(STATUS_NAMES, pa.array(status))
 
 
 def _key_column(entity_rows: pa.Table, name: str, key_type: KeyType | None, feature: FeatureVersion) -> pa.ChunkedArray:
@@ -92,19 +109,69 @@ def _key_column(entity_rows: pa.Table, name: str, key_type: KeyType | None, feat
     return column
 
 
+def checked_key_columns(entity_rows: pa.Table, feature: FeatureVersion) -> list[pa.ChunkedArray]:
+    """The entity rows' key columns for a feature version, each checked as an online read checks it."""
+    for name in feature.key_names:
+        if name not in entity_rows.column_names:
+            raise InvalidArgument(f"entity rows: column {name!r} is needed by {feature.column}", field=name)
+    types = feature.key_types or (None,) * len(feature.key_names)
+    return [_key_column(entity_rows, name, kt, feature) for name, kt in zip(feature.key_names, types)]
+
+
 def _index_entity_rows(entity_rows: pa.Table, row_times: np.ndarray, features: Sequence[FeatureVersion]) -> dict[tuple[str, ...], pit.EntityRows]:
     """One index per distinct key set, shared by every feature version keyed by it."""
     indexes: dict[tuple[str, ...], pit.EntityRows] = {}
     for feature in features:
         if feature.key_names in indexes:
             continue
-        for name in feature.key_names:
-            if name not in entity_rows.column_names:
-                raise InvalidArgument(f"entity rows: column {name!r} is needed by {feature.column}", field=name)
-        types = feature.key_types or (None,) * len(feature.key_names)
-        columns = [_key_column(entity_rows, name, kt, feature) for name, kt in zip(feature.key_names, types)]
-        indexes[feature.key_names] = pit.EntityRows(columns, row_times)
+        indexes[feature.key_names] = pit.EntityRows(checked_key_columns(entity_rows, feature), row_times)
     return indexes
+
+
+def output_column(entity_columns: Sequence[str], feature: FeatureVersion) -> str:
+    """The training-set column of a feature version: group:feature, or group:feature@N when that name is taken."""
+    return feature.column if feature.column not in entity_columns else f"{feature.column}@{feature.version}"
+
+
+def feature_columns(entity_columns: Sequence[str], features: Sequence[FeatureVersion]) -> list[str]:
+    """The value column of each feature version in a training set whose entity rows have these columns."""
+    names: list[str] = []
+    for feature in features:
+        names.append(output_column([*entity_columns, *names], feature))
+    return names
+
+
+def check_entity_rows(entity_rows: pa.Table, timestamp_column: str) -> np.ndarray:
+    """The rows' times (UTC µs) after the checks every engine makes: a timestamp column, tz-aware, no nulls."""
+    if timestamp_column not in entity_rows.column_names:
+        raise InvalidArgument(f"entity rows: column {timestamp_column!r} is missing", field=timestamp_column)
+    if entity_rows.num_rows == 0:
+        raise InvalidArgument("entity rows: empty", field="entity_rows")
+    return _times(entity_rows, timestamp_column)
+
+
+def join_rows(
+    entity_rows: pa.Table, row_times: np.ndarray, features: Sequence[FeatureVersion], right_rows: Callable[[FeatureVersion], pa.Table],
+    *, with_status: bool, status_counts: dict[str, np.ndarray] | None = None,
+) -> pa.Table:
+    """entity_rows with each feature version's as-of values appended (and `<column>:status` with with_status);
+    right_rows gives a feature version's candidate rows. status_counts, if given, gains each column's counts of
+    PRESENT / NOT_FOUND / STALE (indexes 1..3)."""
+    indexes = _index_entity_rows(entity_rows, row_times, features)
+    out = entity_rows
+    # Feature versions join independently; Parquet decoding and the kernels release the GIL, so threads use the cores.
+    workers = max(1, min(len(features), os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fsd-pit") as pool:
+        joined = list(pool.map(lambda f: match_feature(indexes[f.key_names], row_times, f, right_rows(f)), features))
+    for feature, (values, status, _) in zip(features, joined):
+        name = output_column(out.column_names, feature)
+        out = out.append_column(name, values)
+        if with_status:
+            out = out.append_column(f"{name}:status", status_column(status))
+        if status_counts is not None:
+            counts = np.bincount(status, minlength=4)
+            status_counts[name] = status_counts[name] + counts if name in status_counts else counts
+    return out
 
 
 def get_historical_features(
@@ -119,26 +186,12 @@ def get_historical_features(
     """entity_rows (keys + a tz-aware timestamp per row) joined with each feature version as it was knowable then.
 
     Only rows with event time <= the row's time and (with as_of) created time <= as_of count; older than the
-    feature's max age gives null (status STALE); no history gives null (NOT_FOUND). Row order is kept.
+    feature's max age gives null (status STALE); no history gives null (NOT_FOUND). Row order is kept. In memory:
+    fsd.offline.partitioned writes sets of any size to Parquet in bounded memory.
     """
-    if timestamp_column not in entity_rows.column_names:
-        raise InvalidArgument(f"entity rows: column {timestamp_column!r} is missing", field=timestamp_column)
-    if entity_rows.num_rows == 0:
-        raise InvalidArgument("entity rows: empty", field="entity_rows")
-    row_times = _times(entity_rows, timestamp_column)
-    indexes = _index_entity_rows(entity_rows, row_times, features)
-    out = entity_rows
-    # Feature versions join independently; Parquet decoding and numpy sorts release the GIL, so threads use the cores.
-    workers = max(1, min(len(features), os.cpu_count() or 1))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fsd-pit") as pool:
-        joined = list(pool.map(lambda f: join_feature(store, indexes[f.key_names], row_times, f, as_of_micros), features))
-    for feature, (values, status, _) in zip(features, joined):
-        name = feature.column if feature.column not in out.column_names else f"{feature.column}@{feature.version}"
-        out = out.append_column(name, values)
-        if with_status:
-            names = np.array(["", "PRESENT", "NOT_FOUND", "STALE"])
-            out = out.append_column(f"{name}:status", pa.array(names[status]))
-    return out
+    row_times = check_entity_rows(entity_rows, timestamp_column)
+    latest = int(row_times.max())
+    return join_rows(entity_rows, row_times, features, lambda f: read_feature_rows(store, f, latest, as_of_micros), with_status=with_status)
 
 
 def latest_values(

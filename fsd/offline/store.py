@@ -113,6 +113,15 @@ class OfflineStore:
                 out.append((p, f"{m.group(1)}-{m.group(2)}", m.group(3) or "ingest"))
         return out
 
+    def data_files(self, group: str, feature: str, version: int) -> list[Path]:
+        """Every complete data file of a feature version, in write order within each month."""
+        return sorted(p for p, _, _ in self._files(group, feature, version))
+
+    def schema(self, group: str, feature: str, version: int) -> pa.Schema | None:
+        """The stored columns of a feature version (None before its first write)."""
+        files = self.data_files(group, feature, version)
+        return pq.read_schema(files[0]) if files else None
+
     def snapshots(self, group: str, feature: str, version: int, kinds: frozenset[str] | None = None) -> list[str]:
         return sorted({snap for _, snap, kind in self._files(group, feature, version) if kinds is None or kind in kinds})
 

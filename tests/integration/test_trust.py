@@ -229,6 +229,33 @@ def test_dataset_writes_a_parquet_file_with_status_counts_and_an_optional_manife
     assert client.list_manifests() == []
 
 
+@pytest.mark.parametrize("engine, memory", [("local", "64"), ("duckdb", "1024")])
+def test_dataset_engines_write_the_same_set_from_the_cli(velocity, tmp_path: Path, engine: str, memory: str) -> None:  # type: ignore[no-untyped-def]
+    client, daemon = velocity
+    ingest_offline(client, deployment_store(client), "velocity", rows([1, 2], [30, 3 * 3600], [5, 6]))
+    pq.write_table(pa.table({"customer_id": pa.array([3, 1, 2, 1], pa.int64()), "event_timestamp": pa.array([now_micros()] * 4, TS)}),
+                   tmp_path / "e.parquet")
+    got = fsd("dataset", "create", "--entities", str(tmp_path / "e.parquet"), "--features", "velocity:count_1h", "--out",
+              str(tmp_path / "train.parquet"), "--target", daemon.target, "--engine", engine, "--memory-mib", memory)
+    assert got.returncode == 0, got.stderr
+    table = pq.read_table(tmp_path / "train.parquet")
+    assert table["customer_id"].to_pylist() == [3, 1, 2, 1]
+    assert table["velocity:count_1h"].to_pylist() == [None, 5, None, 5]
+    assert table["velocity:count_1h:status"].to_pylist() == ["NOT_FOUND", "PRESENT", "STALE", "PRESENT"]
+    manifest = json.loads((tmp_path / "train.parquet.manifest.json").read_text())
+    assert manifest["engine"] == engine and manifest["features"][0]["statuses"] == {"PRESENT": 2, "STALE": 1, "NOT_FOUND": 1}
+
+
+def test_the_python_api_builds_a_training_set_on_spark(velocity, spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    client, _ = velocity
+    ingest_offline(client, deployment_store(client), "velocity", rows([1, 2], [30, 3 * 3600], [5, 6]))
+    entity_rows = {"customer_id": [2, 1, 3], "event_timestamp": pa.array([now_micros()] * 3, TS)}
+    local = client.get_historical_features(entity_rows, ["velocity:count_1h"])
+    assert client.get_historical_features(entity_rows, ["velocity:count_1h"], engine="spark").equals(local)
+    doc = client.create_dataset(entity_rows, str(tmp_path / "spark.parquet"), ["velocity:count_1h"], engine="spark")
+    assert pq.read_table(tmp_path / "spark.parquet").equals(local) and doc["engine"] == "spark"
+
+
 def test_as_of_without_a_utc_offset_is_refused(velocity, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     client, daemon = velocity
     pq.write_table(pa.table({"customer_id": pa.array([1], pa.int64()), "event_timestamp": pa.array([now_micros()], TS)}), tmp_path / "e.parquet")

@@ -95,3 +95,30 @@ def test_entity_rows_with_null_keys_are_refused(tmp_path: Path) -> None:
         assert "user_id" in str(exc) and "null" in str(exc)
     else:
         raise AssertionError("null entity keys were accepted")
+
+
+@settings(max_examples=300)
+@given(
+    matches=st.lists(st.tuples(st.integers(-1, 7), st.integers(-5, 40)), max_size=30),
+    right_times=st.lists(st.integers(-5, 40), min_size=8, max_size=8),
+    max_age=st.sampled_from([0, 1, 5, 30]),
+)
+def test_native_statuses_match_reference(matches, right_times, max_age) -> None:  # type: ignore[no-untyped-def]
+    match = np.array([m[0] for m in matches], dtype=np.int64)
+    left_times = np.array([m[1] for m in matches], dtype=np.int64)
+    r_times = np.array(right_times, dtype=np.int64)
+    expected = pit.asof_statuses_reference(match, left_times, r_times, max_age)
+    got = _native.asof_statuses(match, left_times, r_times, max_age)
+    for e, g in zip(expected, got):
+        assert g.tolist() == e.tolist()
+    for i, (j, t) in enumerate(matches):  # and the reference means what it says
+        status = 2 if j < 0 else (3 if max_age and t - right_times[j] > max_age else 1)
+        assert expected[1][i] == status and expected[0][i] == (j if status == 1 else -1)
+
+
+def test_statuses_refuse_a_match_past_the_right_rows() -> None:
+    import pytest
+
+    for kernel in (pit.asof_statuses_reference, _native.asof_statuses):
+        with pytest.raises(ValueError, match="past the right rows"):
+            kernel(np.array([3]), np.array([0]), np.array([1, 2]), 0)

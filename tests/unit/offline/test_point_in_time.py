@@ -47,31 +47,46 @@ feature_row = st.tuples(st.integers(1, 4), st.sampled_from(["a", "b"]), st.integ
                         st.one_of(st.none(), st.floats(-1e6, 1e6, allow_nan=False)))
 
 
-@settings(max_examples=150)
-@given(
-    rows=st.lists(feature_row, max_size=40),
-    queries=st.lists(st.tuples(entities, st.integers(-5, 60)), min_size=1, max_size=30),
-    max_age_s=st.sampled_from([0, 5, 10]),
-    as_of_s=st.one_of(st.none(), st.integers(0, 80)),
-)
-def test_as_of_join_matches_brute_force(tmp_path_factory, rows, queries, max_age_s, as_of_s) -> None:  # type: ignore[no-untyped-def]
-    store = OfflineStore(tmp_path_factory.mktemp("off"))
+def check_against_brute_force(out: pa.Table, rows, queries, max_age_s, as_of) -> None:  # type: ignore[no-untyped-def]
+    assert out.num_rows == len(queries)  # no row dropped, order kept
+    assert out["customer_id"].to_pylist() == [q[0][0] for q in queries]
+    for i, ((entity, t_s)) in enumerate(queries):
+        value, status = brute_force(rows, entity, BASE + t_s * SEC, max_age_s * SEC, as_of)
+        assert out["g:f:status"][i].as_py() == status, (entity, t_s)
+        assert out["g:f"][i].as_py() == value, (entity, t_s)
+
+
+def brute_force_case(store: OfflineStore, rows, queries, max_age_s, as_of_s):  # type: ignore[no-untyped-def]
+    """Writes the rows (in two snapshots, so ties span files) and returns (entity rows, feature, as_of)."""
     if rows:
-        store.write("g", "f", 1, feature_rows(rows))
+        half = len(rows) // 2
+        for part in (rows[:half], rows[half:]):
+            if part:
+                store.write("g", "f", 1, feature_rows(part))
     entity_rows = pa.table({
         "customer_id": pa.array([q[0][0] for q in queries], pa.int64()),
         "merchant": pa.array([q[0][1] for q in queries]),
         "event_timestamp": pa.array([BASE + q[1] * SEC for q in queries], TS),
     })
     feature = FeatureVersion("g", "f", 1, ("customer_id", "merchant"), max_age_s * SEC)
-    as_of = None if as_of_s is None else BASE + as_of_s * SEC
+    return entity_rows, feature, None if as_of_s is None else BASE + as_of_s * SEC
+
+
+brute_force_inputs = dict(
+    rows=st.lists(feature_row, max_size=40),
+    queries=st.lists(st.tuples(entities, st.integers(-5, 60)), min_size=1, max_size=30),
+    max_age_s=st.sampled_from([0, 5, 10]),
+    as_of_s=st.one_of(st.none(), st.integers(0, 80)),
+)
+
+
+@settings(max_examples=150)
+@given(**brute_force_inputs)
+def test_as_of_join_matches_brute_force(tmp_path_factory, rows, queries, max_age_s, as_of_s) -> None:  # type: ignore[no-untyped-def]
+    store = OfflineStore(tmp_path_factory.mktemp("off"))
+    entity_rows, feature, as_of = brute_force_case(store, rows, queries, max_age_s, as_of_s)
     out = get_historical_features(store, entity_rows, [feature], as_of_micros=as_of, with_status=True)
-    assert out.num_rows == len(queries)  # no row dropped, order kept
-    assert out["customer_id"].to_pylist() == entity_rows["customer_id"].to_pylist()
-    for i, ((entity, t_s)) in enumerate(queries):
-        value, status = brute_force(rows, entity, BASE + t_s * SEC, max_age_s * SEC, as_of)
-        assert out["g:f:status"][i].as_py() == status, (entity, t_s)
-        assert out["g:f"][i].as_py() == value, (entity, t_s)
+    check_against_brute_force(out, rows, queries, max_age_s, as_of)
 
 
 def test_equal_event_times_take_the_latest_created_whatever_the_write_order(tmp_path: Path) -> None:

@@ -1,0 +1,326 @@
+"""Out-of-core point-in-time join: a training set of any size written to Parquet in bounded memory.
+
+Entity rows and every feature version's rows are split by a hash of the entity key into the same partitions
+(Arrow IPC spill files), each partition is joined in memory by the same code as get_historical_features, and
+the partitions' results are merged back into the entity rows' input order while the output Parquet is written.
+Memory is set by the partition count, which follows from the data's size and a budget; the answer is the same
+as the in-memory join's for any partition count, because an entity's rows all land in one partition.
+"""
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from fsd.errors import StorageError
+from fsd.offline.key_hash import partition_of
+from fsd.offline.retrieval import FeatureVersion, check_entity_rows, checked_key_columns, join_rows, read_feature_rows
+from fsd.offline.store import CREATED_TIMESTAMP, EVENT_TIMESTAMP, VALUE, OfflineStore
+
+ROW = "__fsd_row"  # the entity row's input position, carried through the partitions to restore the order
+DEFAULT_MEMORY_BUDGET = 1 << 30
+_SCAN_BATCH_ROWS = 1 << 20
+_MERGE_CHUNK_ROWS = 1 << 20
+# Bytes of working memory per row, measured on the in-memory join (values, statuses, ids, sort buffers).
+_BYTES_PER_ENTITY_ROW = 48
+_BYTES_PER_ENTITY_ROW_AND_FEATURE = 40
+_BYTES_PER_FEATURE_ROW = 96
+
+
+@dataclass(slots=True)
+class DatasetSummary:
+    """What a written training set holds: its row count, time range and each column's status counts."""
+
+    rows: int = 0
+    min_time_micros: int | None = None
+    max_time_micros: int | None = None
+    status_counts: dict[str, np.ndarray] = field(default_factory=dict)
+    partitions: int = 1
+
+    def statuses(self, column: str) -> dict[str, int]:
+        counts = self.status_counts.get(column, np.zeros(4, dtype=np.int64))
+        return {"PRESENT": int(counts[1]), "STALE": int(counts[3]), "NOT_FOUND": int(counts[2])}
+
+    def add_times(self, times: np.ndarray) -> None:
+        if len(times):
+            low, high = int(times.min()), int(times.max())
+            self.min_time_micros = low if self.min_time_micros is None else min(self.min_time_micros, low)
+            self.max_time_micros = high if self.max_time_micros is None else max(self.max_time_micros, high)
+
+
+def _feature_row_count(store: OfflineStore, feature: FeatureVersion) -> int:
+    """Rows of a feature version from the Parquet footers (no data read)."""
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in store.data_files(feature.group, feature.feature, feature.version))
+
+
+def partitions_for(entity_rows: int, feature_rows: Sequence[int], memory_budget: int) -> int:
+    """How many partitions keep one partition's join within the budget: entity rows with their outputs, plus
+    the two feature versions joined at once."""
+    need = entity_rows * (_BYTES_PER_ENTITY_ROW + _BYTES_PER_ENTITY_ROW_AND_FEATURE * len(feature_rows))
+    need += sum(sorted(feature_rows, reverse=True)[:2]) * _BYTES_PER_FEATURE_ROW
+    return max(1, math.ceil(need / max(memory_budget, 1 << 20)))
+
+
+def _entity_batches(entity_rows: pa.Table | Path) -> tuple[Iterator[pa.Table], int]:
+    if isinstance(entity_rows, pa.Table):
+        return (entity_rows.slice(start, _SCAN_BATCH_ROWS) for start in range(0, entity_rows.num_rows, _SCAN_BATCH_ROWS)), entity_rows.num_rows
+    parquet = pq.ParquetFile(entity_rows)
+    return (pa.Table.from_batches([b]) for b in parquet.iter_batches(batch_size=_SCAN_BATCH_ROWS)), parquet.metadata.num_rows
+
+
+class _Spill:
+    """One IPC file per partition, written as batches arrive and read back whole, one partition at a time."""
+
+    def __init__(self, folder: Path, partitions: int) -> None:
+        folder.mkdir(parents=True)
+        self._paths = [folder / f"p{i:04d}.arrow" for i in range(partitions)]
+        self._writers: list[pa.ipc.RecordBatchFileWriter | None] = [None] * partitions
+        self.schema: pa.Schema | None = None
+
+    def add(self, table: pa.Table, parts: np.ndarray) -> None:
+        """Rows of `table` to their partitions, keeping their order within each partition."""
+        if table.num_rows == 0:
+            return
+        if self.schema is None:
+            self.schema = table.schema
+        order = np.argsort(parts, kind="stable")
+        ordered = table.take(pa.array(order))
+        bounds = np.searchsorted(parts[order], np.arange(len(self._paths) + 1))
+        for p, (low, high) in enumerate(zip(bounds[:-1], bounds[1:])):
+            if high > low:
+                writer = self._writers[p]
+                if writer is None:
+                    writer = self._writers[p] = pa.ipc.new_file(str(self._paths[p]), ordered.schema)
+                writer.write_table(ordered.slice(int(low), int(high - low)))
+
+    def close(self) -> None:
+        for writer in self._writers:
+            if writer is not None:
+                writer.close()
+
+    def read(self, p: int) -> pa.Table | None:
+        if self._writers[p] is None:
+            return None
+        with pa.OSFile(str(self._paths[p])) as source:
+            return pa.ipc.open_file(source).read_all()
+
+
+def _spill_entity_rows(entity_rows: pa.Table | Path, features: Sequence[FeatureVersion], timestamp_column: str, partitions: int,
+                       spill: _Spill, summary: DatasetSummary) -> None:
+    batches, _ = _entity_batches(entity_rows)
+    offset = 0
+    for batch in batches:
+        times = check_entity_rows(batch, timestamp_column)
+        summary.add_times(times)
+        batch = batch.append_column(ROW, pa.array(np.arange(offset, offset + batch.num_rows, dtype=np.int64)))
+        offset += batch.num_rows
+        spill.add(batch, partition_of(checked_key_columns(batch, features[0]), partitions))
+    summary.rows = offset
+
+
+def _spill_feature_rows(store: OfflineStore, feature: FeatureVersion, max_event_micros: int, as_of_micros: int | None,
+                        partitions: int, spill: _Spill) -> None:
+    """The feature version's candidate rows, scanned batch by batch with only the columns the join needs."""
+    base = store.dataset_dir(feature.group, feature.feature, feature.version)
+    if not store.data_files(feature.group, feature.feature, feature.version):
+        return
+    ts = pa.timestamp("us", tz="UTC")
+    condition = ds.field(EVENT_TIMESTAMP) <= pa.scalar(max_event_micros, ts)
+    if as_of_micros is not None:
+        condition = condition & (ds.field(CREATED_TIMESTAMP) <= pa.scalar(as_of_micros, ts))
+    columns = [*feature.key_names, EVENT_TIMESTAMP, CREATED_TIMESTAMP, VALUE]
+    try:
+        partitioning = ds.partitioning(pa.schema([("month", pa.string())]), flavor="hive")
+        dataset = ds.dataset(base, format="parquet", partitioning=partitioning, ignore_prefixes=[".tmp-", "."])
+        for batch in dataset.to_batches(columns=columns, filter=condition, batch_size=_SCAN_BATCH_ROWS):
+            if batch.num_rows:
+                table = pa.Table.from_batches([batch])
+                spill.add(table, partition_of([table[k] for k in feature.key_names], partitions))
+    except (pa.ArrowException, OSError) as exc:
+        raise StorageError(f"offline read of {base} failed: {exc}") from exc
+
+
+class _Cursor:
+    """Reads one partition's joined rows (sorted by input position) and hands out those below a bound."""
+
+    def __init__(self, path: Path) -> None:
+        self._source = pa.OSFile(str(path))
+        self._reader = pa.ipc.open_file(self._source)
+        self._next = 0
+        self._buffer: pa.Table | None = None
+
+    def below(self, bound: int) -> pa.Table | None:
+        pieces = []
+        while True:
+            if self._buffer is None or self._buffer.num_rows == 0:
+                if self._next >= self._reader.num_record_batches:
+                    break
+                self._buffer = pa.Table.from_batches([self._reader.get_batch(self._next)])
+                self._next += 1
+            rows = self._buffer[ROW].to_numpy()
+            cut = int(np.searchsorted(rows, bound))
+            pieces.append(self._buffer.slice(0, cut))
+            self._buffer = self._buffer.slice(cut)
+            if self._buffer.num_rows:
+                break
+        return pa.concat_tables(pieces) if pieces else None
+
+    def close(self) -> None:
+        self._source.close()
+
+
+def _merge_in_input_order(result_paths: Sequence[Path], total_rows: int, writer: pq.ParquetWriter) -> None:
+    cursors = [_Cursor(p) for p in result_paths]
+    try:
+        for low in range(0, total_rows, _MERGE_CHUNK_ROWS):
+            high = min(low + _MERGE_CHUNK_ROWS, total_rows)
+            pieces = [t for t in (c.below(high) for c in cursors) if t is not None and t.num_rows]
+            chunk = pa.concat_tables(pieces)
+            positions = chunk[ROW].to_numpy() - low
+            if chunk.num_rows != high - low or positions.min() != 0 or positions.max() != high - low - 1:
+                raise StorageError("out-of-core join: partition results do not cover the entity rows once each")
+            order = np.empty(len(positions), dtype=np.int64)
+            order[positions] = np.arange(len(positions), dtype=np.int64)
+            writer.write_table(chunk.take(pa.array(order)).drop_columns([ROW]))
+    finally:
+        for cursor in cursors:
+            cursor.close()
+
+
+def write_partitioned(
+    store: OfflineStore, entity_rows: pa.Table | Path, features: Sequence[FeatureVersion], out: Path, *, partitions: int,
+    as_of_micros: int | None = None, timestamp_column: str = EVENT_TIMESTAMP, spill_dir: Path | None = None,
+) -> DatasetSummary:
+    """The training set of entity_rows × features written to the Parquet file `out`, `partitions` at a time in memory."""
+    summary = DatasetSummary(partitions=partitions)
+    key_sets = {f.key_names for f in features}
+    if len(key_sets) > 1:
+        # Entity rows are partitioned by one key set; features keyed otherwise would need another partitioning.
+        return _write_per_key_set(store, entity_rows, features, out, partitions=partitions, as_of_micros=as_of_micros,
+                                  timestamp_column=timestamp_column, spill_dir=spill_dir)
+    work = Path(tempfile.mkdtemp(prefix="fsd-pit-spill-", dir=spill_dir))
+    try:
+        entities = _Spill(work / "entities", partitions)
+        try:
+            _spill_entity_rows(entity_rows, features, timestamp_column, partitions, entities, summary)
+        finally:
+            entities.close()
+        latest = summary.max_time_micros if summary.max_time_micros is not None else 0
+        feature_spills = []
+        for i, feature in enumerate(features):
+            spill = _Spill(work / f"feature-{i}", partitions)
+            try:
+                _spill_feature_rows(store, feature, latest, as_of_micros, partitions, spill)
+            finally:
+                spill.close()
+            feature_spills.append(spill)
+        results = []
+        empty_rights = {i: _empty_right(store, f, latest, as_of_micros) for i, f in enumerate(features)}
+        for p in range(partitions):
+            part = entities.read(p)
+            if part is None:
+                continue
+            def right_rows(feature: FeatureVersion, p: int = p) -> pa.Table:  # read in the joining thread, two at a time
+                i = features.index(feature)
+                return feature_spills[i].read(p) or empty_rights[i]
+
+            times = check_entity_rows(part, timestamp_column)
+            joined = join_rows(part, times, features, right_rows, with_status=True, status_counts=summary.status_counts)
+            path = work / f"result-{p:04d}.arrow"
+            with pa.ipc.new_file(str(path), joined.schema) as writer:
+                writer.write_table(joined, max_chunksize=_MERGE_CHUNK_ROWS // max(partitions, 1) or 1)
+            results.append(path)
+            del joined, part
+        if not results:
+            raise StorageError("out-of-core join: no entity rows were spilled")
+        with pa.OSFile(str(results[0])) as source:
+            schema = pa.ipc.open_file(source).schema
+        schema = schema.remove(schema.get_field_index(ROW))
+        with pq.ParquetWriter(out, schema, compression="zstd") as writer:
+            _merge_in_input_order(results, summary.rows, writer)
+        return summary
+    except OSError as exc:
+        raise StorageError(f"out-of-core join under {work} failed: {exc}") from exc
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _empty_right(store: OfflineStore, feature: FeatureVersion, latest: int, as_of_micros: int | None) -> pa.Table:
+    """A partition with no rows of a feature version joins against none, with the value column's real type."""
+    schema = store.schema(feature.group, feature.feature, feature.version)
+    if schema is None:
+        return read_feature_rows(store, feature, latest, as_of_micros)
+    columns = [*feature.key_names, EVENT_TIMESTAMP, CREATED_TIMESTAMP, VALUE]
+    return pa.schema([schema.field(c) for c in columns]).empty_table()
+
+
+def _write_per_key_set(store: OfflineStore, entity_rows: pa.Table | Path, features: Sequence[FeatureVersion], out: Path, *,
+                       partitions: int, as_of_micros: int | None, timestamp_column: str, spill_dir: Path | None) -> DatasetSummary:
+    """Features of several key sets: one partitioned pass per key set, then the per-set files zipped column-wise
+    (every pass keeps the input order, so rows line up)."""
+    work = Path(tempfile.mkdtemp(prefix="fsd-pit-sets-", dir=spill_dir))
+    try:
+        by_keys: dict[tuple[str, ...], list[FeatureVersion]] = {}
+        for f in features:
+            by_keys.setdefault(f.key_names, []).append(f)
+        parts, summary = [], DatasetSummary(partitions=partitions)
+        for i, group in enumerate(by_keys.values()):
+            path = work / f"set-{i}.parquet"
+            summary_i = write_partitioned(store, entity_rows, group, path, partitions=partitions, as_of_micros=as_of_micros,
+                                          timestamp_column=timestamp_column, spill_dir=work)
+            parts.append(path)
+            summary.rows, summary.min_time_micros, summary.max_time_micros = summary_i.rows, summary_i.min_time_micros, summary_i.max_time_micros
+            summary.status_counts.update(summary_i.status_counts)
+        readers = [pq.ParquetFile(p) for p in parts]
+        entity_count = len(entity_rows.column_names if isinstance(entity_rows, pa.Table) else pq.read_schema(entity_rows).names)
+        schema = readers[0].schema_arrow
+        for reader in readers[1:]:
+            for name in reader.schema_arrow.names[entity_count:]:
+                schema = schema.append(reader.schema_arrow.field(name))
+        with pq.ParquetWriter(out, schema, compression="zstd") as writer:
+            iterators = [r.iter_batches(batch_size=_MERGE_CHUNK_ROWS) for r in readers]
+            for batches in zip(*iterators):
+                table = pa.Table.from_batches([batches[0]])
+                for batch in batches[1:]:
+                    extra = pa.Table.from_batches([batch])
+                    for name in extra.column_names[entity_count:]:
+                        table = table.append_column(name, extra[name])
+                writer.write_table(table)
+        return summary
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def write_training_set(
+    store: OfflineStore, entity_rows: pa.Table | Path, features: Sequence[FeatureVersion], out: Path, *,
+    as_of_micros: int | None = None, memory_budget: int = DEFAULT_MEMORY_BUDGET, partitions: int | None = None,
+    timestamp_column: str = EVENT_TIMESTAMP,
+) -> DatasetSummary:
+    """The local engine's training set at `out`: joined in memory when it fits the budget, else out of core."""
+    if partitions is None:
+        _, count = _entity_batches(entity_rows)
+        partitions = partitions_for(count, [_feature_row_count(store, f) for f in features], memory_budget)
+    if partitions == 1 and not isinstance(entity_rows, pa.Table):
+        entity_rows = pq.read_table(entity_rows)  # it fits: join in memory
+    if partitions > 1:
+        return write_partitioned(store, entity_rows, features, out, partitions=partitions, as_of_micros=as_of_micros,
+                                 timestamp_column=timestamp_column)
+    summary = DatasetSummary()
+    times = check_entity_rows(entity_rows, timestamp_column)
+    summary.rows = entity_rows.num_rows
+    summary.add_times(times)
+    latest = int(times.max())
+    table = join_rows(entity_rows, times, features, lambda f: read_feature_rows(store, f, latest, as_of_micros), with_status=True,
+                      status_counts=summary.status_counts)
+    pq.write_table(table, out, compression="zstd")
+    return summary
+
+
