@@ -13,7 +13,8 @@ def decode_feature(rows: list[bytes | None], slot: int, dtype: int, vector_dim: 
 def encode_feature_columns(rows: list[bytes | None], specs: list[tuple[bytes, int, int, int, int, int]], now_micros: int) -> list[bytes]: ...
 def freshness_status(found: np.ndarray, event_times: np.ndarray, now_micros: int, max_age_micros: int) -> np.ndarray: ...
 def asof_match(
-    left_ids: np.ndarray, left_times: np.ndarray, right_ids: np.ndarray, right_times: np.ndarray, right_created: np.ndarray, id_count: int
+    left_ids: np.ndarray, left_times: np.ndarray, right_ids: np.ndarray, right_times: np.ndarray, right_created: np.ndarray, id_count: int,
+    radix_bits: int = -1,
 ) -> np.ndarray: ...
 def asof_statuses(
     match: np.ndarray, left_times: np.ndarray, right_times: np.ndarray, max_age_micros: int

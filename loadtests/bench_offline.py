@@ -1,83 +1,155 @@
-"""Point-in-time retrieval benchmark on real Parquet: N entity rows × 10 features over M feature rows.
+"""Point-in-time retrieval benchmark on real Parquet: N entity rows × 10 features over M feature rows, per engine.
 
-    python -m loadtests.bench_offline [--entity-rows 100000] [--feature-rows 1000000] [--entities 100000]
+    python -m loadtests.bench_offline [--entity-rows 1000000] [--feature-rows 10000000] [--entities 1000000]
+                                      [--engines local,duckdb,spark] [--data DIR] [--out-of-core] [--json FILE]
 
-Feature rows are split evenly over the 10 feature versions. Prints the median seconds of three retrievals (and
-the first), rows/s and the process's peak RSS.
+Feature rows are split evenly over the 10 feature versions; every value gets its status. Each engine runs in a
+fresh process, so its peak RSS is its own: the local engine in memory (get_historical_features), or with
+--out-of-core (or past its 1 GiB budget) written to Parquet by the out-of-core join; DuckDB likewise in memory
+or streamed to Parquet; Spark (local[2]) in memory. Prints the median seconds of the runs, rows/s and peak RSS.
+--data keeps the generated store for the next run (building 100M rows takes minutes).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import resource
+import subprocess
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
-from fsd.offline.retrieval import FeatureVersion, get_historical_features
+from fsd.offline.retrieval import FeatureVersion
 from fsd.offline.store import OfflineStore
 from loadtests.bench import require_native_codec
 
 TS = pa.timestamp("us", tz="UTC")
 DAY = 86_400_000_000
 BASE = 1_750_000_000_000_000
+ENGINES = ("local", "duckdb", "spark")
 
 
-def build(root: str, feature_rows: int, entities: int, days: int = 30, seed: int = 3) -> list[FeatureVersion]:
+def feature_versions() -> list[FeatureVersion]:
+    return [FeatureVersion("bench", f"f{i}", 1, ("entity_id",), 7 * DAY) for i in range(10)]
+
+
+def build(root: str, feature_rows: int, entities: int, days: int = 30, seed: int = 3, chunk: int = 5_000_000) -> list[FeatureVersion]:
+    """10 feature versions of feature_rows // 10 rows each, written in chunks (bounded memory at any size)."""
     rng = np.random.default_rng(seed)
     store = OfflineStore(root)
     per_feature = feature_rows // 10
-    features = []
-    for i in range(10):
-        times = BASE + rng.integers(0, days * DAY, per_feature)
-        table = pa.table({
-            "entity_id": pa.array(rng.integers(1, entities + 1, per_feature), pa.int64()),
-            "event_timestamp": pa.array(times, TS),
-            "created_timestamp": pa.array(times + rng.integers(0, 60_000_000, per_feature), TS),
-            "value": rng.random(per_feature),
-        })
-        store.write("bench", f"f{i}", 1, table)
-        features.append(FeatureVersion("bench", f"f{i}", 1, ("entity_id",), 7 * DAY))
-    return features
+    for feature in feature_versions():
+        for start in range(0, per_feature, chunk):
+            count = min(chunk, per_feature - start)
+            times = BASE + rng.integers(0, days * DAY, count)
+            store.write("bench", feature.feature, 1, pa.table({
+                "entity_id": pa.array(rng.integers(1, entities + 1, count), pa.int64()),
+                "event_timestamp": pa.array(times, TS),
+                "created_timestamp": pa.array(times + rng.integers(0, 60_000_000, count), TS),
+                "value": rng.random(count),
+            }))
+    return feature_versions()
 
 
-def run(entity_rows: int, feature_rows: int, entities: int, repeats: int = 3) -> dict[str, float]:
-    """The median of `repeats` retrievals (the first, which also warms imports and thread pools, is reported too)."""
-    with tempfile.TemporaryDirectory(prefix="fsd-pit-") as root:
+def entity_rows(count: int, entities: int, seed: int = 9) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    return pa.table({
+        "entity_id": pa.array(rng.integers(1, entities + 1, count), pa.int64()),
+        "event_timestamp": pa.array(BASE + rng.integers(0, 30 * DAY, count), TS),
+    })
+
+
+def prepare(data: Path, entity_count: int, feature_rows: int, entities: int) -> Path:
+    """The store and entities.parquet under data, built once per shape."""
+    shape = data / f"e{entity_count}-f{feature_rows}-k{entities}"
+    if not (shape / "ready").exists():
+        shape.mkdir(parents=True, exist_ok=True)
+        build(str(shape / "offline"), feature_rows, entities)
+        pq.write_table(entity_rows(entity_count, entities), shape / "entities.parquet")
+        (shape / "ready").write_text("1")
+    return shape
+
+
+def run_child(engine: str, shape: Path, out_of_core: bool, repeats: int) -> dict[str, object]:
+    """One engine's retrievals in this process; its peak RSS is the engine's."""
+    store = OfflineStore(shape / "offline")
+    features = feature_versions()
+    source = shape / "entities.parquet"
+    times, rows = [], 0
+    for i in range(repeats):
+        out = shape / f"out-{engine}-{i}.parquet"
+        out.unlink(missing_ok=True)
         began = time.perf_counter()
-        features = build(root, feature_rows, entities)
-        built = time.perf_counter() - began
-        rng = np.random.default_rng(9)
-        rows = pa.table({
-            "entity_id": pa.array(rng.integers(1, entities + 1, entity_rows), pa.int64()),
-            "event_timestamp": pa.array(BASE + rng.integers(0, 30 * DAY, entity_rows), TS),
-        })
-        store = OfflineStore(root)
-        times = []
-        for _ in range(repeats):  # a fresh retrieval each time (nothing is cached between calls)
-            began = time.perf_counter()
-            out = get_historical_features(store, rows, features)
-            times.append(time.perf_counter() - began)
-            assert out.num_rows == entity_rows
-        filled = 1 - out["bench:f0"].null_count / entity_rows
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        if out_of_core:
+            from fsd.offline import engines
+
+            summary = engines.write_training_set(engine, store, source, features, out)
+            rows, partitions = summary.rows, summary.partitions
+        else:
+            from fsd.offline import engines
+
+            table = engines.historical_table(engine, store, pq.read_table(source), features, with_status=True)
+            rows, partitions = table.num_rows, 1
+            del table
+        times.append(time.perf_counter() - began)
+        out.unlink(missing_ok=True)
     took = sorted(times)[len(times) // 2]
-    return {"entity_rows": entity_rows, "feature_rows": feature_rows, "seconds": took, "first_seconds": times[0],
-            "rows_per_s": entity_rows / took, "filled_share": filled, "peak_rss_mib": peak_mib, "write_seconds": built}
+    return {"engine": engine, "out_of_core": out_of_core, "rows": rows, "seconds": took, "runs": times, "partitions": partitions,
+            "rows_per_s": rows / took, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def measure(engine: str, shape: Path, out_of_core: bool, repeats: int) -> dict[str, object]:
+    """run_child in a fresh interpreter."""
+    got = subprocess.run([sys.executable, "-m", "loadtests.bench_offline", "--child", engine, "--shape", str(shape),
+                          "--repeats", str(repeats), *(["--out-of-core"] if out_of_core else [])],
+                         capture_output=True, text=True, check=False)
+    if got.returncode != 0:
+        raise RuntimeError(f"{engine} run failed:\n{got.stderr[-3000:]}")
+    return json.loads(got.stdout.strip().splitlines()[-1])
+
+
+def run(entity_count: int, feature_rows: int, entities: int, engines: list[str], data: Path | None, out_of_core: bool,
+        repeats: int) -> list[dict[str, object]]:
+    with tempfile.TemporaryDirectory(prefix="fsd-pit-") as scratch:
+        shape = prepare(data or Path(scratch), entity_count, feature_rows, entities)
+        results = []
+        for engine in engines:
+            result = measure(engine, shape, out_of_core, repeats)
+            result.update(entity_rows=entity_count, feature_rows=feature_rows)
+            results.append(result)
+        return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--entity-rows", type=int, default=100_000)
-    parser.add_argument("--feature-rows", type=int, default=1_000_000)
-    parser.add_argument("--entities", type=int, default=100_000)
+    parser.add_argument("--entity-rows", type=int, default=1_000_000)
+    parser.add_argument("--feature-rows", type=int, default=10_000_000)
+    parser.add_argument("--entities", type=int, default=1_000_000)
+    parser.add_argument("--engines", default="local", help="comma-separated: local, duckdb, spark")
+    parser.add_argument("--out-of-core", action="store_true", help="write the set to Parquet through each engine's bounded path")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--data", type=Path, default=None, help="keep the generated store here for later runs")
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--child", choices=ENGINES, help=argparse.SUPPRESS)
+    parser.add_argument("--shape", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     require_native_codec()
-    r = run(args.entity_rows, args.feature_rows, args.entities)
-    print(f"point-in-time: {r['entity_rows']:.0f} entity rows x 10 features over {r['feature_rows']:.0f} feature rows: "
-          f"median {r['seconds']:.2f} s of 3 (first {r['first_seconds']:.2f} s) = {r['rows_per_s']:.0f} rows/s "
-          f"(filled {r['filled_share']:.0%}), peak RSS {r['peak_rss_mib']:.0f} MiB")
+    if args.child:
+        print(json.dumps(run_child(args.child, args.shape, args.out_of_core, args.repeats)))
+        return
+    engines = [e for e in args.engines.split(",") if e]
+    results = run(args.entity_rows, args.feature_rows, args.entities, engines, args.data, args.out_of_core, args.repeats)
+    for r in results:
+        mode = f"out of core, {r['partitions']} partitions" if r["out_of_core"] else "in memory"
+        print(f"point-in-time [{r['engine']}, {mode}]: {r['entity_rows']:,} entity rows x 10 features over {r['feature_rows']:,} feature rows: "
+              f"median {r['seconds']:.2f} s of {len(r['runs'])} = {r['rows_per_s']:,.0f} rows/s, peak RSS {r['peak_rss_mib']:,.0f} MiB")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":

@@ -83,8 +83,9 @@ STATUS_NAMES = pa.array(["", "PRESENT", "NOT_FOUND", "STALE"])
 
 
 def status_column(status: np.ndarray) -> pa.Array:
-    """Status codes (1 PRESENT / 2 NOT_FOUND / 3 STALE) as the strings a training set carries."""
-    return pc.take(STATUS_NAMES, pa.array(status))
+    """Status codes (1 PRESENT / 2 NOT_FOUND / 3 STALE) as the strings a training set carries, dictionary-encoded:
+    one byte a value instead of a string each (a tenth of a 1M-row set's memory), read back as the same strings."""
+    return pa.DictionaryArray.from_arrays(pa.array(np.asarray(status, dtype=np.int8)), STATUS_NAMES)
 
 
 def _key_column(entity_rows: pa.Table, name: str, key_type: KeyType | None, feature: FeatureVersion) -> pa.ChunkedArray:

@@ -32,8 +32,10 @@ times = st.integers(-3, 12)
     right=st.lists(st.tuples(ids, times, st.integers(0, 3)), max_size=60),
     id_count=st.integers(0, 6),
     big_bucket=st.booleans(),
+    radix_bits=st.sampled_from([-1, 0, 1, 2, 3, 5]),
 )
-def test_native_asof_matches_reference(left, right, id_count, big_bucket) -> None:  # type: ignore[no-untyped-def]
+def test_native_asof_matches_reference(left, right, id_count, big_bucket, radix_bits) -> None:  # type: ignore[no-untyped-def]
+    """radix_bits splits the ids into 2^bits ranges joined one at a time (the cache-friendly path of large joins)."""
     if big_bucket:  # more than 16 rows of one id take the qsort branch rather than the insertion sort
         right = right + [(1, t % 13, t % 3) for t in range(40)]
     l_ids = np.array([r[0] for r in left], dtype=np.int64)
@@ -42,7 +44,7 @@ def test_native_asof_matches_reference(left, right, id_count, big_bucket) -> Non
     r_times = np.array([r[1] for r in right], dtype=np.int64)
     r_created = np.array([r[2] for r in right], dtype=np.int64)
     expected = pit.asof_match_reference(l_ids, l_times, r_ids, r_times, r_created, id_count)
-    got = _native.asof_match(l_ids, l_times, r_ids, r_times, r_created, id_count)
+    got = _native.asof_match(l_ids, l_times, r_ids, r_times, r_created, id_count, radix_bits)
     assert got.tolist() == expected.tolist()
     for i, match in enumerate(expected.tolist()):  # and the reference means what it says
         candidates = [j for j, r in enumerate(right) if r[0] == left[i][0] and 0 <= r[0] < id_count and r[1] <= left[i][1]]
@@ -122,3 +124,13 @@ def test_statuses_refuse_a_match_past_the_right_rows() -> None:
     for kernel in (pit.asof_statuses_reference, _native.asof_statuses):
         with pytest.raises(ValueError, match="past the right rows"):
             kernel(np.array([3]), np.array([0]), np.array([1, 2]), 0)
+
+
+def test_large_id_counts_take_the_radix_path_and_agree() -> None:
+    rng = np.random.default_rng(4)
+    id_count = 300_000  # the default then splits ids into 2^8 ranges
+    l_ids, l_times = rng.integers(-5, id_count + 5, 50_000), rng.integers(0, 100, 50_000)
+    r_ids, r_times, r_created = rng.integers(-5, id_count + 5, 80_000), rng.integers(0, 100, 80_000), rng.integers(0, 3, 80_000)
+    expected = pit.asof_match_reference(l_ids, l_times, r_ids, r_times, r_created, id_count)
+    for bits in (-1, 0, 4, 10):
+        assert _native.asof_match(l_ids, l_times, r_ids, r_times, r_created, id_count, bits).tolist() == expected.tolist()
