@@ -80,7 +80,7 @@ def run_child(engine: str, shape: Path, out_of_core: bool, repeats: int) -> dict
     store = OfflineStore(shape / "offline")
     features = feature_versions()
     source = shape / "entities.parquet"
-    times, rows = [], 0
+    times, rows, phases = [], 0, {}
     for i in range(repeats):
         out = shape / f"out-{engine}-{i}.parquet"
         out.unlink(missing_ok=True)
@@ -89,7 +89,7 @@ def run_child(engine: str, shape: Path, out_of_core: bool, repeats: int) -> dict
             from fsd.offline import engines
 
             summary = engines.write_training_set(engine, store, source, features, out)
-            rows, partitions = summary.rows, summary.partitions
+            rows, partitions, phases = summary.rows, summary.partitions, summary.phase_seconds
         else:
             from fsd.offline import engines
 
@@ -99,7 +99,7 @@ def run_child(engine: str, shape: Path, out_of_core: bool, repeats: int) -> dict
         times.append(time.perf_counter() - began)
         out.unlink(missing_ok=True)
     took = sorted(times)[len(times) // 2]
-    return {"engine": engine, "out_of_core": out_of_core, "rows": rows, "seconds": took, "runs": times, "partitions": partitions,
+    return {"engine": engine, "out_of_core": out_of_core, "rows": rows, "seconds": took, "runs": times, "partitions": partitions, "phase_seconds": phases,
             "rows_per_s": rows / took, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
@@ -148,6 +148,8 @@ def main() -> None:
         mode = f"out of core, {r['partitions']} partitions" if r["out_of_core"] else "in memory"
         print(f"point-in-time [{r['engine']}, {mode}]: {r['entity_rows']:,} entity rows x 10 features over {r['feature_rows']:,} feature rows: "
               f"median {r['seconds']:.2f} s of {len(r['runs'])} = {r['rows_per_s']:,.0f} rows/s, peak RSS {r['peak_rss_mib']:,.0f} MiB")
+        if r.get("phase_seconds"):
+            print("  " + ", ".join(f"{phase} {seconds:.1f} s" for phase, seconds in r["phase_seconds"].items()))  # type: ignore[union-attr]
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

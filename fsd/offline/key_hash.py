@@ -65,5 +65,7 @@ def key_hash(keys: Sequence[pa.Array | pa.ChunkedArray]) -> np.ndarray:
 
 
 def partition_of(keys: Sequence[pa.Array | pa.ChunkedArray], partitions: int) -> np.ndarray:
-    """The partition (0..partitions-1) of each row."""
-    return (key_hash(keys) % np.uint64(partitions)).astype(np.int64)
+    """The partition (0..partitions-1) of each row, as uint16 (numpy's stable sort of it is a radix sort)."""
+    if not 1 <= partitions <= 1 << 16:
+        raise ValueError("partitions must be in 1..65536")
+    return (key_hash(keys) % np.uint64(partitions)).astype(np.uint16)

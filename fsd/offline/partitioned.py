@@ -9,9 +9,12 @@ as the in-memory join's for any partition count, because an entity's rows all la
 from __future__ import annotations
 
 import math
+import os
 import shutil
+import time
 import tempfile
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +47,12 @@ class DatasetSummary:
     max_time_micros: int | None = None
     status_counts: dict[str, np.ndarray] = field(default_factory=dict)
     partitions: int = 1
+    phase_seconds: dict[str, float] = field(default_factory=dict)  # spill / join / merge, for the benchmark's report
+
+    def timed(self, phase: str, began: float) -> float:
+        now = time.perf_counter()
+        self.phase_seconds[phase] = self.phase_seconds.get(phase, 0.0) + now - began
+        return now
 
     def statuses(self, column: str) -> dict[str, int]:
         counts = self.status_counts.get(column, np.zeros(4, dtype=np.int64))
@@ -178,21 +187,29 @@ class _Cursor:
 
 
 def _merge_in_input_order(result_paths: Sequence[Path], total_rows: int, writer: pq.ParquetWriter) -> None:
+    """Chunks of the output in input order, each encoded to Parquet by a writer thread while the next is merged."""
     cursors = [_Cursor(p) for p in result_paths]
-    try:
-        for low in range(0, total_rows, _MERGE_CHUNK_ROWS):
-            high = min(low + _MERGE_CHUNK_ROWS, total_rows)
-            pieces = [t for t in (c.below(high) for c in cursors) if t is not None and t.num_rows]
-            chunk = pa.concat_tables(pieces)
-            positions = chunk[ROW].to_numpy() - low
-            if chunk.num_rows != high - low or positions.min() != 0 or positions.max() != high - low - 1:
-                raise StorageError("out-of-core join: partition results do not cover the entity rows once each")
-            order = np.empty(len(positions), dtype=np.int64)
-            order[positions] = np.arange(len(positions), dtype=np.int64)
-            writer.write_table(chunk.take(pa.array(order)).drop_columns([ROW]))
-    finally:
-        for cursor in cursors:
-            cursor.close()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fsd-pit-write") as pool:
+        pending = None
+        try:
+            for low in range(0, total_rows, _MERGE_CHUNK_ROWS):
+                high = min(low + _MERGE_CHUNK_ROWS, total_rows)
+                pieces = [t for t in (c.below(high) for c in cursors) if t is not None and t.num_rows]
+                chunk = pa.concat_tables(pieces)
+                positions = chunk[ROW].to_numpy() - low
+                if chunk.num_rows != high - low or positions.min() != 0 or positions.max() != high - low - 1:
+                    raise StorageError("out-of-core join: partition results do not cover the entity rows once each")
+                order = np.empty(len(positions), dtype=np.int64)
+                order[positions] = np.arange(len(positions), dtype=np.int64)
+                ordered = chunk.take(pa.array(order)).drop_columns([ROW])
+                if pending is not None:
+                    pending.result()
+                pending = pool.submit(writer.write_table, ordered)
+            if pending is not None:
+                pending.result()
+        finally:
+            for cursor in cursors:
+                cursor.close()
 
 
 def write_partitioned(
@@ -207,21 +224,27 @@ def write_partitioned(
         return _write_per_key_set(store, entity_rows, features, out, partitions=partitions, as_of_micros=as_of_micros,
                                   timestamp_column=timestamp_column, spill_dir=spill_dir)
     work = Path(tempfile.mkdtemp(prefix="fsd-pit-spill-", dir=spill_dir))
+    began = time.perf_counter()
     try:
         entities = _Spill(work / "entities", partitions)
         try:
             _spill_entity_rows(entity_rows, features, timestamp_column, partitions, entities, summary)
         finally:
             entities.close()
+        began = summary.timed("spill entity rows", began)
         latest = summary.max_time_micros if summary.max_time_micros is not None else 0
-        feature_spills = []
-        for i, feature in enumerate(features):
-            spill = _Spill(work / f"feature-{i}", partitions)
+        feature_spills = [_Spill(work / f"feature-{i}", partitions) for i in range(len(features))]
+
+        def spill_feature(i: int) -> None:
             try:
-                _spill_feature_rows(store, feature, latest, as_of_micros, partitions, spill)
+                _spill_feature_rows(store, features[i], latest, as_of_micros, partitions, feature_spills[i])
             finally:
-                spill.close()
-            feature_spills.append(spill)
+                feature_spills[i].close()
+
+        # Parquet decoding, hashing and the partition sort release the GIL: two versions spill at once.
+        with ThreadPoolExecutor(max_workers=max(1, min(len(features), os.cpu_count() or 1)), thread_name_prefix="fsd-pit-spill") as pool:
+            list(pool.map(spill_feature, range(len(features))))
+        began = summary.timed("spill feature rows", began)
         results = []
         empty_rights = {i: _empty_right(store, f, latest, as_of_micros) for i, f in enumerate(features)}
         for p in range(partitions):
@@ -241,11 +264,13 @@ def write_partitioned(
             del joined, part
         if not results:
             raise StorageError("out-of-core join: no entity rows were spilled")
+        began = summary.timed("join partitions", began)
         with pa.OSFile(str(results[0])) as source:
             schema = pa.ipc.open_file(source).schema
         schema = schema.remove(schema.get_field_index(ROW))
         with pq.ParquetWriter(out, schema, compression="zstd") as writer:
             _merge_in_input_order(results, summary.rows, writer)
+        summary.timed("merge and write Parquet", began)
         return summary
     except OSError as exc:
         raise StorageError(f"out-of-core join under {work} failed: {exc}") from exc

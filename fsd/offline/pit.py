@@ -92,7 +92,7 @@ asof_statuses = _select("asof_statuses", asof_statuses_reference)
 
 class _KeyCodes:
     """Codes 0..count-1 for the values of one entity-row key column, and the same codes for feature rows (-1 for a
-    value no entity row has). Int keys in a compact range are their own offset from the smallest (no sort)."""
+    value no entity row has). Int keys in a range not much wider than their count are their own offset from the smallest (no sort)."""
 
     def __init__(self, column: pa.ChunkedArray) -> None:
         self.type = column.type
@@ -102,7 +102,9 @@ class _KeyCodes:
             values = pc.cast(column, pa.int64()).to_numpy(zero_copy_only=False)
             self._low = int(values.min()) if len(values) else 0
             high = int(values.max()) if len(values) else 0
-            if high - self._low < max(4 * len(values), 1 << 16):
+            # Offsets from the smallest key need no sort; the as-of kernel's radix split keeps a wide id range cheap,
+            # which matters for out-of-core partitions (a hash partition's keys are spread over the whole range).
+            if high - self._low < max(16 * len(values), 1 << 22):
                 self.left = values - self._low
                 self.count = high - self._low + 1
                 self._offsets = True
