@@ -33,6 +33,7 @@ class StoreSettings:
     data_dir: str = "./fsd-data"
     block_cache_mb: int = 256
     bloom_bits_per_key: int = 10
+    row_cache_mb: int = 128  # rows kept in the daemon's memory in front of RocksDB (large GetFeatures batches); 0: none
     warm_cache_on_start: bool = True  # after health turns SERVING, read rows into the block cache (up to its size)
     sync_writes: bool = True
     wal_dir: str = ""  # RocksDB write-ahead log folder (e.g. a faster device); empty: inside data_dir/online

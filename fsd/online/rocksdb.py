@@ -25,6 +25,7 @@ from rocksdict import (
 
 from fsd.errors import FailedPrecondition, StorageError
 from fsd.online.base import LocalMerge, prefix_end
+from fsd.online.row_cache import MISS, RowCache
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class RocksDbSettings:
     block_size: int = 4096
     sync_writes: bool = True  # False only for throwaway benchmarks: acknowledged data could be lost on power loss
     single_get_below: int = 4  # batches this small use point gets (see get_many)
+    row_cache_mb: int = 128  # rows kept in process in front of RocksDB (fsd.online.row_cache); 0: none
     wal_dir: str = ""  # write-ahead log on another device/folder; empty: inside the database folder
 
 
@@ -87,6 +89,7 @@ class RocksDbOnlineStore(LocalMerge):
         self._write_opts.sync = False  # durability comes from flush_wal(True), which releases the GIL while syncing
         self._path = path
         self._single_get_below = self._settings.single_get_below
+        self._row_cache = RowCache(self._settings.row_cache_mb << 20) if self._settings.row_cache_mb > 0 else None
 
     @property
     def path(self) -> str:
@@ -95,6 +98,20 @@ class RocksDbOnlineStore(LocalMerge):
     def get_many(self, keys: Sequence[bytes]) -> list[bytes | None]:
         if not keys:
             return []
+        cache = self._row_cache
+        if cache is None:
+            return self._read(keys)
+        found, token = cache.lookup(keys)
+        missing = [i for i, row in enumerate(found) if row is MISS]
+        if missing:
+            wanted = list(keys) if len(missing) == len(found) else [keys[i] for i in missing]
+            rows = self._read(wanted)
+            cache.fill(token, wanted, rows)
+            for i, row in zip(missing, rows):
+                found[i] = row
+        return found  # type: ignore[return-value]
+
+    def _read(self, keys: Sequence[bytes]) -> list[bytes | None]:
         with storage_errors("read"):
             if len(keys) <= self._single_get_below:
                 # A point get keeps the GIL (≈2 µs); the batched get releases and re-takes it, which costs a
@@ -103,13 +120,29 @@ class RocksDbOnlineStore(LocalMerge):
                 return [get(key) for key in keys]
             return self._db.get(list(keys))  # type: ignore[return-value]
 
+    @property
+    def row_cache(self) -> RowCache | None:
+        return self._row_cache
+
     def write_batch(self, puts: Sequence[tuple[bytes, bytes]], deletes: Sequence[bytes] = ()) -> None:
         batch = WriteBatch(raw_mode=True)
         for key in deletes:
             batch.delete(key)
         for key, value in puts:
             batch.put(key, value)
-        self._commit(batch, "write")
+        self._write(batch, "write", [*deletes, *(k for k, _ in puts)])
+
+    def _write(self, batch: WriteBatch, what: str, keys: Sequence[bytes] | None) -> None:
+        """Commit, telling the row cache which keys changed (None: any)."""
+        cache = self._row_cache
+        if cache is None:
+            self._commit(batch, what)
+            return
+        cache.begin_write()
+        try:
+            self._commit(batch, what)
+        finally:
+            cache.end_write(keys)
 
     def _commit(self, batch: WriteBatch, what: str) -> None:
         """Apply a batch atomically, then sync the WAL (flush_wal releases the GIL while it waits)."""
@@ -143,7 +176,7 @@ class RocksDbOnlineStore(LocalMerge):
             return
         batch = WriteBatch(raw_mode=True)
         batch.delete_range(prefix, end)
-        self._commit(batch, "range delete")
+        self._write(batch, "range delete", None)
 
     def warm_cache(self, stop: threading.Event | None = None, chunk: int = 2000) -> tuple[int, int]:
         """Read rows in key order into the block cache until it is 90% full; returns (rows, cache bytes used).
@@ -158,12 +191,20 @@ class RocksDbOnlineStore(LocalMerge):
         it.seek_to_first()
         rows = 0
         used = self._cache_usage()
+        cache = self._row_cache
         while it.valid() and used < budget:
+            token = cache.token() if cache is not None else None
+            keys, values = [], []
             for _ in range(chunk):
+                if cache is not None:
+                    keys.append(it.key())
+                    values.append(it.value())
                 it.next()
                 rows += 1
                 if not it.valid():
                     break
+            if cache is not None and token is not None:
+                cache.fill(token, keys, values)  # skipped if a write overlapped this chunk
             used = self._cache_usage()
             if stop is not None and stop.is_set():
                 break

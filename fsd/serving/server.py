@@ -73,6 +73,7 @@ def open_online_store(settings: Settings, data_dir: Path) -> OnlineStore:
                                                      st.redis_timeout_seconds, st.redis_wait_timeout_ms))
     return RocksDbOnlineStore(str(data_dir / "online"), RocksDbSettings(
         block_cache_mb=st.block_cache_mb, bloom_bits_per_key=st.bloom_bits_per_key, sync_writes=st.sync_writes, wal_dir=st.wal_dir,
+        row_cache_mb=st.row_cache_mb,
     ))
 
 
