@@ -213,13 +213,16 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
     with client_from(args) as client:
         store = offline_store(args, client)
+        if args.memory_mib < 16:
+            raise UsageError(f"--memory-mib {args.memory_mib}: give at least 16")
         if not args.all:
             if not args.group:
                 raise UsageError("name a GROUP or use --all")
             from tqdm import tqdm
 
             with tqdm(unit="values", unit_scale=True, desc=f"sync {args.group}", disable=not sys.stderr.isatty()) as bar:
-                run = sync_group(client, store, args.group, full=args.full, forced=args.full, on_rows=bar.update)
+                run = sync_group(client, store, args.group, full=args.full, forced=args.full, on_rows=bar.update,
+                                 memory_budget=args.memory_mib << 20)
             emit(args, run, lambda: runs_table([run]))
             return exits.OK if run.outcome == "success" else exits.ERROR
         scheduler = SyncScheduler(client, store)
@@ -305,6 +308,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, c
     sync.add_argument("--watch", action="store_true", help="keep running the scheduler (with --all)")
     sync.add_argument("--max-cycles", type=int, default=0, help="stop the watch after N scheduler cycles")
     sync.add_argument("--full", action="store_true", help="forced resync: ignore the watermark")
+    sync.add_argument("--memory-mib", type=int, default=512,
+                      help="a run whose offline rows need more goes one entity partition at a time, spilled to disk (default 512)")
     sync.add_argument("--offline-root", default=None, help="must be the deployment's offline store if given (the daemon reports it; also $FSD_OFFLINE_ROOT)")
     sync.set_defaults(func=cmd_sync)
 

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from fsd.errors import StorageError
 from fsd.offline.key_hash import partition_of
+from fsd.offline.spill import PartitionSpill
 from fsd.offline.retrieval import FeatureVersion, check_entity_rows, checked_key_columns, join_rows, read_feature_rows
 from fsd.offline.store import CREATED_TIMESTAMP, EVENT_TIMESTAMP, VALUE, OfflineStore
 
@@ -67,7 +67,7 @@ class DatasetSummary:
 
 def _feature_row_count(store: OfflineStore, feature: FeatureVersion) -> int:
     """Rows of a feature version from the Parquet footers (no data read)."""
-    return sum(pq.ParquetFile(p).metadata.num_rows for p in store.data_files(feature.group, feature.feature, feature.version))
+    return store.row_count(feature.group, feature.feature, feature.version)
 
 
 def partitions_for(entity_rows: int, feature_rows: Sequence[int], memory_budget: int) -> int:
@@ -85,45 +85,8 @@ def _entity_batches(entity_rows: pa.Table | Path) -> tuple[Iterator[pa.Table], i
     return (pa.Table.from_batches([b]) for b in parquet.iter_batches(batch_size=_SCAN_BATCH_ROWS)), parquet.metadata.num_rows
 
 
-class _Spill:
-    """One IPC file per partition, written as batches arrive and read back whole, one partition at a time."""
-
-    def __init__(self, folder: Path, partitions: int) -> None:
-        folder.mkdir(parents=True)
-        self._paths = [folder / f"p{i:04d}.arrow" for i in range(partitions)]
-        self._writers: list[pa.ipc.RecordBatchFileWriter | None] = [None] * partitions
-        self.schema: pa.Schema | None = None
-
-    def add(self, table: pa.Table, parts: np.ndarray) -> None:
-        """Rows of `table` to their partitions, keeping their order within each partition."""
-        if table.num_rows == 0:
-            return
-        if self.schema is None:
-            self.schema = table.schema
-        order = np.argsort(parts, kind="stable")
-        ordered = table.take(pa.array(order))
-        bounds = np.searchsorted(parts[order], np.arange(len(self._paths) + 1))
-        for p, (low, high) in enumerate(zip(bounds[:-1], bounds[1:])):
-            if high > low:
-                writer = self._writers[p]
-                if writer is None:
-                    writer = self._writers[p] = pa.ipc.new_file(str(self._paths[p]), ordered.schema)
-                writer.write_table(ordered.slice(int(low), int(high - low)))
-
-    def close(self) -> None:
-        for writer in self._writers:
-            if writer is not None:
-                writer.close()
-
-    def read(self, p: int) -> pa.Table | None:
-        if self._writers[p] is None:
-            return None
-        with pa.OSFile(str(self._paths[p])) as source:
-            return pa.ipc.open_file(source).read_all()
-
-
 def _spill_entity_rows(entity_rows: pa.Table | Path, features: Sequence[FeatureVersion], timestamp_column: str, partitions: int,
-                       spill: _Spill, summary: DatasetSummary) -> None:
+                       spill: PartitionSpill, summary: DatasetSummary) -> None:
     batches, _ = _entity_batches(entity_rows)
     offset = 0
     for batch in batches:
@@ -136,25 +99,11 @@ def _spill_entity_rows(entity_rows: pa.Table | Path, features: Sequence[FeatureV
 
 
 def _spill_feature_rows(store: OfflineStore, feature: FeatureVersion, max_event_micros: int, as_of_micros: int | None,
-                        partitions: int, spill: _Spill) -> None:
+                        partitions: int, spill: PartitionSpill) -> None:
     """The feature version's candidate rows, scanned batch by batch with only the columns the join needs."""
-    base = store.dataset_dir(feature.group, feature.feature, feature.version)
-    if not store.data_files(feature.group, feature.feature, feature.version):
-        return
-    ts = pa.timestamp("us", tz="UTC")
-    condition = ds.field(EVENT_TIMESTAMP) <= pa.scalar(max_event_micros, ts)
-    if as_of_micros is not None:
-        condition = condition & (ds.field(CREATED_TIMESTAMP) <= pa.scalar(as_of_micros, ts))
-    columns = [*feature.key_names, EVENT_TIMESTAMP, CREATED_TIMESTAMP, VALUE]
-    try:
-        partitioning = ds.partitioning(pa.schema([("month", pa.string())]), flavor="hive")
-        dataset = ds.dataset(base, format="parquet", partitioning=partitioning, ignore_prefixes=[".tmp-", "."])
-        for batch in dataset.to_batches(columns=columns, filter=condition, batch_size=_SCAN_BATCH_ROWS):
-            if batch.num_rows:
-                table = pa.Table.from_batches([batch])
-                spill.add(table, partition_of([table[k] for k in feature.key_names], partitions))
-    except (pa.ArrowException, OSError) as exc:
-        raise StorageError(f"offline read of {base} failed: {exc}") from exc
+    for table in store.scan(feature.group, feature.feature, feature.version, key_columns=list(feature.key_names),
+                            max_event_micros=max_event_micros, created_as_of_micros=as_of_micros, batch_rows=_SCAN_BATCH_ROWS):
+        spill.add(table, partition_of([table[k] for k in feature.key_names], partitions))
 
 
 class _Cursor:
@@ -226,14 +175,14 @@ def write_partitioned(
     work = Path(tempfile.mkdtemp(prefix="fsd-pit-spill-", dir=spill_dir))
     began = time.perf_counter()
     try:
-        entities = _Spill(work / "entities", partitions)
+        entities = PartitionSpill(work / "entities", partitions)
         try:
             _spill_entity_rows(entity_rows, features, timestamp_column, partitions, entities, summary)
         finally:
             entities.close()
         began = summary.timed("spill entity rows", began)
         latest = summary.max_time_micros if summary.max_time_micros is not None else 0
-        feature_spills = [_Spill(work / f"feature-{i}", partitions) for i in range(len(features))]
+        feature_spills = [PartitionSpill(work / f"feature-{i}", partitions) for i in range(len(features))]
 
         def spill_feature(i: int) -> None:
             try:

@@ -149,6 +149,12 @@ def entity_ids(keys: Sequence[pa.ChunkedArray]) -> np.ndarray:
     return _fold(keys)[2]
 
 
+def entity_ids_and_count(keys: Sequence[pa.ChunkedArray]) -> tuple[np.ndarray, int]:
+    """entity_ids and how many ids there are (ids lie in [0, count); with int offsets some may be unused)."""
+    _, _, ids, count = _fold(keys)
+    return ids, count
+
+
 class EntityRows:
     """The entity-row side of as-of joins for one key set, indexed once (dense entity ids) and shared by every
     feature version keyed the same way."""

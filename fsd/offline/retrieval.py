@@ -206,16 +206,22 @@ def latest_values(
     """
     table = store.read(feature.group, feature.feature, feature.version, key_columns=list(feature.key_names), max_event_micros=as_of_micros,
                        kinds=kinds)
+    return latest_rows(table, feature.key_names, as_of_micros=as_of_micros, since_created_micros=since_created_micros)
+
+
+def latest_rows(table: pa.Table, key_names: Sequence[str], *, as_of_micros: int, since_created_micros: int | None = None) -> pa.Table:
+    """latest_values over rows already read (all of some entities' rows with event time <= as_of), in row order."""
     if table.num_rows == 0:
         return table
-    ids = pit.entity_ids([table[k] for k in feature.key_names])
+    ids, id_count = pit.entity_ids_and_count([table[k] for k in key_names])
     times = table[EVENT_TIMESTAMP].cast(pa.int64()).to_numpy(zero_copy_only=False)
     created = table[CREATED_TIMESTAMP].cast(pa.int64()).to_numpy(zero_copy_only=False)
-    order = np.lexsort((created, times, ids))
-    last = np.ones(len(order), dtype=np.bool_)
-    last[:-1] = ids[order][1:] != ids[order][:-1]
-    chosen = order[last]
+    # The latest row of each entity is its as-of match at as_of: the linear native kernel, not a 3-key sort
+    # (1M rows: 0.05 s against 0.25 s for np.lexsort, which also held the GIL and so serialised the versions).
+    entities = np.arange(id_count, dtype=np.int64)
+    chosen = pit.asof_match(entities, np.full(id_count, as_of_micros, dtype=np.int64), ids, times, created, id_count)
     if since_created_micros is not None:
-        touched = np.unique(ids[created > since_created_micros])
-        chosen = chosen[np.isin(ids[chosen], touched)]
-    return table.take(pa.array(np.sort(chosen)))
+        touched = np.zeros(id_count, dtype=np.bool_)
+        touched[ids[created > since_created_micros]] = True
+        chosen = chosen[touched]
+    return table.take(pa.array(np.sort(chosen[chosen >= 0])))

@@ -15,6 +15,7 @@ import os
 import re
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,9 +114,16 @@ class OfflineStore:
                 out.append((p, f"{m.group(1)}-{m.group(2)}", m.group(3) or "ingest"))
         return out
 
-    def data_files(self, group: str, feature: str, version: int) -> list[Path]:
-        """Every complete data file of a feature version, in write order within each month."""
-        return sorted(p for p, _, _ in self._files(group, feature, version))
+    def data_files(self, group: str, feature: str, version: int, kinds: frozenset[str] | None = None) -> list[Path]:
+        """Every complete data file of a feature version (of those kinds of write), in write order within each month."""
+        return sorted(p for p, _, kind in self._files(group, feature, version) if kinds is None or kind in kinds)
+
+    def row_count(self, group: str, feature: str, version: int, kinds: frozenset[str] | None = None) -> int:
+        """Rows of a feature version (of those kinds of write), from the Parquet footers: no data is read."""
+        try:
+            return sum(pq.ParquetFile(p).metadata.num_rows for p in self.data_files(group, feature, version, kinds))
+        except (pa.ArrowException, OSError) as exc:
+            raise StorageError(f"offline read of {self.dataset_dir(group, feature, version)} failed: {exc}") from exc
 
     def schema(self, group: str, feature: str, version: int) -> pa.Schema | None:
         """The stored columns of a feature version (None before its first write)."""
@@ -141,12 +149,42 @@ class OfflineStore:
         """Rows of one feature version, pruned by time (partition pruning) and optionally by entity key and by the
         kind of write they came from."""
         base = self.dataset_dir(group, feature, version)
+        dataset, condition, columns = self._scanner_parts(group, feature, version, key_columns, key_filter, max_event_micros,
+                                                         min_event_micros, created_as_of_micros, kinds)
+        if dataset is None:
+            return _empty(columns)
+        try:
+            return dataset.to_table(columns=columns, filter=condition)
+        except (pa.ArrowException, OSError) as exc:
+            raise StorageError(f"offline read of {base} failed: {exc}") from exc
+
+    def scan(
+        self, group: str, feature: str, version: int, *, key_columns: list[str], max_event_micros: int | None = None,
+        created_as_of_micros: int | None = None, kinds: frozenset[str] | None = None, batch_rows: int = 1 << 20,
+    ) -> Iterator[pa.Table]:
+        """read, a batch at a time (bounded memory whatever the version's size), with only the columns joins need."""
+        base = self.dataset_dir(group, feature, version)
+        dataset, condition, columns = self._scanner_parts(group, feature, version, key_columns, None, max_event_micros, None,
+                                                         created_as_of_micros, kinds)
+        if dataset is None:
+            return
+        try:
+            for batch in dataset.to_batches(columns=columns, filter=condition, batch_size=batch_rows):
+                if batch.num_rows:
+                    yield pa.Table.from_batches([batch])
+        except (pa.ArrowException, OSError) as exc:
+            raise StorageError(f"offline read of {base} failed: {exc}") from exc
+
+    def _scanner_parts(self, group: str, feature: str, version: int, key_columns: list[str], key_filter: pa.Array | None,
+                       max_event_micros: int | None, min_event_micros: int | None, created_as_of_micros: int | None,
+                       kinds: frozenset[str] | None) -> tuple[ds.Dataset | None, object, list[str]]:
+        base = self.dataset_dir(group, feature, version)
         columns = [*key_columns, EVENT_TIMESTAMP, CREATED_TIMESTAMP, VALUE]
         sources: object = base
         if kinds is not None:
             sources = [str(p) for p, _, kind in self._files(group, feature, version) if kind in kinds]
         if not base.exists() or sources == []:
-            return pa.table({c: pa.array([], type=_TS if c in (EVENT_TIMESTAMP, CREATED_TIMESTAMP) else pa.null()) for c in columns})
+            return None, None, columns
         condition = None
 
         def both(a, b):  # type: ignore[no-untyped-def]
@@ -166,6 +204,10 @@ class OfflineStore:
             partitioning = ds.partitioning(pa.schema([(_PARTITION, pa.string())]), flavor="hive")
             dataset = ds.dataset(sources, format="parquet", partitioning=partitioning, partition_base_dir=str(base),
                                  ignore_prefixes=[".tmp-", "."])
-            return dataset.to_table(columns=columns, filter=condition)
         except (pa.ArrowException, OSError) as exc:
             raise StorageError(f"offline read of {base} failed: {exc}") from exc
+        return dataset, condition, columns
+
+
+def _empty(columns: list[str]) -> pa.Table:
+    return pa.table({c: pa.array([], type=_TS if c in (EVENT_TIMESTAMP, CREATED_TIMESTAMP) else pa.null()) for c in columns})

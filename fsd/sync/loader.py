@@ -4,23 +4,31 @@ that runs it per group at the group's own interval with retry and backoff."""
 from __future__ import annotations
 
 import logging
+import math
 import os
+import shutil
+import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import pyarrow as pa
 
 from fsd.client import Client
 from fsd.domain import GroupInfo, SyncRun, VersionState
 from fsd.errors import FsdError
-from fsd.offline.retrieval import FeatureVersion, latest_values
+from fsd.offline.key_hash import partition_of
+from fsd.offline.retrieval import latest_rows
+from fsd.offline.spill import PartitionSpill
 from fsd.offline.store import CREATED_TIMESTAMP, EVENT_TIMESTAMP, VALUE, OfflineStore
 from fsd.sync import rules
 
 logger = logging.getLogger(__name__)
+DEFAULT_SYNC_MEMORY = 512 << 20  # past this, a run goes one entity partition at a time
+_SYNC_BYTES_PER_ROW = 160  # a row read, its latest-value pick and its share of the widened publish table
 
 
 def _snapshot_micros(snapshot_id: str) -> int:
@@ -84,12 +92,13 @@ def _widen(batches: list[_Batch], keys: list[str]) -> list[_Batch]:
     return out
 
 
-def _batches(info: GroupInfo, store: OfflineStore, previous: int, full: bool, now: int) -> list[_Batch]:
-    """What a run publishes: per SERVING/PENDING version with new offline snapshots, the latest value per entity of
-    each kind of write (a forced resync: of all kinds together, authoritative). Read completely before anything is
-    published, so a run that cannot publish one batch publishes none."""
+_Wanted = tuple[str, int, "frozenset[str] | None", str, str]  # feature, version, kinds of write, publish mode, newest snapshot
+
+
+def _wanted(info: GroupInfo, store: OfflineStore, previous: int, full: bool) -> list[_Wanted]:
+    """Per SERVING/PENDING version with new offline snapshots, each kind of write to sync (a forced resync: all
+    kinds together, authoritative)."""
     group = info.spec.name
-    keys = [k.name for k in info.spec.entity_keys]
     groups_of_kinds = [(None, "RESYNC")] if full else [(frozenset({kind}), mode) for kind, mode in MODE_OF_KIND.items()]
     wanted = []
     for feature, versions in info.versions.items():
@@ -100,20 +109,89 @@ def _batches(info: GroupInfo, store: OfflineStore, previous: int, full: bool, no
                 fresh = [s for s in store.snapshots(group, feature, v.version, kinds) if full or _snapshot_micros(s) > previous]
                 if fresh:
                     wanted.append((feature, v.version, kinds, mode, fresh[-1]))
+    return wanted
 
-    def read(item: tuple[str, int, frozenset[str] | None, str, str]) -> _Batch | None:
-        feature, version, kinds, mode, snapshot = item
-        fv = FeatureVersion(group, feature, version, tuple(keys), 0)
-        latest = latest_values(store, fv, as_of_micros=now, since_created_micros=None if full else previous, kinds=kinds)
-        if latest.num_rows == 0:
-            return None
-        table = pa.table({**{k: latest[k] for k in keys}, EVENT_TIMESTAMP: latest[EVENT_TIMESTAMP],
-                          CREATED_TIMESTAMP: latest[CREATED_TIMESTAMP], feature: latest[VALUE]})
-        return _Batch({feature: version}, mode, table, (f"{feature}@{version}:{snapshot}",), latest.num_rows)
 
-    # Parquet decoding and the numpy sorts release the GIL: versions are read in parallel.
+def _batch(item: _Wanted, rows: pa.Table, keys: list[str], now: int, previous: int, full: bool) -> _Batch | None:
+    """The latest value per entity of one wanted version among rows (all of their entities' rows), ready to publish."""
+    feature, version, _, mode, snapshot = item
+    latest = latest_rows(rows, keys, as_of_micros=now, since_created_micros=None if full else previous)
+    if latest.num_rows == 0:
+        return None
+    table = pa.table({**{k: latest[k] for k in keys}, EVENT_TIMESTAMP: latest[EVENT_TIMESTAMP],
+                      CREATED_TIMESTAMP: latest[CREATED_TIMESTAMP], feature: latest[VALUE]})
+    return _Batch({feature: version}, mode, table, (f"{feature}@{version}:{snapshot}",), latest.num_rows)
+
+
+def _batches(info: GroupInfo, store: OfflineStore, wanted: list[_Wanted], previous: int, full: bool, now: int) -> list[_Batch]:
+    """What a run publishes when it fits in memory: every wanted version read whole (in parallel threads: Parquet
+    decoding and the native kernel release the GIL) before anything is published."""
+    group = info.spec.name
+    keys = [k.name for k in info.spec.entity_keys]
+
+    def read(item: _Wanted) -> _Batch | None:
+        feature, version, kinds = item[0], item[1], item[2]
+        rows = store.read(group, feature, version, key_columns=keys, max_event_micros=now, kinds=kinds)
+        return _batch(item, rows, keys, now, previous, full)
+
     with ThreadPoolExecutor(max_workers=max(1, min(len(wanted), os.cpu_count() or 1)), thread_name_prefix="fsd-sync-read") as pool:
         return [b for b in pool.map(read, wanted) if b is not None]
+
+
+def sync_partitions(store: OfflineStore, group: str, wanted: list[_Wanted], memory_budget: int) -> int:
+    """How many entity partitions keep one partition's rows of every wanted version within the budget."""
+    rows = 0
+    for feature, version, kinds, _, _ in wanted:
+        rows += store.row_count(group, feature, version, kinds)
+    return max(1, min(4096, math.ceil(rows * _SYNC_BYTES_PER_ROW / max(memory_budget, 1))))
+
+
+def _partitioned_batches(info: GroupInfo, store: OfflineStore, wanted: list[_Wanted], previous: int, full: bool, now: int,
+                         partitions: int, work: Path) -> Iterator[list[_Batch]]:
+    """The run's batches one entity partition at a time: each wanted version's rows are scanned batch by batch
+    (only the key, time and value columns) into hash partitions on disk, then each partition is read back, its
+    latest values taken and published before the next is read. An entity's rows all land in one partition, so
+    each partition's latest values are the whole run's for its entities."""
+    group = info.spec.name
+    keys = [k.name for k in info.spec.entity_keys]
+    spills = []
+    for i, (feature, version, kinds, _, _) in enumerate(wanted):
+        spill = PartitionSpill(work / f"version-{i}", partitions)
+        try:
+            for table in store.scan(group, feature, version, key_columns=keys, max_event_micros=now, kinds=kinds):
+                spill.add(table, partition_of([table[k] for k in keys], partitions))
+        finally:
+            spill.close()
+        spills.append(spill)
+    for item, spill in zip(wanted, spills):  # all or nothing: a blocked version is found before anything is sent
+        if spill.schema is not None and rules.entity_key_mismatch(spill.schema, info.spec).reason:
+            first = next(rows for rows in map(spill.read, range(partitions)) if rows is not None)
+            batch = _batch(item, first, keys, now, previous, full)
+            yield [batch] if batch is not None else []
+            return
+    for p in range(partitions):
+        batches = []
+        for item, spill in zip(wanted, spills):
+            rows = spill.read(p)
+            batch = _batch(item, rows, keys, now, previous, full) if rows is not None else None
+            if batch is not None:
+                batches.append(batch)
+        yield batches
+
+
+_DONE = object()
+
+
+def _prefetched(parts: Iterator[list[_Batch]]) -> Iterator[list[_Batch]]:
+    """The next partition is read and reduced in a helper thread while this one is published."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fsd-sync-prefetch") as pool:
+        pending = pool.submit(next, parts, _DONE)
+        while True:
+            batches = pending.result()
+            if batches is _DONE:
+                return
+            pending = pool.submit(next, parts, _DONE)
+            yield batches  # type: ignore[misc]
 
 
 def _aligned_in_place(batches: list[_Batch], keys: list[str]) -> bool:
@@ -156,37 +234,48 @@ def sync_group(
     forced: bool = False,
     chunk_rows: int = 20_000,
     on_rows: Callable[[int], None] | None = None,  # values published so far (progress)
+    memory_budget: int = DEFAULT_SYNC_MEMORY,
 ) -> SyncRun:
     """One sync run of a group's SERVING and PENDING versions, through Publish and so through every publish rule;
     always recorded, success or not. All or nothing: a batch the rules would block (an entity-key mismatch in an
     offline file) is sent alone, so the daemon refuses it and opens its review incident, and nothing of the run
-    goes online. `full` is a forced resync: the offline truth replaces online values inside the serving window."""
+    goes online. `full` is a forced resync: the offline truth replaces online values inside the serving window.
+    A run whose offline rows would not fit memory_budget goes one entity partition at a time (bounded memory)."""
     started = time.time_ns() // 1000
     rows_read = values_written = rows_rejected = 0
     reasons: dict[str, int] = {}
+    work = None
     try:
         info = client.get_group(group)
         previous = 0 if full else next((r.watermark_micros for r in client.sync_runs(group, 200) if r.outcome == "success"), 0)
-        batches = _batches(info, store, previous, full, started)
-        blocked = next((b for b in batches if rules.entity_key_mismatch(b.table.schema, info.spec).reason), None)
+        wanted = _wanted(info, store, previous, full)
         keys = [k.name for k in info.spec.entity_keys]
-        batches = [blocked] if blocked is not None else _streams(batches, keys)  # a blocked batch alone: refused, with its incident
+        partitions = sync_partitions(store, group, wanted, memory_budget)
+        if partitions == 1:
+            parts: Iterator[list[_Batch]] = iter([_batches(info, store, wanted, previous, full, started)])
+        else:
+            work = Path(tempfile.mkdtemp(prefix="fsd-sync-spill-"))
+            parts = _prefetched(_partitioned_batches(info, store, wanted, previous, full, started, partitions, work))
         watermark, newest_snapshot, snapshots = previous, 0, []
-        for batch in batches:
-            features = len(batch.versions)
-            progress = (lambda rows, n=features: on_rows(rows * n)) if on_rows is not None else None
-            result = client.publish(group, batch.table, publish_id=f"sync-{group}-{uuid.uuid4().hex[:12]}", chunk_rows=chunk_rows,
-                                    feature_versions=batch.versions, mode=batch.mode,
-                                    snapshot_id=",".join(s.rsplit(":", 1)[-1] for s in batch.snapshots)[:200], on_chunk=progress)
-            rows_read += batch.feature_rows  # the remainder of a widened batch was counted with it
-            values_written += result.values_written
-            rows_rejected += result.rows_rejected
-            for reason, count in result.reason_counts.items():
-                reasons[reason] = reasons.get(reason, 0) + count
-            watermark = max(watermark, int(pa.compute.max(batch.table[CREATED_TIMESTAMP].cast(pa.int64())).as_py()))
-            for snap in batch.snapshots:
-                newest_snapshot = max(newest_snapshot, _snapshot_micros(snap.rsplit(":", 1)[-1]))
-                snapshots.append(snap)
+        for batches in parts:
+            blocked = next((b for b in batches if rules.entity_key_mismatch(b.table.schema, info.spec).reason), None)
+            batches = [blocked] if blocked is not None else _streams(batches, keys)  # a blocked batch alone: refused, with its incident
+            for batch in batches:
+                features = len(batch.versions)
+                progress = (lambda rows, n=features: on_rows(rows * n)) if on_rows is not None else None
+                result = client.publish(group, batch.table, publish_id=f"sync-{group}-{uuid.uuid4().hex[:12]}", chunk_rows=chunk_rows,
+                                        feature_versions=batch.versions, mode=batch.mode,
+                                        snapshot_id=",".join(s.rsplit(":", 1)[-1] for s in batch.snapshots)[:200], on_chunk=progress)
+                rows_read += batch.feature_rows  # the remainder of a widened batch was counted with it
+                values_written += result.values_written
+                rows_rejected += result.rows_rejected
+                for reason, count in result.reason_counts.items():
+                    reasons[reason] = reasons.get(reason, 0) + count
+                watermark = max(watermark, int(pa.compute.max(batch.table[CREATED_TIMESTAMP].cast(pa.int64())).as_py()))
+                for snap in batch.snapshots:
+                    newest_snapshot = max(newest_snapshot, _snapshot_micros(snap.rsplit(":", 1)[-1]))
+                    if snap not in snapshots:
+                        snapshots.append(snap)
         ended = time.time_ns() // 1000
         run = SyncRun(group, started, ended, "success", snapshot=",".join(snapshots), rows_read=rows_read, values_written=values_written,
                       rows_rejected=rows_rejected, reason_counts=reasons, watermark_micros=watermark,
@@ -196,6 +285,9 @@ def sync_group(
         logger.warning("sync of %s failed: %s", group, error)
         run = SyncRun(group, started, time.time_ns() // 1000, "failed", error=error[:1000], rows_read=rows_read, values_written=values_written,
                       rows_rejected=rows_rejected, reason_counts=reasons, forced=forced)
+    finally:
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
     return client.record_sync_run(run)
 
 

@@ -284,3 +284,56 @@ def test_adaptive_intervals_follow_volatility_with_fewer_runs(daemon_factory) ->
             now[0] += 60
         assert scheduler.interval_of("velocity_a") == 60 and scheduler.interval_of("profile_a") == 3600
         assert runs["velocity_a"] >= 115 and runs["profile_a"] <= 10 and sum(runs.values()) < 2 * 120
+
+
+TWO_FEATURES = """
+feature_groups:
+  - name: wide
+    entity_keys: [{name: customer_id, type: int64}]
+    max_age: 1h
+    sync_interval: 1s
+    features:
+      - {name: a, dtype: int64}
+      - {name: b, dtype: double}
+"""
+
+
+def test_a_sync_larger_than_its_memory_budget_goes_partition_by_partition(client: Client, tmp_path: Path) -> None:
+    """The same online state as a run in memory, incremental runs included, with the rows spilled by entity."""
+    import numpy as np
+
+    from fsd.sync import loader
+
+    client.apply(load_text(TWO_FEATURES))
+    store = OfflineStore(tmp_path / "offline")
+    rng = np.random.default_rng(7)
+    n = 12_000
+    ids = rng.integers(0, 4000, n)  # several rows per entity: the latest must win within each partition
+    now = now_micros()
+
+    def table(ages: np.ndarray, a: np.ndarray) -> pa.Table:
+        return pa.table({"customer_id": pa.array(ids, pa.int64()), "event_timestamp": pa.array(now - ages, TS),
+                         "a": pa.array(a, pa.int64()), "b": pa.array(a * 0.5)})
+
+    ingest_offline(client, store, "wide", table(rng.integers(1, 1800, n) * MICROS, rng.integers(0, 1000, n)))
+    assert loader.sync_partitions(store, "wide", loader._wanted(client.get_group("wide"), store, 0, False), 1 << 20) > 1
+    run = sync_group(client, store, "wide", memory_budget=1 << 20)  # a 1 MiB budget: several partitions
+    assert run.outcome == "success", run.error
+    latest: dict[int, tuple[int, int]] = {}
+    offline = store.read("wide", "a", 1, key_columns=["customer_id"])
+    for key, event, value in zip(offline["customer_id"].to_pylist(), offline["event_timestamp"].cast(pa.int64()).to_pylist(),
+                                 offline["value"].to_pylist()):
+        if key not in latest or event >= latest[key][0]:
+            latest[key] = (event, value)
+    keys = sorted(latest)
+    got = client.get_features(["wide:a", "wide:b"], {"customer_id": keys})
+    assert got["wide:a"].values.tolist() == [latest[k][1] for k in keys]
+    assert got["wide:b"].values.tolist() == [latest[k][1] * 0.5 for k in keys]
+    assert run.values_written == 2 * len(keys)
+    # An incremental run after a newer ingest of a few entities moves only those, still partition by partition.
+    update = pa.table({"customer_id": pa.array([keys[0], keys[-1]], pa.int64()), "event_timestamp": pa.array([now_micros()] * 2, TS),
+                       "a": pa.array([-1, -2], pa.int64()), "b": pa.array([-1.0, -2.0])})
+    ingest_offline(client, store, "wide", update)
+    again = sync_group(client, store, "wide", memory_budget=1 << 20)
+    assert again.outcome == "success" and again.values_written == 4
+    assert client.get_features(["wide:a"], {"customer_id": [keys[0], keys[-1]]})["wide:a"].values.tolist() == [-1, -2]

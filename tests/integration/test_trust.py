@@ -318,7 +318,8 @@ def test_an_offline_correction_outside_the_window_stays_offline_through_sync(vel
     assert served(client, [1, 2]) == [(10, "STALE"), (None, "NOT_FOUND")]
 
 
-def test_a_group_sync_is_all_or_nothing_when_one_version_is_blocked(velocity) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("memory_budget", [512 << 20, 100])  # 100 bytes: the run goes partition by partition
+def test_a_group_sync_is_all_or_nothing_when_one_version_is_blocked(velocity, memory_budget: int) -> None:  # type: ignore[no-untyped-def]
     client, _ = velocity
     store = deployment_store(client)
     ingest_offline(client, store, "velocity", rows([1, 2], [30, 30], [1, 2]).drop_columns(["amount_1h"]))
@@ -326,7 +327,7 @@ def test_a_group_sync_is_all_or_nothing_when_one_version_is_blocked(velocity) ->
     bad = pa.table({"customer_id": pa.array(["1"]), "event_timestamp": pa.array([now_micros()], TS),
                     "created_timestamp": pa.array([now_micros()], TS), "value": pa.array([9.5])})
     store.write("velocity", "amount_1h", 1, bad)
-    run = sync_group(client, store, "velocity")
+    run = sync_group(client, store, "velocity", memory_budget=memory_budget)
     assert run.outcome == "failed" and "ENTITY_KEY_MISMATCH" in run.error
     assert served(client, [1, 2]) == [(None, "NOT_FOUND"), (None, "NOT_FOUND")]  # count_1h was not published either
     assert [i.kind for i in client.incidents()] == ["entity_key_mismatch"]
