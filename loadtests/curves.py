@@ -58,10 +58,9 @@ def pit_curve(sizes: list[int], data: Path | None) -> list[dict[str, object]]:
 
 
 def draw(report: dict[str, object], folder: Path) -> list[Path]:
-    import matplotlib
+    from loadtests.plotting import pyplot, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -80,11 +79,7 @@ def draw(report: dict[str, object], folder: Path) -> list[Path]:
             ax.annotate(f"{r['ratio_p99_rounds']:.2f}×", (r["entities"], r["fsd_p99_us"] / 1000), textcoords="offset points", xytext=(4, 6), fontsize=8)  # type: ignore[index]
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
-        fig.tight_layout()
-        path = folder / "getfeatures_p99.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(save(fig, folder / "getfeatures_p99.png"))
     pit = report["point_in_time"]
     if pit:
         x = [r["entity_rows"] for r in pit]  # type: ignore[index]
@@ -100,11 +95,7 @@ def draw(report: dict[str, object], folder: Path) -> list[Path]:
         twin.set_ylim(bottom=0)
         ax.set_title("Point-in-time training set, local engine")
         ax.grid(True, which="both", alpha=0.3)
-        fig.tight_layout()
-        path = folder / "point_in_time.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(save(fig, folder / "point_in_time.png"))
     return paths
 
 

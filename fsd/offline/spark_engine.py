@@ -42,6 +42,7 @@ def spark_session() -> Any:
         SparkSession.builder.master(os.environ.get("FSD_SPARK_MASTER", "local[2]")).appName("fsd-training-set")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.shuffle.partitions", os.environ.get("FSD_SPARK_SHUFFLE_PARTITIONS", "8"))
+        .config("spark.driver.memory", os.environ.get("FSD_SPARK_DRIVER_MEMORY", "2g"))
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")

@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from fsd.domain.types import Clock, SystemClock
 from fsd.errors import InvalidArgument, StorageError
 from fsd.paths import confine_below
 
@@ -61,10 +62,13 @@ def _fsync_dir(path: Path) -> None:
 class OfflineStore:
     """Reads and writes feature-version datasets under one root folder."""
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, clock: Clock | None = None) -> None:
+        """clock: what snapshot ids are stamped with (they order writes and tell the loader what is new); a
+        simulation injects its own, so its files and its sync runs share one time line."""
         from fsd.paths import confine
 
         self.root = confine(root, "offline root")
+        self._clock = clock or SystemClock()
 
     def dataset_dir(self, group: str, feature: str, version: int) -> Path:
         return self.root / group / feature / f"v{version}"
@@ -81,7 +85,7 @@ class OfflineStore:
             return WriteResult("", 0, (), 0, 0)
         table = table.set_column(table.schema.get_field_index(EVENT_TIMESTAMP), EVENT_TIMESTAMP, pc.cast(table[EVENT_TIMESTAMP], _TS))
         table = table.set_column(table.schema.get_field_index(CREATED_TIMESTAMP), CREATED_TIMESTAMP, pc.cast(table[CREATED_TIMESTAMP], _TS))
-        snapshot = f"{time.time_ns() // 1000:016d}-{uuid.uuid4().hex[:8]}"
+        snapshot = f"{self._clock.now_micros():016d}-{uuid.uuid4().hex[:8]}"
         micros = table[EVENT_TIMESTAMP].cast(pa.int64()).to_numpy(zero_copy_only=False)
         months = micros.astype("datetime64[us]").astype("datetime64[M]")
         base = self.dataset_dir(group, feature, version)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from fsd.client import Client
-from fsd.domain import GroupInfo, SyncRun, VersionState
+from fsd.domain import Clock, GroupInfo, SyncRun, SystemClock, VersionState
 from fsd.errors import FsdError
 from fsd.offline.key_hash import partition_of
 from fsd.offline.retrieval import latest_rows
@@ -235,13 +235,16 @@ def sync_group(
     chunk_rows: int = 20_000,
     on_rows: Callable[[int], None] | None = None,  # values published so far (progress)
     memory_budget: int = DEFAULT_SYNC_MEMORY,
+    clock: Clock | None = None,
 ) -> SyncRun:
     """One sync run of a group's SERVING and PENDING versions, through Publish and so through every publish rule;
     always recorded, success or not. All or nothing: a batch the rules would block (an entity-key mismatch in an
     offline file) is sent alone, so the daemon refuses it and opens its review incident, and nothing of the run
     goes online. `full` is a forced resync: the offline truth replaces online values inside the serving window.
-    A run whose offline rows would not fit memory_budget goes one entity partition at a time (bounded memory)."""
-    started = time.time_ns() // 1000
+    A run whose offline rows would not fit memory_budget goes one entity partition at a time (bounded memory).
+    clock: what "now" is (the as-of time of the values and the run's timestamps); a simulation injects its own."""
+    clock = clock or SystemClock()
+    started = clock.now_micros()
     rows_read = values_written = rows_rejected = 0
     reasons: dict[str, int] = {}
     work = None
@@ -276,14 +279,14 @@ def sync_group(
                     newest_snapshot = max(newest_snapshot, _snapshot_micros(snap.rsplit(":", 1)[-1]))
                     if snap not in snapshots:
                         snapshots.append(snap)
-        ended = time.time_ns() // 1000
+        ended = clock.now_micros()
         run = SyncRun(group, started, ended, "success", snapshot=",".join(snapshots), rows_read=rows_read, values_written=values_written,
                       rows_rejected=rows_rejected, reason_counts=reasons, watermark_micros=watermark,
                       sync_delay_micros=ended - newest_snapshot if newest_snapshot else 0, forced=forced)
     except (FsdError, OSError) as exc:
         error = exc.message if isinstance(exc, FsdError) else str(exc)
         logger.warning("sync of %s failed: %s", group, error)
-        run = SyncRun(group, started, time.time_ns() // 1000, "failed", error=error[:1000], rows_read=rows_read, values_written=values_written,
+        run = SyncRun(group, started, clock.now_micros(), "failed", error=error[:1000], rows_read=rows_read, values_written=values_written,
                       rows_rejected=rows_rejected, reason_counts=reasons, forced=forced)
     finally:
         if work is not None:
@@ -314,12 +317,13 @@ class SyncScheduler:
     retried with exponential backoff (capped at the interval)."""
 
     def __init__(self, client: Client, store: OfflineStore, groups: list[str] | None = None, clock: Callable[[], float] = time.monotonic,
-                 min_backoff: float = 1.0) -> None:
+                 min_backoff: float = 1.0, run_clock: Clock | None = None) -> None:
         self._client = client
         self._store = store
         self._only = groups
         self._clock = clock
         self._min_backoff = min_backoff
+        self._run_clock = run_clock  # the runs' own "now" (sync_group's clock); None: the wall clock
         self._schedules: dict[str, _GroupSchedule] = {}
 
     def _refresh_groups(self) -> None:
@@ -353,7 +357,7 @@ class SyncScheduler:
             is_forced = name in (forced or set())
             if schedule.next_due > now and not is_forced:
                 continue
-            run = sync_group(self._client, self._store, name, full=is_forced, forced=is_forced)
+            run = sync_group(self._client, self._store, name, full=is_forced, forced=is_forced, clock=self._run_clock)
             runs.append(run)
             if run.outcome == "success":
                 if is_forced and name in requests:
