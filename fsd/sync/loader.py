@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from fsd.client import Client
 from fsd.domain import Clock, GroupInfo, SyncRun, SystemClock, VersionState
-from fsd.errors import FsdError
+from fsd.errors import FsdError, StorageError
 from fsd.offline.key_hash import partition_of
 from fsd.offline.retrieval import latest_rows
 from fsd.offline.spill import PartitionSpill
@@ -121,6 +122,25 @@ def _batch(item: _Wanted, rows: pa.Table, keys: list[str], now: int, previous: i
     table = pa.table({**{k: latest[k] for k in keys}, EVENT_TIMESTAMP: latest[EVENT_TIMESTAMP],
                       CREATED_TIMESTAMP: latest[CREATED_TIMESTAMP], feature: latest[VALUE]})
     return _Batch({feature: version}, mode, table, (f"{feature}@{version}:{snapshot}",), latest.num_rows)
+
+
+def _mismatched_file(info: GroupInfo, store: OfflineStore, wanted: list[_Wanted]) -> _Batch | None:
+    """A data file whose entity-key columns differ from the group's (a source that renamed or retyped its key),
+    as a batch of its own rows. Checked file by file from the footers: read together, such a file makes the whole
+    version unreadable as one dataset, which would fail the run without saying which rule it breaks."""
+    group = info.spec.name
+    for feature, version, kinds, mode, snapshot in wanted:
+        for path in store.data_files(group, feature, version, kinds):
+            try:
+                schema = pq.read_schema(path)
+            except (pa.ArrowException, OSError) as exc:
+                raise StorageError(f"offline read of {path} failed: {exc}") from exc
+            if rules.entity_key_mismatch(schema, info.spec).reason:
+                table = pq.read_table(path)
+                columns = {name: table[name] for name in table.column_names if name not in (VALUE, "month")}
+                return _Batch({feature: version}, mode, pa.table({**columns, feature: table[VALUE]}),
+                              (f"{feature}@{version}:{snapshot}",), table.num_rows)
+    return None
 
 
 def _batches(info: GroupInfo, store: OfflineStore, wanted: list[_Wanted], previous: int, full: bool, now: int) -> list[_Batch]:
@@ -254,8 +274,11 @@ def sync_group(
         wanted = _wanted(info, store, previous, full)
         keys = [k.name for k in info.spec.entity_keys]
         partitions = sync_partitions(store, group, wanted, memory_budget)
-        if partitions == 1:
-            parts: Iterator[list[_Batch]] = iter([_batches(info, store, wanted, previous, full, started)])
+        mismatched = _mismatched_file(info, store, wanted)
+        if mismatched is not None:  # one file's keys differ from the rest: sent alone, refused, with its incident
+            parts: Iterator[list[_Batch]] = iter([[mismatched]])
+        elif partitions == 1:
+            parts = iter([_batches(info, store, wanted, previous, full, started)])
         else:
             work = Path(tempfile.mkdtemp(prefix="fsd-sync-spill-"))
             parts = _prefetched(_partitioned_batches(info, store, wanted, previous, full, started, partitions, work))

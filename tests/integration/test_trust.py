@@ -610,3 +610,22 @@ def test_a_daemon_without_the_compiled_codec_refuses_to_start_unless_asked(tmp_p
     assert version.returncode == 0 and "pure-Python" in version.stdout
     native = fsd("--version")
     assert "native" in native.stdout and "fsd.v1" in native.stdout
+
+
+def test_one_retyped_file_among_good_ones_is_refused_by_its_rule_with_an_incident(velocity) -> None:  # type: ignore[no-untyped-def]
+    """A source that retyped its key in one file (the others fine): the run names entity_key_mismatch and opens a
+    review incident instead of failing on an unreadable dataset; once the file is replaced, nothing is lost."""
+    client, _ = velocity
+    store = deployment_store(client)
+    ingest_offline(client, store, "velocity", rows([1, 2], [30, 30], [1, 2]).drop_columns(["amount_1h"]))
+    bad = pa.table({"customer_id": pa.array(["C3"]), "event_timestamp": pa.array([now_micros()], TS),
+                    "created_timestamp": pa.array([now_micros()], TS), "value": pa.array([7], pa.int64())})
+    written = store.write("velocity", "count_1h", 1, bad)
+    run = sync_group(client, store, "velocity")
+    assert run.outcome == "failed" and "ENTITY_KEY_MISMATCH" in run.error
+    assert [i.kind for i in client.incidents()] == ["entity_key_mismatch"]
+    assert served(client, [1, 2]) == [(None, "NOT_FOUND"), (None, "NOT_FOUND")]
+    for path in written.files:
+        Path(path).unlink()
+    assert sync_group(client, store, "velocity").outcome == "success"
+    assert served(client, [1, 2]) == [(1, "PRESENT"), (2, "PRESENT")]
