@@ -96,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--entities", type=int, default=None)
     parser.add_argument("--hours", type=float, default=None)
     parser.add_argument("--out", type=Path, default=Path("docs/evaluation"))
+    parser.add_argument("--configs", nargs="+", default=None, metavar="MODE:INTERVAL",
+                        help="only these (e.g. versioned:adaptive); with --merge, replace them in OUT/results.json")
+    parser.add_argument("--merge", action="store_true", help="keep OUT/results.json's other configurations")
     args = parser.parse_args(argv)
     from fsd import codec
 
@@ -105,8 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     entities = args.entities or (150 if args.quick else 1000)
     hours = args.hours or (2.0 if args.quick else 4.0)
     sample = 50 if args.quick else 100
+    configs = grid(args.quick)
+    if args.configs:
+        wanted = {tuple(c.split(":", 1)) for c in args.configs}
+        configs = [(m, i) for m, i in configs if (m, i or "-") in wanted or (m, i) in wanted]
     results = []
-    for mode, interval in grid(args.quick):
+    for mode, interval in configs:
         for seed in seeds:
             r = run_one(mode, interval, seed, entities, hours, sample)
             results.append(r)
@@ -115,6 +122,11 @@ def main(argv: list[str] | None = None) -> int:
                   f"lag {report.num(r['lag_mean_s'])} s, skew {report.pct(r['skew'])}, runs {r['sync_runs']} ({r['wall_seconds']:.1f} s)",
                   flush=True)
     document = {"entities": entities, "hours": hours, "seeds": seeds, "sample_per_minute": sample, "results": results}
+    previous = args.out / "results.json"
+    if args.merge and previous.exists():
+        kept = json.loads(previous.read_text())
+        replaced = {(r["mode"], r["interval"]) for r in results}
+        document["results"] = [r for r in kept["results"] if (r["mode"], r["interval"]) not in replaced] + results
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(document, indent=2, default=str))
     table = report.table(document)

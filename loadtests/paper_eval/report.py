@@ -34,11 +34,21 @@ def _cell(agg: tuple[float, float, float] | None, kind: str) -> str:
     return text if high == low else f"{text} ({scale * low:.1f}–{scale * high:.1f})"
 
 
+_MODE_ORDER = ("single-node", "offline-only", "split", "distributed", "versioned")
+_INTERVAL_ORDER = ("-", "1m", "5m", "15m", "30m", "60m", "adaptive")
+
+
 def configurations(document: dict[str, object]) -> list[tuple[str, str, list[dict[str, object]]]]:
+    """(mode, interval, the seeds' results), modes and intervals in a fixed order."""
     out: dict[tuple[str, str], list[dict[str, object]]] = {}
     for r in document["results"]:  # type: ignore[union-attr]
         out.setdefault((str(r["mode"]), str(r["interval"])), []).append(r)
-    return [(mode, interval, rs) for (mode, interval), rs in out.items()]
+
+    def order(key: tuple[str, str]) -> tuple[int, int]:
+        mode, interval = key
+        return (_MODE_ORDER.index(mode) if mode in _MODE_ORDER else 99, _INTERVAL_ORDER.index(interval) if interval in _INTERVAL_ORDER else 99)
+
+    return [(mode, interval, out[(mode, interval)]) for mode, interval in sorted(out, key=order)]
 
 
 def table(document: dict[str, object]) -> str:
@@ -73,11 +83,14 @@ def plots(document: dict[str, object], folder: Path) -> list[Path]:
         keys = (("freshness", "freshness"), ("sync_success", "sync success"), ("consistency", "serving consistency"))
         width = 0.8 / len(chosen)
         for n, (mode, interval, rs) in enumerate(chosen):
-            heights = [100 * (aggregate(rs, k) or (0, 0, 0))[0] for k, _ in keys]
             spans = [aggregate(rs, k) for k, _ in keys]
+            heights = [100 * a[0] if a else float("nan") for a in spans]  # not measured: no bar, a label
             errors = [[100 * (a[0] - a[1]) if a else 0 for a in spans], [100 * (a[2] - a[0]) if a else 0 for a in spans]]
-            ax.bar([x + n * width for x in range(len(keys))], heights, width, yerr=errors, capsize=3,
-                   label=f"{mode}" + (f" ({interval})" if interval != "-" else ""))
+            xs = [x + n * width for x in range(len(keys))]
+            ax.bar(xs, heights, width, yerr=errors, capsize=3, label=f"{mode}" + (f" ({interval})" if interval != "-" else ""))
+            for x, a in zip(xs, spans):
+                if a is None:
+                    ax.text(x, 2, "not measured", rotation=90, ha="center", va="bottom", fontsize=7)
         ax.set_xticks([x + 0.4 - width / 2 for x in range(len(keys))], [label for _, label in keys])
         ax.set_ylabel("%")
         ax.set_ylim(0, 105)
