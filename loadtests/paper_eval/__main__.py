@@ -27,10 +27,10 @@ INTERVALS = ("1m", "5m", "15m", "30m", "60m")
 GROUP_REF = {"velocity": ("velocity:txn_count",), "profile": ("profile:account_age_days",), "all": REFS}
 
 
-def run_one(mode: str, interval: str, seed: int, entities: int, hours: float, sample: int) -> dict[str, object]:
+def run_one(mode: str, interval: str, seed: int, entities: int, hours: float, sample: int, cluster: object = None) -> dict[str, object]:
     """One mode at one interval over one seed's workload; its metrics and sync runs."""
     workload = build(seed, entities, hours)
-    harness = Harness(mode, interval, workload)
+    harness = Harness(mode, interval, workload, cluster=cluster)
     tracker = Tracker(workload)
     rng = np.random.default_rng(seed * 1000 + 17)
     ids = workload.ids
@@ -84,6 +84,7 @@ def grid(quick: bool) -> list[tuple[str, str]]:
     intervals = ("1m", "15m", "60m") if quick else INTERVALS
     configs = [("single-node", ""), ("offline-only", "")]
     configs += [("split", i) for i in intervals]
+    configs += [("distributed", i) for i in intervals]
     configs += [("versioned", i) for i in intervals]
     configs.append(("versioned", "adaptive"))
     return configs
@@ -113,14 +114,23 @@ def main(argv: list[str] | None = None) -> int:
         wanted = {tuple(c.split(":", 1)) for c in args.configs}
         configs = [(m, i) for m, i in configs if (m, i or "-") in wanted or (m, i) in wanted]
     results = []
-    for mode, interval in configs:
-        for seed in seeds:
-            r = run_one(mode, interval, seed, entities, hours, sample)
-            results.append(r)
-            print(f"{mode:12s} {interval or '-':>8s} seed {seed}: freshness {report.pct(r['freshness'])}, sync success "
-                  f"{report.pct(r['sync_success'])}, consistency {report.pct(r['consistency'])}, drift {r['drift_events']}, "
-                  f"lag {report.num(r['lag_mean_s'])} s, skew {report.pct(r['skew'])}, runs {r['sync_runs']} ({r['wall_seconds']:.1f} s)",
-                  flush=True)
+    shared = None
+    if any(m == "distributed" for m, _ in configs):
+        from loadtests.paper_eval.shared_cluster import SharedCluster
+
+        shared = SharedCluster()
+    try:
+        for mode, interval in configs:
+            for seed in seeds:
+                r = run_one(mode, interval, seed, entities, hours, sample, cluster=shared)
+                results.append(r)
+                print(f"{mode:12s} {interval or '-':>8s} seed {seed}: freshness {report.pct(r['freshness'])}, sync success "
+                      f"{report.pct(r['sync_success'])}, consistency {report.pct(r['consistency'])}, drift {r['drift_events']}, "
+                      f"lag {report.num(r['lag_mean_s'])} s, skew {report.pct(r['skew'])}, runs {r['sync_runs']} ({r['wall_seconds']:.1f} s)",
+                      flush=True)
+    finally:
+        if shared is not None:
+            shared.close()
     document = {"entities": entities, "hours": hours, "seeds": seeds, "sample_per_minute": sample, "results": results}
     previous = args.out / "results.json"
     if args.merge and previous.exists():

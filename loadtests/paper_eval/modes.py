@@ -8,6 +8,9 @@ split        offline + online with plain copying on a fixed schedule, no guards:
 single-node  one store written in line: every producer write is copied online as it lands (the same naive
              upsert, no schedule, no monitor).
 offline-only definitions and offline data only: each request reads the latest offline value at request time.
+distributed  two fsd replicas over one Redis Cluster (3 masters + 3 replicas) with the registry in PostgreSQL,
+             and the split mode's plain copying written through the Redis Cluster engine; requests alternate
+             between the replicas.
 
 Baselines have no versions: their producer changes transformations and types in place (in the one dataset the
 model was trained on), because nothing would stop it. Their copying lives here, never in fsd's product code.
@@ -39,7 +42,7 @@ TS = pa.timestamp("us", tz="UTC")
 MODEL = "fraud_model"
 REFS = ("velocity:txn_count", "profile:account_age_days")
 MAX_AGE = {"velocity:txn_count": 10 * MINUTE, "profile:account_age_days": 2 * 24 * 60 * MINUTE}
-MODES = ("single-node", "offline-only", "split", "versioned")
+MODES = ("single-node", "offline-only", "split", "distributed", "versioned")
 
 
 def repo(interval: str, transformation: str = "count(*) over 1h", expansion: bool = False, breaking: bool = False) -> str:
@@ -133,17 +136,29 @@ class Harness:
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="fsd-paper-eval-")))
     runs: list[RunLog] = field(default_factory=list)
     provenance: dict[tuple[str, int], str] = field(default_factory=dict)  # baselines: which transformation sits online
+    cluster: object = None  # distributed: the SharedCluster (Redis Cluster + PostgreSQL) this run uses
 
     def __post_init__(self) -> None:
         self.clock = FixedClock(self.workload.at(0))
-        settings = load_settings(env={}, overrides={
+        overrides: dict[str, dict[str, object]] = {
             "server": {"port": 0, "metrics": False},
             "store": {"data_dir": str(self.root / "data"), "warm_cache_on_start": False, "sync_writes": False,
                       "offline_root": str(self.root / "offline")},
-        })
-        self.daemon = Daemon(settings, self.clock)
+        }
+        if self.mode == "distributed":
+            overrides["store"].update(engine="redis-cluster", redis_nodes=self.cluster.redis_nodes)  # type: ignore[attr-defined]
+            overrides["registry"] = {"url": self.cluster.fresh_registry()}  # type: ignore[attr-defined]
+        self.daemon = Daemon(load_settings(env={}, overrides=overrides), self.clock)
         self.daemon.start()
         self.client = Client(f"127.0.0.1:{self.daemon.port}", timeout=120)
+        self._serving = [self.client]
+        self._second = None
+        if self.mode == "distributed":  # a second stateless replica over the same cluster and registry
+            overrides["store"] = {**overrides["store"], "data_dir": str(self.root / "data-b")}
+            self._second = Daemon(load_settings(env={}, overrides=overrides), self.clock)
+            self._second.start()
+            self._serving.append(Client(f"127.0.0.1:{self._second.port}", timeout=120))
+        self._calls = 0
         self.store = OfflineStore(self.root / "offline", self.clock)
         self.client.apply(load_text(repo(self.interval if self.interval else "5m")), applied_by="paper_eval")
         self._loader_client = _Interruptible(self.client)
@@ -156,8 +171,11 @@ class Harness:
         self._files: dict[str, pa.Table | None] = {}  # offline-only re-reads every file per request: files never change
 
     def close(self) -> None:
-        self.client.close()
-        self.daemon.stop(grace=1)
+        for client in self._serving:
+            client.close()
+        for daemon in (self.daemon, self._second):
+            if daemon is not None:
+                daemon.stop(grace=1)
 
     # --- producers -------------------------------------------------------------------------------------------
 
@@ -222,7 +240,7 @@ class Harness:
             made = [RunLog(minute, r.group, r.outcome, took) for r in runs]
             if minute % 15 == 0 and minute:
                 self._validate()
-        elif self.mode == "split" and minute % minutes_of(self.interval) == 0:
+        elif self.mode in ("split", "distributed") and minute % minutes_of(self.interval) == 0:
             made = [self._naive_copy(minute)]
         elif self.mode == "single-node":
             made = [RunLog(minute, "all", "success", 0.0)]  # copied in line by produce()
@@ -307,10 +325,12 @@ class Harness:
         ids = [int(e) for e in entities]
         if self.mode == "offline-only":
             return self._serve_offline(ids, minute)
+        client = self._serving[self._calls % len(self._serving)]  # the distributed mode alternates replicas
+        self._calls += 1
         if self.mode == "versioned":
-            got = self.client.get_features(None, {"customer_id": ids}, manifest=MODEL)
+            got = client.get_features(None, {"customer_id": ids}, manifest=MODEL)
         else:
-            got = self.client.get_features(list(REFS), {"customer_id": ids})
+            got = client.get_features(list(REFS), {"customer_id": ids})
         out = Served({}, {}, {}, {})
         for ref in REFS:
             column = got.features.get(ref) or next(v for k, v in got.features.items() if k.split("@")[0] == ref)

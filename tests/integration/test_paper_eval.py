@@ -28,7 +28,7 @@ def _by(document: dict[str, object], mode: str) -> dict[str, dict[str, object]]:
 
 def test_it_writes_the_table_the_figures_and_every_mode(evaluation) -> None:  # type: ignore[no-untyped-def]
     document, out = evaluation
-    assert {r["mode"] for r in document["results"]} == {"single-node", "offline-only", "split", "versioned"}
+    assert {r["mode"] for r in document["results"]} == {"single-node", "offline-only", "split", "distributed", "versioned"}
     for name in ("results.json", "table.md", "figure1_modes.png", "figure2_intervals.png"):
         assert (out / name).stat().st_size > 0
     assert "| versioned | 1m |" in (out / "table.md").read_text()
@@ -74,3 +74,14 @@ def test_a_mode_without_sync_runs_reports_not_measured(evaluation) -> None:  # t
     document, _ = evaluation
     offline = _by(document, "offline-only")["-"]
     assert offline["sync_runs"] == 0 and offline["sync_success"] is None
+
+
+def test_the_distributed_mode_answers_as_the_split_mode_it_copies_like(evaluation) -> None:  # type: ignore[no-untyped-def]
+    """Two replicas over Redis Cluster with the registry in PostgreSQL, fed by the same plain copying: the engine
+    and the replicas change nothing the metrics see."""
+    document, _ = evaluation
+    split, distributed = _by(document, "split"), _by(document, "distributed")
+    assert set(distributed) == set(split)
+    for interval in split:
+        for key in ("freshness", "consistency", "drift_events", "lag_mean_s", "skew", "sync_runs"):
+            assert distributed[interval][key] == split[interval][key], (interval, key)
