@@ -18,11 +18,11 @@ import pyarrow.parquet as pq
 
 from fsd.errors import FailedPrecondition
 from fsd.offline.partitioned import DatasetSummary
-from fsd.offline.retrieval import FeatureVersion, check_entity_rows, checked_key_columns, feature_columns, status_column, value_type
+from fsd.offline.retrieval import (
+    ROW, TIME, FeatureVersion, add_status_counts, check_entity_rows, checked_key_columns, feature_columns, status_column, value_type,
+)
 from fsd.offline.store import OfflineStore
 
-ROW = "__fsd_row"
-TIME = "__fsd_time"
 _BATCH_ROWS = 1 << 20
 
 
@@ -31,8 +31,7 @@ def _connect(memory_limit: str, spill_dir: str):  # type: ignore[no-untyped-def]
         import duckdb
     except ImportError:  # an optional engine: say how to get it
         raise FailedPrecondition("the duckdb engine needs the duckdb package: pip install 'fsd[duckdb]'", field="engine") from None
-    con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": spill_dir, "preserve_insertion_order": True})
-    return con
+    return duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": spill_dir, "preserve_insertion_order": True})
 
 
 def _quote(name: str) -> str:
@@ -60,12 +59,11 @@ def _feature_source(store: OfflineStore, feature: FeatureVersion, latest: int, a
     )
 
 
-def _query(store: OfflineStore, features: Sequence[FeatureVersion], latest: int, as_of_micros: int | None) -> tuple[str, list[bool]]:
+def _query(store: OfflineStore, features: Sequence[FeatureVersion], latest: int, as_of_micros: int | None) -> str:
     """One statement: the spine ASOF LEFT JOINed with every feature version, each giving its value and status."""
-    sources, joins, selects, present = [], [], [f"s.{ROW}"], []
+    sources, joins, selects = [], [], [f"s.{ROW}"]
     for n, feature in enumerate(features):
         source = _feature_source(store, feature, latest, as_of_micros, n)
-        present.append(source is not None)
         if source is None:
             selects += [f"NULL AS v{n}", f"2::UTINYINT AS s{n}"]
             continue
@@ -76,7 +74,7 @@ def _query(store: OfflineStore, features: Sequence[FeatureVersion], latest: int,
         selects += [f"CASE WHEN f{n}.et IS NOT NULL AND NOT {stale} THEN f{n}.v END AS v{n}",
                     f"(CASE WHEN f{n}.et IS NULL THEN 2 WHEN {stale} THEN 3 ELSE 1 END)::UTINYINT AS s{n}"]
     with_clause = f"WITH {', '.join(sources)} " if sources else ""
-    return f"{with_clause}SELECT {', '.join(selects)} FROM spine s {' '.join(joins)} ORDER BY s.{ROW}", present
+    return f"{with_clause}SELECT {', '.join(selects)} FROM spine s {' '.join(joins)} ORDER BY s.{ROW}"
 
 
 def _spine(entity_rows: pa.Table, times: np.ndarray, features: Sequence[FeatureVersion], offset: int) -> pa.Table:
@@ -97,7 +95,7 @@ def _joined_batches(store: OfflineStore, entity_rows: pa.Table, features: Sequen
         con = _connect(memory_limit, spill)
         try:
             con.register("spine", _spine(entity_rows, times, features, 0))
-            sql, _ = _query(store, features, int(times.max()), as_of_micros)
+            sql = _query(store, features, int(times.max()), as_of_micros)
             names = feature_columns(entity_rows.column_names, features)
             stored_types = [value_type(store, f) for f in features]
             done = 0
@@ -109,8 +107,7 @@ def _joined_batches(store: OfflineStore, entity_rows: pa.Table, features: Sequen
                     status = batch.column(f"s{n}").to_numpy(zero_copy_only=False)
                     out = out.append_column(name, values.cast(stored) if stored is not None else values)
                     out = out.append_column(f"{name}:status", status_column(status))
-                    counts = np.bincount(status, minlength=4)
-                    summary.status_counts[name] = summary.status_counts[name] + counts if name in summary.status_counts else counts
+                    add_status_counts(summary.status_counts, name, status)
                 yield out
         finally:
             con.close()

@@ -25,10 +25,9 @@ import pyarrow.parquet as pq
 from fsd.errors import StorageError
 from fsd.offline.key_hash import partition_of
 from fsd.offline.spill import PartitionSpill
-from fsd.offline.retrieval import FeatureVersion, check_entity_rows, checked_key_columns, join_rows, read_feature_rows
+from fsd.offline.retrieval import ROW, FeatureVersion, check_entity_rows, checked_key_columns, join_rows, read_feature_rows
 from fsd.offline.store import CREATED_TIMESTAMP, EVENT_TIMESTAMP, VALUE, OfflineStore
 
-ROW = "__fsd_row"  # the entity row's input position, carried through the partitions to restore the order
 DEFAULT_MEMORY_BUDGET = 1 << 30
 _SCAN_BATCH_ROWS = 1 << 20
 _MERGE_CHUNK_ROWS = 1 << 20
@@ -63,11 +62,6 @@ class DatasetSummary:
             low, high = int(times.min()), int(times.max())
             self.min_time_micros = low if self.min_time_micros is None else min(self.min_time_micros, low)
             self.max_time_micros = high if self.max_time_micros is None else max(self.max_time_micros, high)
-
-
-def _feature_row_count(store: OfflineStore, feature: FeatureVersion) -> int:
-    """Rows of a feature version from the Parquet footers (no data read)."""
-    return store.row_count(feature.group, feature.feature, feature.version)
 
 
 def partitions_for(entity_rows: int, feature_rows: Sequence[int], memory_budget: int) -> int:
@@ -281,7 +275,7 @@ def write_training_set(
     """The local engine's training set at `out`: joined in memory when it fits the budget, else out of core."""
     if partitions is None:
         _, count = _entity_batches(entity_rows)
-        partitions = partitions_for(count, [_feature_row_count(store, f) for f in features], memory_budget)
+        partitions = partitions_for(count, [store.row_count(f.group, f.feature, f.version) for f in features], memory_budget)
     if partitions == 1 and not isinstance(entity_rows, pa.Table):
         entity_rows = pq.read_table(entity_rows)  # it fits: join in memory
     if partitions > 1:

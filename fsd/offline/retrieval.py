@@ -16,6 +16,8 @@ from fsd.offline import pit
 from fsd.offline.store import CREATED_TIMESTAMP, EVENT_TIMESTAMP, VALUE, OfflineStore
 
 _TS = pa.timestamp("us", tz="UTC")
+ROW = "__fsd_row"  # an entity row's input position, where an engine must restore the input order
+TIME = "__fsd_time"  # an entity row's time in UTC µs, as engines join on it
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +82,12 @@ def join_feature(
 
 
 STATUS_NAMES = pa.array(["", "PRESENT", "NOT_FOUND", "STALE"])
+
+
+def add_status_counts(counts: dict[str, np.ndarray], column: str, status: np.ndarray) -> None:
+    """Add a column's PRESENT / NOT_FOUND / STALE counts (indexes 1..3) to counts: engines count as they join."""
+    counted = np.bincount(status, minlength=4)
+    counts[column] = counts[column] + counted if column in counts else counted
 
 
 def status_column(status: np.ndarray) -> pa.Array:
@@ -170,8 +178,7 @@ def join_rows(
         if with_status:
             out = out.append_column(f"{name}:status", status_column(status))
         if status_counts is not None:
-            counts = np.bincount(status, minlength=4)
-            status_counts[name] = status_counts[name] + counts if name in status_counts else counts
+            add_status_counts(status_counts, name, status)
     return out
 
 

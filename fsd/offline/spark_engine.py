@@ -20,11 +20,11 @@ import pyarrow.parquet as pq
 
 from fsd.errors import FailedPrecondition
 from fsd.offline.partitioned import DatasetSummary
-from fsd.offline.retrieval import FeatureVersion, check_entity_rows, checked_key_columns, output_column, status_column, value_type
+from fsd.offline.retrieval import (
+    ROW, TIME, FeatureVersion, add_status_counts, check_entity_rows, checked_key_columns, output_column, status_column, value_type,
+)
 from fsd.offline.store import OfflineStore
 
-ROW = "__fsd_row"
-TIME = "__fsd_time"
 KIND = "__fsd_kind"  # 0 a feature row, 1 an entity row: at equal times the entity row sees the feature row
 FEATURE = "__fsd_feature"
 
@@ -131,8 +131,7 @@ def get_historical_features(store: OfflineStore, entity_rows: pa.Table, features
         out = out.append_column(name, values.cast(stored) if stored is not None else values)
         if with_status:
             out = out.append_column(f"{name}:status", status_column(status))
-        counts = np.bincount(status, minlength=4)
-        summary.status_counts[name] = summary.status_counts[name] + counts if name in summary.status_counts else counts
+        add_status_counts(summary.status_counts, name, status)
     return out
 
 
