@@ -122,12 +122,21 @@ class OfflineStore:
         """Every complete data file of a feature version (of those kinds of write), in write order within each month."""
         return sorted(p for p, _, kind in self._files(group, feature, version) if kinds is None or kind in kinds)
 
+    def footers(self, group: str, feature: str, version: int, kinds: frozenset[str] | None = None) -> list[tuple[Path, int, pa.Schema]]:
+        """(file, rows, schema) of each data file of a feature version (of those kinds of write), from the Parquet
+        footers alone: no data is read."""
+        out = []
+        for path in self.data_files(group, feature, version, kinds):
+            try:
+                metadata = pq.read_metadata(path)
+            except (pa.ArrowException, OSError) as exc:
+                raise StorageError(f"offline read of {path} failed: {exc}") from exc
+            out.append((path, metadata.num_rows, metadata.schema.to_arrow_schema()))
+        return out
+
     def row_count(self, group: str, feature: str, version: int, kinds: frozenset[str] | None = None) -> int:
-        """Rows of a feature version (of those kinds of write), from the Parquet footers: no data is read."""
-        try:
-            return sum(pq.ParquetFile(p).metadata.num_rows for p in self.data_files(group, feature, version, kinds))
-        except (pa.ArrowException, OSError) as exc:
-            raise StorageError(f"offline read of {self.dataset_dir(group, feature, version)} failed: {exc}") from exc
+        """Rows of a feature version (of those kinds of write), from the Parquet footers."""
+        return sum(rows for _, rows, _ in self.footers(group, feature, version, kinds))
 
     def schema(self, group: str, feature: str, version: int) -> pa.Schema | None:
         """The stored columns of a feature version (None before its first write)."""

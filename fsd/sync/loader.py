@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from fsd.client import Client
 from fsd.domain import Clock, GroupInfo, SyncRun, SystemClock, VersionState
-from fsd.errors import FsdError, StorageError
+from fsd.errors import FsdError
 from fsd.offline.key_hash import partition_of
 from fsd.offline.retrieval import latest_rows
 from fsd.offline.spill import PartitionSpill
@@ -124,23 +124,22 @@ def _batch(item: _Wanted, rows: pa.Table, keys: list[str], now: int, previous: i
     return _Batch({feature: version}, mode, table, (f"{feature}@{version}:{snapshot}",), latest.num_rows)
 
 
-def _mismatched_file(info: GroupInfo, store: OfflineStore, wanted: list[_Wanted]) -> _Batch | None:
-    """A data file whose entity-key columns differ from the group's (a source that renamed or retyped its key),
-    as a batch of its own rows. Checked file by file from the footers: read together, such a file makes the whole
-    version unreadable as one dataset, which would fail the run without saying which rule it breaks."""
+def _inspect(info: GroupInfo, store: OfflineStore, wanted: list[_Wanted]) -> tuple[int, _Batch | None]:
+    """One pass over the wanted versions' Parquet footers: how many rows a run would read, and the first data file
+    whose entity-key columns differ from the group's (a source that renamed or retyped its key) as a batch of its
+    own rows. Checked file by file: read together, such a file makes the whole version unreadable as one dataset,
+    which would fail the run without saying which rule it breaks."""
     group = info.spec.name
+    rows = 0
     for feature, version, kinds, mode, snapshot in wanted:
-        for path in store.data_files(group, feature, version, kinds):
-            try:
-                schema = pq.read_schema(path)
-            except (pa.ArrowException, OSError) as exc:
-                raise StorageError(f"offline read of {path} failed: {exc}") from exc
+        for path, count, schema in store.footers(group, feature, version, kinds):
             if rules.entity_key_mismatch(schema, info.spec).reason:
                 table = pq.read_table(path)
-                columns = {name: table[name] for name in table.column_names if name not in (VALUE, "month")}
-                return _Batch({feature: version}, mode, pa.table({**columns, feature: table[VALUE]}),
-                              (f"{feature}@{version}:{snapshot}",), table.num_rows)
-    return None
+                columns = {name: table[name] for name in table.column_names if name != VALUE}
+                return rows, _Batch({feature: version}, mode, pa.table({**columns, feature: table[VALUE]}),
+                                    (f"{feature}@{version}:{snapshot}",), table.num_rows)
+            rows += count
+    return rows, None
 
 
 def _batches(info: GroupInfo, store: OfflineStore, wanted: list[_Wanted], previous: int, full: bool, now: int) -> list[_Batch]:
@@ -158,11 +157,8 @@ def _batches(info: GroupInfo, store: OfflineStore, wanted: list[_Wanted], previo
         return [b for b in pool.map(read, wanted) if b is not None]
 
 
-def sync_partitions(store: OfflineStore, group: str, wanted: list[_Wanted], memory_budget: int) -> int:
+def sync_partitions(rows: int, memory_budget: int) -> int:
     """How many entity partitions keep one partition's rows of every wanted version within the budget."""
-    rows = 0
-    for feature, version, kinds, _, _ in wanted:
-        rows += store.row_count(group, feature, version, kinds)
     return max(1, min(4096, math.ceil(rows * _SYNC_BYTES_PER_ROW / max(memory_budget, 1))))
 
 
@@ -183,12 +179,6 @@ def _partitioned_batches(info: GroupInfo, store: OfflineStore, wanted: list[_Wan
         finally:
             spill.close()
         spills.append(spill)
-    for item, spill in zip(wanted, spills):  # all or nothing: a blocked version is found before anything is sent
-        if spill.schema is not None and rules.entity_key_mismatch(spill.schema, info.spec).reason:
-            first = next(rows for rows in map(spill.read, range(partitions)) if rows is not None)
-            batch = _batch(item, first, keys, now, previous, full)
-            yield [batch] if batch is not None else []
-            return
     for p in range(partitions):
         batches = []
         for item, spill in zip(wanted, spills):
@@ -273,9 +263,9 @@ def sync_group(
         previous = 0 if full else next((r.watermark_micros for r in client.sync_runs(group, 200) if r.outcome == "success"), 0)
         wanted = _wanted(info, store, previous, full)
         keys = [k.name for k in info.spec.entity_keys]
-        partitions = sync_partitions(store, group, wanted, memory_budget)
-        mismatched = _mismatched_file(info, store, wanted)
-        if mismatched is not None:  # one file's keys differ from the rest: sent alone, refused, with its incident
+        rows, mismatched = _inspect(info, store, wanted)
+        partitions = sync_partitions(rows, memory_budget)
+        if mismatched is not None:  # all or nothing: a file whose keys differ is sent alone, refused, with its incident
             parts: Iterator[list[_Batch]] = iter([[mismatched]])
         elif partitions == 1:
             parts = iter([_batches(info, store, wanted, previous, full, started)])
@@ -284,9 +274,7 @@ def sync_group(
             parts = _prefetched(_partitioned_batches(info, store, wanted, previous, full, started, partitions, work))
         watermark, newest_snapshot, snapshots = previous, 0, []
         for batches in parts:
-            blocked = next((b for b in batches if rules.entity_key_mismatch(b.table.schema, info.spec).reason), None)
-            batches = [blocked] if blocked is not None else _streams(batches, keys)  # a blocked batch alone: refused, with its incident
-            for batch in batches:
+            for batch in batches if mismatched is not None else _streams(batches, keys):
                 features = len(batch.versions)
                 progress = (lambda rows, n=features: on_rows(rows * n)) if on_rows is not None else None
                 result = client.publish(group, batch.table, publish_id=f"sync-{group}-{uuid.uuid4().hex[:12]}", chunk_rows=chunk_rows,

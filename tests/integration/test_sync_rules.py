@@ -316,7 +316,9 @@ def test_a_sync_larger_than_its_memory_budget_goes_partition_by_partition(client
                          "a": pa.array(a, pa.int64()), "b": pa.array(a * 0.5)})
 
     ingest_offline(client, store, "wide", table(rng.integers(1, 1800, n) * MICROS, rng.integers(0, 1000, n)))
-    assert loader.sync_partitions(store, "wide", loader._wanted(client.get_group("wide"), store, 0, False), 1 << 20) > 1
+    info = client.get_group("wide")
+    rows, _ = loader._inspect(info, store, loader._wanted(info, store, 0, False))
+    assert loader.sync_partitions(rows, 1 << 20) > 1
     run = sync_group(client, store, "wide", memory_budget=1 << 20)  # a 1 MiB budget: several partitions
     assert run.outcome == "success", run.error
     latest: dict[int, tuple[int, int]] = {}
