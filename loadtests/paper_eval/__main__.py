@@ -40,11 +40,11 @@ def run_one(mode: str, interval: str, seed: int, entities: int, hours: float, sa
             harness.produce(minute)
             tracker.land(minute)
             runs = harness.sync(minute)
-            pinned = mode != "versioned" or minute > workload.events["model_trained"]
+            pinned = minute > workload.events["model_trained"]  # the model's manifest exists from then on
             if mode == "offline-only":  # served live from offline: what a check would find, every minute
                 tracker.check_run(minute, REFS, harness.serve(ids, minute), ids, counts_as_run=False)
             elif runs:
-                full = harness.serve(ids, minute) if pinned else _unpinned(harness, ids)
+                full = harness.serve(ids, minute, pinned=pinned)
                 for r in runs:  # runs before the model exists train the checks, they are not scored
                     tracker.check_run(minute, GROUP_REF[r.group], full, ids, counts_as_run=minute >= workload.events["model_trained"])
             if minute == workload.events["model_trained"]:
@@ -62,22 +62,6 @@ def run_one(mode: str, interval: str, seed: int, entities: int, hours: float, sa
     finally:
         harness.close()
         shutil.rmtree(harness.root, ignore_errors=True)
-
-
-def _unpinned(harness: Harness, ids: np.ndarray):  # type: ignore[no-untyped-def]
-    """Before the model exists there is no manifest: checks read the SERVING versions (v1 until then)."""
-    from loadtests.paper_eval.modes import Served
-
-    got = harness.client.get_features(list(REFS), {"customer_id": [int(e) for e in ids]})
-    out = Served({}, {}, {}, {})
-    for ref in REFS:
-        column = got.features.get(ref) or next(v for k, v in got.features.items() if k.split("@")[0] == ref)
-        has = column.has_value()
-        out.values[ref] = [float(v) if h else None for v, h in zip(np.asarray(column.values, dtype=np.float64), has)]
-        out.statuses[ref] = column.status_names()
-        out.events[ref] = column.event_time_micros.tolist()
-        out.transformations[ref] = ["t1"] * len(ids)
-    return out
 
 
 def grid(quick: bool) -> list[tuple[str, str]]:

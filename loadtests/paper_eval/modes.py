@@ -320,14 +320,15 @@ class Harness:
         if self.mode == "versioned":
             self.client.create_manifest(MODEL, [f"{r}@1" for r in REFS], created_by="paper_eval")
 
-    def serve(self, entities: np.ndarray, minute: int) -> Served:
+    def serve(self, entities: np.ndarray, minute: int, pinned: bool = True) -> Served:
+        """What the model is served; pinned=False reads the SERVING versions (before the model's manifest exists)."""
         self.clock.micros = self.workload.at(minute)
         ids = [int(e) for e in entities]
         if self.mode == "offline-only":
             return self._serve_offline(ids, minute)
         client = self._serving[self._calls % len(self._serving)]  # the distributed mode alternates replicas
         self._calls += 1
-        if self.mode == "versioned":
+        if self.mode == "versioned" and pinned:
             got = client.get_features(None, {"customer_id": ids}, manifest=MODEL)
         else:
             got = client.get_features(list(REFS), {"customer_id": ids})
