@@ -286,25 +286,13 @@ def test_adaptive_intervals_follow_volatility_with_fewer_runs(daemon_factory) ->
         assert runs["velocity_a"] >= 115 and runs["profile_a"] <= 10 and sum(runs.values()) < 2 * 120
 
 
-TWO_FEATURES = """
-feature_groups:
-  - name: wide
-    entity_keys: [{name: customer_id, type: int64}]
-    max_age: 1h
-    sync_interval: 1s
-    features:
-      - {name: a, dtype: int64}
-      - {name: b, dtype: double}
-"""
-
-
 def test_a_sync_larger_than_its_memory_budget_goes_partition_by_partition(client: Client, tmp_path: Path) -> None:
     """The same online state as a run in memory, incremental runs included, with the rows spilled by entity."""
     import numpy as np
 
     from fsd.sync import loader
 
-    client.apply(load_text(TWO_FEATURES))
+    client.apply(load_text(WIDE))  # only a and b are written offline
     store = OfflineStore(tmp_path / "offline")
     rng = np.random.default_rng(7)
     n = 12_000
