@@ -77,6 +77,8 @@ def prepare(data: Path, entity_count: int, feature_rows: int, entities: int) -> 
 
 def run_child(engine: str, shape: Path, out_of_core: bool, repeats: int) -> dict[str, object]:
     """One engine's retrievals in this process; its peak RSS is the engine's."""
+    from fsd.offline import engines
+
     store = OfflineStore(shape / "offline")
     features = feature_versions()
     source = shape / "entities.parquet"
@@ -86,13 +88,9 @@ def run_child(engine: str, shape: Path, out_of_core: bool, repeats: int) -> dict
         out.unlink(missing_ok=True)
         began = time.perf_counter()
         if out_of_core:
-            from fsd.offline import engines
-
             summary = engines.write_training_set(engine, store, source, features, out)
             rows, partitions, phases = summary.rows, summary.partitions, summary.phase_seconds
         else:
-            from fsd.offline import engines
-
             table = engines.historical_table(engine, store, pq.read_table(source), features, with_status=True)
             rows, partitions = table.num_rows, 1
             del table
