@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fsd.errors import InvalidArgument
+from fsd.registry.sql.store import registry_kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,9 +155,9 @@ def load_settings(
     if settings.store.engine == "redis-cluster" and not settings.store.redis_nodes:
         raise InvalidArgument("setting store.redis_nodes: the redis-cluster engine needs seed nodes (host:port,...)", field="store.redis_nodes")
     url = settings.registry.url
-    if url and not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+    if url and not url.startswith("sqlite:///") and registry_kind(url) != "postgresql":
         raise InvalidArgument(f"setting registry.url: {url[:80]!r} must be sqlite:///PATH or postgresql://...", field="registry.url")
-    if settings.store.engine == "redis-cluster" and not url.startswith(("postgresql://", "postgres://")):
+    if settings.store.engine == "redis-cluster" and registry_kind(url) != "postgresql":
         raise InvalidArgument("setting registry.url: stateless replicas over Redis Cluster share a PostgreSQL registry "
                               "(postgresql://user@host:port/db)", field="registry.url")
     return settings

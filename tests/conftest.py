@@ -81,23 +81,48 @@ def fraud_client(client: Client) -> Client:
 
 
 @pytest.fixture(scope="session")
-def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """3 masters + 3 replicas (cluster-node-timeout 2 s) on free loopback ports, with a PostgreSQL beside them."""
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
+    """One PostgreSQL 15 server on a free loopback port for the whole test session (stopped by its own pg_ctl)."""
+    from fsd import cluster
+
+    if not cluster.PG_BINDIR.exists():
+        pytest.skip("needs PostgreSQL 15 (.ci/run installs it)")
+    server = cluster.start_postgres(tmp_path_factory.mktemp("postgres"))
+    try:
+        yield server
+    finally:
+        cluster.stop_postgres(server)
+
+
+def new_database(server: dict[str, object]) -> str:
+    """A fresh, empty database on the session's PostgreSQL; its URL."""
+    import psycopg
+
+    name = f"fsd_{next(_DATABASES)}"
+    with psycopg.connect(f"postgresql://{server['user']}@127.0.0.1:{server['port']}/postgres", autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return f"postgresql://{server['user']}@127.0.0.1:{server['port']}/{name}"
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory, postgres: dict[str, object]) -> Iterator[object]:
+    """3 masters + 3 replicas (cluster-node-timeout 2 s) on free loopback ports, with the session's PostgreSQL beside them."""
+    import dataclasses
     import shutil as _shutil
 
     from fsd import cluster
 
-    if not _shutil.which("redis-server") or not cluster.PG_BINDIR.exists():
-        pytest.skip("needs redis-server (apt-get install redis-server) and PostgreSQL 15 (.ci/run installs both)")
+    if not _shutil.which("redis-server"):
+        pytest.skip("needs redis-server (apt-get install redis-server; .ci/run installs it)")
     root = tmp_path_factory.mktemp("cluster")
     state = cluster.ClusterState(str(root), offline_root=str(root / "offline"))
     try:
         state.redis = cluster.create_redis_cluster(root, 3, 1, node_timeout_ms=2000)
-        state.postgres = cluster.start_postgres(root)
+        state.postgres = postgres
         state.save()
         yield state
     finally:
-        cluster.down(root, state)
+        cluster.down(root, dataclasses.replace(state, postgres={}))  # the postgres fixture stops its server
 
 
 @pytest.fixture
@@ -106,7 +131,6 @@ def deployment(redis_cluster, tmp_path: Path):  # type: ignore[no-untyped-def]
     store of its own; `start(n)` starts replicas (stopped by PID after the test)."""
     import dataclasses
 
-    import psycopg
     import redis
 
     from fsd import cluster
@@ -119,11 +143,8 @@ def deployment(redis_cluster, tmp_path: Path):  # type: ignore[no-untyped-def]
         except redis.RedisError:
             pass
         client.close()
-    name = f"fsd_{next(_DATABASES)}"
-    with psycopg.connect(f"postgresql://{redis_cluster.postgres['user']}@127.0.0.1:{redis_cluster.postgres['port']}/postgres", autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
+    url = new_database(redis_cluster.postgres)
     state = dataclasses.replace(redis_cluster, dir=str(tmp_path), replicas=[], offline_root=str(tmp_path / "offline"))
-    url = f"postgresql://{redis_cluster.postgres['user']}@127.0.0.1:{redis_cluster.postgres['port']}/{name}"
 
     class Deployment:
         def __init__(self) -> None:

@@ -17,6 +17,7 @@ from fsd.registry import lifecycle, versioning
 from fsd.registry.lifecycle import PromotionGate
 from fsd.registry.manifests import new_manifest
 from fsd.registry.operations import Operations
+from fsd.registry.sql import open_registry_store
 from fsd.registry.store import Audit, HistoryNote, RegistryStore
 
 logger = logging.getLogger(__name__)
@@ -24,23 +25,12 @@ logger = logging.getLogger(__name__)
 OFFLINE_WRITE_KINDS = ("ingest", "backfill", "correction")
 
 
-def open_store(url: str) -> RegistryStore:
-    """The registry store for `url`: postgresql://... (shared by replicas), sqlite:///path, or a plain SQLite path."""
-    if url.startswith(("postgresql://", "postgres://")):
-        from fsd.registry.postgres_store import PostgresRegistryStore
-
-        return PostgresRegistryStore(url)
-    from fsd.registry.sqlite_store import SqliteRegistryStore
-
-    return SqliteRegistryStore(url.removeprefix("sqlite://") if url.startswith("sqlite:///") else url)
-
-
 class Registry:
     """Thread-safe; readers take `snapshot()`. Every write goes store first, then `_reload()`, the one place a
     new snapshot is built, so a reader never sees a state the store does not hold."""
 
     def __init__(self, store: RegistryStore | str, clock: Clock | None = None) -> None:
-        self._store: RegistryStore = open_store(store) if isinstance(store, str) else store
+        self._store: RegistryStore = open_registry_store(store) if isinstance(store, str) else store
         self._clock = clock or SystemClock()
         self._write_lock = threading.Lock()
         self._reload_lock = threading.Lock()
@@ -109,7 +99,7 @@ class Registry:
             changed_groups = [g for g in groups if g.name in touched]
             revision = self._store.apply(
                 changed_groups, versioning.version_writes(groups, changes), changes,
-                current.revision if expected_revision is None else expected_revision, self._clock.now_micros(), Audit(actor, reason),
+                current.revision if expected_revision is None else expected_revision, self._clock.now_micros(), Audit(actor, reason, actor_field="applied_by"),
             )
             self._reload()
             logger.info("registry revision %d applied: %d changes", revision, sum(c.action != "unchanged" for c in changes))
@@ -203,7 +193,7 @@ class Registry:
         with self._write_lock:
             snapshot = self._snapshot
             manifest = new_manifest(snapshot, name, refs, self._clock.now_micros(), actor, description)
-            self._store.add_manifest(manifest, snapshot.revision, Audit(actor, description))
+            self._store.add_manifest(manifest, snapshot.revision, Audit(actor, description, "created_by", "description"))
             return self._reload().manifest(manifest.ref)
 
     def delete_manifest(self, name: str, actor: str = "", reason: str = "") -> int:

@@ -1,8 +1,11 @@
-"""The registry's storage protocol: what a durable registry must do, in domain terms, one transaction per call.
+"""The registry's storage protocol, in domain terms, one transaction per call, split by concern: the definitions
+and their lifecycle, the operations record (incidents, sync runs, resyncs, validations), and coordination
+between the processes that share a registry.
 
-SQLite (`fsd.registry.sqlite_store`) implements it today; any engine that keeps these semantics is a drop-in:
-every write is atomic, `revision` only grows, and a write given an `expected_revision` that is no longer the
-current one is refused with FailedPrecondition and changes nothing.
+`fsd.registry.sql.SqlRegistryStore` implements all three on SQLite and PostgreSQL; any engine that keeps these
+semantics is a drop-in: every write is atomic, `revision` only grows, and a write given an `expected_revision`
+that is no longer the current one is refused with FailedPrecondition and changes nothing. The contract suite
+(tests/contract/test_registry_store_contract.py) runs against every implementation.
 """
 from __future__ import annotations
 
@@ -15,7 +18,8 @@ from fsd.domain import (
     Change, FeatureSpec, GroupInfo, GroupSpec, HistoryEntry, Incident, ManifestInfo, ReplicaInfo, ResyncRequest, SyncRun, VersionState,
 )
 
-__all__ = ["Audit", "HistoryNote", "RegistryStore", "ReplicaInfo", "StateChange", "StoredState", "VersionWrite"]
+__all__ = ["Audit", "Coordination", "DefinitionStore", "HistoryNote", "OperationsRecord", "RegistryStore", "ReplicaInfo", "StateChange",
+           "StoredState", "VersionWrite"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +60,8 @@ class Audit:
 
     actor: str = ""
     reason: str = ""
+    actor_field: str = "actor"  # the request field each came from, named when it is refused
+    reason_field: str = "reason"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +75,9 @@ class HistoryNote:
     detail: str
 
 
-class RegistryStore(Protocol):
+class DefinitionStore(Protocol):
+    """Definitions, versions and their lifecycle, manifests, serving flags and the history of all of them."""
+
     def load(self) -> StoredState: ...
 
     def revision(self) -> int: ...
@@ -84,18 +92,6 @@ class RegistryStore(Protocol):
 
     def set_stale_mark(self, group: str, source: str, stale: bool, at_micros: int) -> bool:
         """One source's stale mark on a group (stale while any source marks it); returns whether it changed."""
-        ...
-
-    def heartbeat(self, replica: ReplicaInfo) -> None: ...
-
-    def replicas(self) -> list[ReplicaInfo]: ...
-
-    def try_lead(self) -> bool:
-        """Whether this process holds (or just took) the background-work lease."""
-        ...
-
-    def wait_for_change(self, timeout: float) -> None:
-        """Return when another process may have changed the registry, or after `timeout` seconds."""
         ...
 
     def apply(self, groups: Sequence[GroupSpec], versions: Sequence[VersionWrite], changes: Sequence[Change],
@@ -130,6 +126,10 @@ class RegistryStore(Protocol):
         """Record a deployment property (e.g. the offline root) unless one is recorded; returns the recorded value."""
         ...
 
+
+class OperationsRecord(Protocol):
+    """What happened while serving: review incidents, sync runs, forced-resync requests, validation results."""
+
     def open_incident(self, group: str, kind: str, publish_id: str, detail: str, at_micros: int) -> int: ...
 
     def incidents(self, include_resolved: bool) -> list[Incident]: ...
@@ -150,8 +150,33 @@ class RegistryStore(Protocol):
 
     def last_validation(self, slot: int) -> tuple[float | None, int, int] | None: ...
 
+
+class Coordination(Protocol):
+    """Processes sharing one registry: who is alive, who runs background work, and when to look again."""
+
+    shared: bool  # other processes write this registry (a reader must watch it and hold a lease)
+
+    def heartbeat(self, replica: ReplicaInfo) -> None: ...
+
+    def replicas(self) -> list[ReplicaInfo]: ...
+
+    def try_lead(self) -> bool:
+        """Whether this process holds (or just took) the background-work lease."""
+        ...
+
+    def wait_for_change(self, timeout: float) -> None:
+        """Return when another process may have changed the registry, or after `timeout` seconds."""
+        ...
+
+
+class RegistryStore(DefinitionStore, OperationsRecord, Coordination, Protocol):
+    """A whole registry: the three concerns over one database, which `kind` names ("sqlite", "postgresql")."""
+
+    kind: str
+
     def backup_to(self, path: Path) -> None:
-        """A consistent copy of the registry at `path` (taken while the registry is live)."""
+        """A consistent copy of the registry at `path` (taken while the registry is live); FailedPrecondition
+        where the database is backed up by its own tools."""
         ...
 
     def close(self) -> None: ...

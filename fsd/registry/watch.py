@@ -61,8 +61,11 @@ class RegistryWatcher:
                 thread.join(timeout=timeout)
 
     def _check_once(self) -> None:
+        # The state read is only known to be current as of the moment the read began: a slow link must not stretch
+        # the time a superseded version may serve beyond the lease, so the lease counts from there.
+        began = time.monotonic()
         self._registry.refresh()
-        self._confirmed = time.monotonic()
+        self._confirmed = began
         self._leader = self._registry.store.try_lead()
         self._registry.store.heartbeat(ReplicaInfo(self._id, self.address, self._registry.snapshot().epoch, time.time_ns() // 1000,
                                                    self._started, self._leader))

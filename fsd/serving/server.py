@@ -99,8 +99,7 @@ def _deployment(settings: Settings, data_dir: Path, registry: Registry) -> Deplo
             f"store.offline_root {configured!r} resolves to {wanted}, but this deployment's offline store is {recorded} "
             "(recorded in its registry); leave store.offline_root unset to use it", field="store.offline_root",
         )
-    registry_kind = "postgresql" if registry.store.__class__.__name__.startswith("Postgres") else "sqlite"
-    return Deployment(recorded, settings.store.engine, registry_kind, __version__, codec.NATIVE, "fsd.v1", str(data_dir))
+    return Deployment(recorded, settings.store.engine, registry.store.kind, __version__, codec.NATIVE, "fsd.v1", str(data_dir))
 
 
 class Daemon:
@@ -118,8 +117,8 @@ class Daemon:
         self.data_dir = data_dir
         self.store = open_online_store(settings, data_dir)
         registry_url = settings.registry.url or str(data_dir / "registry.sqlite")
-        self.shared_registry = registry_url.startswith(("postgresql://", "postgres://"))
         self.registry = Registry(registry_url, self.clock)
+        self.shared_registry = self.registry.store.shared
         self.deployment = _deployment(settings, data_dir, self.registry)
         self.watcher: RegistryWatcher | None = None
         logger.info("codec: %s; offline store: %s", "compiled (fsd._native)" if codec.NATIVE else "PURE-PYTHON REFERENCE (FSD_NO_EXTENSIONS=1)",
