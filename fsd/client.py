@@ -13,7 +13,7 @@ import grpc
 
 from fsd.domain import (
     ApplyResult, BackupInfo, Deployment, FeatureValues, GroupInfo, GroupSpec, History, Incident, ManifestInfo, OfflineWrite,
-    OnlineFeatures, PublishResult, PublishStatus, ReplicaInfo, ResyncRequest, StatusReport, SyncRun, ValidationResult, VersionInfo,
+    OnlineFeatures, PublishMode, PublishResult, PublishStatus, ReplicaInfo, ResyncRequest, StatusReport, SyncRun, ValidationResult, VersionInfo,
 )
 from fsd.errors import FsdError, error_for_code
 from fsd.wire import monitor as monitor_wire
@@ -283,7 +283,7 @@ class Client:
         durable and send only the rest (after an interruption).
         """
         pid = publish_id or uuid.uuid4().hex
-        serving_wire.check_publish_mode(mode)  # before anything is sent
+        PublishMode.of(mode)  # refused before anything is sent
         if "event_timestamp" not in table.column_names:  # the group may name its event-time column otherwise
             spec = self.get_group(group).spec
             if spec.timestamp_field in table.column_names:

@@ -208,7 +208,8 @@ def cmd_dataset(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from fsd.sync.loader import SyncScheduler, sync_group
+    from fsd.sync.loader import sync_group
+    from fsd.sync.scheduler import SyncScheduler
     from fsd.views import runs_table
 
     with client_from(args) as client:

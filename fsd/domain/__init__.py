@@ -12,14 +12,14 @@ from fsd.domain.resolution import ANY_STATE, READABLE, WRITABLE, find_manifest, 
 from fsd.domain.snapshot import RegistrySnapshot
 from fsd.domain.types import (
     DTYPE_NAMES, KEY_TYPE_NAMES, MICROS_PER_SECOND, PSI_THRESHOLD, Clock, DType, EntityKeySpec, FeatureRef, FeatureSpec,
-    FixedClock, FreshnessPolicy, GroupSpec, KeyType, ResolvedFeature, SystemClock, ValueStatus, VersionState, is_valid_name,
+    FixedClock, FreshnessPolicy, GroupSpec, KeyType, PublishMode, ResolvedFeature, SystemClock, ValueStatus, VersionState, is_valid_name,
 )
 
 __all__ = [
     "ANY_STATE", "ApplyResult", "BackupInfo", "Change", "Deployment", "Clock", "DTYPE_NAMES", "DType", "EntityKeySpec", "FeatureRef",
     "FeatureSpec", "FeatureStatus", "FeatureValues", "GetRequest", "OnlineFeatures", "FeatureValidation", "FixedClock", "FreshnessPolicy", "GroupInfo", "GroupSpec",
     "GroupStatus", "History", "HistoryEntry", "Incident", "KEY_TYPE_NAMES", "KeyType", "MICROS_PER_SECOND", "ManifestInfo",
-    "MismatchCounts", "OfflineWrite", "PSI_THRESHOLD", "PinnedFeature", "PublishChunk", "PublishResult", "PublishStatus", "READABLE",
+    "MismatchCounts", "OfflineWrite", "PSI_THRESHOLD", "PinnedFeature", "PublishChunk", "PublishMode", "PublishResult", "PublishStatus", "READABLE",
     "Rejection", "RegistrySnapshot", "ReplicaInfo", "ResolvedFeature", "ResyncRequest", "StatusReport", "SyncRun", "SystemClock",
     "ValidationResult", "ValueStatus", "VersionInfo", "VersionState", "WRITABLE", "find_manifest", "is_valid_name",
     "manifest_refs", "resolve_ref", "resolve_version",

@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from fsd.errors import InvalidArgument
+
 MICROS_PER_SECOND = 1_000_000
 PSI_THRESHOLD = 0.2  # population stability index above this: served values are skewed from training
 
@@ -53,6 +55,28 @@ class ValueStatus(enum.IntEnum):
     NOT_FOUND = 2
     STALE = 3
     BLOCKED = 4
+
+
+class PublishMode(enum.IntEnum):
+    """How a publish meets the values already online; the values equal the wire enum fsd.v1.PublishMode, where
+    0 (unspecified) means REFRESH."""
+
+    INITIAL = 1
+    REFRESH = 2
+    BACKFILL = 3
+    CORRECTION = 4
+    RESYNC = 5
+
+    @classmethod
+    def of(cls, value: int | str) -> PublishMode:
+        """A mode from its wire number (0: REFRESH) or its name; InvalidArgument naming `mode` for anything else."""
+        try:
+            if isinstance(value, str):
+                return cls[value]
+            return cls.REFRESH if value == 0 else cls(value)
+        except (KeyError, ValueError):
+            shown = value[:40] if isinstance(value, str) else value
+            raise InvalidArgument(f"publish mode {shown!r} must be one of {', '.join(m.name for m in cls)}", field="mode") from None
 
 
 class VersionState(enum.IntEnum):

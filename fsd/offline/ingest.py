@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from fsd import validation
+from fsd.rows import checks
 from fsd.domain import FeatureSpec, GroupSpec
 from fsd.errors import InvalidArgument
 from fsd.offline.store import CREATED_TIMESTAMP, EVENT_TIMESTAMP, VALUE, OfflineStore, WriteResult
@@ -22,7 +22,7 @@ class IngestReport:
     rows: int = 0
     rows_written: int = 0
     rows_rejected: int = 0
-    rejections: list[validation.Rejection] = field(default_factory=list)
+    rejections: list[checks.Rejection] = field(default_factory=list)
     writes: dict[str, tuple[int, WriteResult]] = field(default_factory=dict)  # feature -> (version, result)
 
 
@@ -38,12 +38,12 @@ def ingest(
     kind: str = "ingest",
 ) -> IngestReport:
     """targets: feature column -> (version, spec of that version), as resolved from the registry by the caller."""
-    present = validation.feature_columns(table, group)
+    present = checks.feature_columns(table, group)
     unknown = sorted(set(present) - set(targets))
     if unknown:
         raise InvalidArgument(f"column {unknown[0]!r} is not a feature of group {group.name}", field=unknown[0])
-    validation.check_feature_types(table, group, {n: targets[n] for n in present})
-    checked = validation.validate_rows(table, group, {n: targets[n][1] for n in present}, now_micros, max_future_skew_micros)
+    checks.check_feature_types(table, group, {n: targets[n] for n in present})
+    checked = checks.validate_rows(table, group, {n: targets[n][1] for n in present}, now_micros, max_future_skew_micros)
     report = IngestReport(rows=table.num_rows, rejections=checked.rejections)
     report.rows_rejected = int((~checked.valid).sum())
     if report.rows_rejected and not skip_bad_rows:

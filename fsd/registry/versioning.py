@@ -14,7 +14,7 @@ from fsd.domain import Change, FeatureSpec, GroupInfo, GroupSpec, VersionState
 from fsd.errors import FailedPrecondition, InvalidArgument, ResourceExhausted, echo
 from fsd.registry.definitions import validate_group
 from fsd.registry.store import VersionWrite
-from fsd.sync import rules
+from fsd.rows import rules
 
 MAX_FEATURES_PER_GROUP = 1024
 

@@ -37,8 +37,8 @@ from fsd.serving.metrics import Metrics, MetricsInterceptor
 from fsd.serving.monitor_servicer import MonitorServicer
 from fsd.serving.registration import register
 from fsd.serving.servicers import FeatureStoreServicer, RegistryServicer
-from fsd.sync.publisher import Publisher, PublishLimits
-from fsd.sync.retention import RetentionWorker
+from fsd.publish.publisher import Publisher, PublishLimits
+from fsd.publish.retention import RetentionWorker
 from fsd.wire import services
 from fsd.wire.serving import refs_from_wire
 

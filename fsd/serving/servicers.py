@@ -14,7 +14,7 @@ from fsd.lookup import Lookup
 from fsd.monitor.skew import ServedValues
 from fsd.registry.durations import format_duration
 from fsd.registry.registry import Registry
-from fsd.sync.publisher import Publisher
+from fsd.publish.publisher import Publisher
 from fsd.wire import registry as wire
 from fsd.wire import serving as serving_wire
 

@@ -11,11 +11,10 @@ import numpy as np
 from google.protobuf.message import DecodeError
 
 from fsd import codec
-from fsd.domain import FeatureValues, GetRequest, OnlineFeatures, PublishChunk, PublishResult, PublishStatus, Rejection, ResolvedFeature
+from fsd.domain import FeatureValues, GetRequest, OnlineFeatures, PublishChunk, PublishMode, PublishResult, PublishStatus, Rejection, ResolvedFeature
 from fsd.errors import InvalidArgument
 from fsd.v1 import serving_pb2, types_pb2
 
-PUBLISH_MODES = {"INITIAL": 1, "REFRESH": 2, "BACKFILL": 3, "CORRECTION": 4, "RESYNC": 5}
 
 # --- GetFeatures, server side ----------------------------------------------------------------------------------
 
@@ -142,16 +141,10 @@ def publish_chunks(requests: Iterator[serving_pb2.PublishChunk]) -> Iterator[Pub
                            chunk.snapshot_id)
 
 
-def check_publish_mode(mode: str) -> None:
-    if mode not in PUBLISH_MODES:
-        raise InvalidArgument(f"publish mode {mode[:40]!r} must be one of {', '.join(PUBLISH_MODES)}", field="mode")
-
-
 def publish_chunk(publish_id: str, group: str, sequence: int, arrow_ipc: bytes, feature_versions: Mapping[str, int], mode: str,
                   snapshot_id: str) -> serving_pb2.PublishChunk:
-    check_publish_mode(mode)
     return serving_pb2.PublishChunk(publish_id=publish_id, group=group, sequence=sequence, arrow_ipc=arrow_ipc,
-                                    feature_versions=dict(feature_versions), mode=PUBLISH_MODES[mode], snapshot_id=snapshot_id)
+                                    feature_versions=dict(feature_versions), mode=int(PublishMode.of(mode)), snapshot_id=snapshot_id)
 
 
 def publish_response(result: PublishResult) -> serving_pb2.PublishResponse:

@@ -35,7 +35,7 @@ from fsd.errors import FsdError
 from fsd.offline.store import OfflineStore
 from fsd.registry.definitions import load_text
 from fsd.serving.server import Daemon
-from fsd.sync.loader import SyncScheduler
+from fsd.sync.scheduler import SyncScheduler
 from loadtests.paper_eval.workload import MINUTE, Row, Workload
 
 TS = pa.timestamp("us", tz="UTC")

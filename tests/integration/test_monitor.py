@@ -16,7 +16,8 @@ from fsd.domain import ValueStatus
 from fsd.offline.store import OfflineStore
 from fsd.online.rocksdb import RocksDbOnlineStore
 from fsd.registry.definitions import load_text
-from fsd.sync.loader import SyncScheduler, sync_group
+from fsd.sync.loader import sync_group
+from fsd.sync.scheduler import SyncScheduler
 from fsd.training import ingest_offline
 from tests.helpers import raises_status, MICROS, now_micros, wait_for
 

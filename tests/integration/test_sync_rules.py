@@ -13,7 +13,8 @@ from fsd.client import Client, table_to_ipc
 from fsd.domain import ValueStatus
 from fsd.offline.store import OfflineStore
 from fsd.registry.definitions import load_text
-from fsd.sync.loader import SyncScheduler, sync_group
+from fsd.sync.loader import sync_group
+from fsd.sync.scheduler import SyncScheduler
 from fsd.training import ingest_offline
 from fsd.v1 import serving_pb2, serving_pb2_grpc
 from tests.helpers import raises_status, MICROS, now_micros
@@ -290,7 +291,7 @@ def test_a_sync_larger_than_its_memory_budget_goes_partition_by_partition(client
     """The same online state as a run in memory, incremental runs included, with the rows spilled by entity."""
     import numpy as np
 
-    from fsd.sync import loader
+    from fsd.offline import latest_values as loader
 
     client.apply(load_text(WIDE))  # only a and b are written offline
     store = OfflineStore(tmp_path / "offline")
@@ -305,7 +306,7 @@ def test_a_sync_larger_than_its_memory_budget_goes_partition_by_partition(client
 
     ingest_offline(client, store, "wide", table(rng.integers(1, 1800, n) * MICROS, rng.integers(0, 1000, n)))
     info = client.get_group("wide")
-    rows, _ = loader._inspect(info, store, loader._wanted(info, store, 0, False))
+    rows, _ = loader.inspect_footers(info, store, loader.wanted_versions(info, store, 0, False))
     assert loader.sync_partitions(rows, 1 << 20) > 1
     run = sync_group(client, store, "wide", memory_budget=1 << 20)  # a 1 MiB budget: several partitions
     assert run.outcome == "success", run.error

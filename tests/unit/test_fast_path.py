@@ -17,7 +17,7 @@ from fsd.errors import FsdError
 from fsd.lookup import Lookup, LookupLimits
 from fsd.online.memory import MemoryOnlineStore
 from fsd.registry.registry import Registry
-from fsd.sync.publisher import Publisher
+from fsd.publish.publisher import Publisher
 from fsd.v1 import serving_pb2
 from fsd.wire.serving import ResponseEncoder, get_request, refs_from_wire
 

@@ -63,7 +63,7 @@ def test_storage_never_imports_the_registry(path: Path) -> None:
 
 
 COMPUTING = ["monitor/freshness.py", "monitor/validator.py", "monitor/skew.py", "monitor/sampling.py", "monitor/status.py", "monitor/ledger.py"]
-WRITERS = ["fsd.registry", "fsd.sync.publisher", "fsd.sync.loader", "fsd.monitor.actions", "fsd.offline.ingest", "fsd.backup"]
+WRITERS = ["fsd.registry", "fsd.publish.publisher", "fsd.sync.loader", "fsd.monitor.actions", "fsd.offline.ingest", "fsd.backup"]
 
 
 @pytest.mark.parametrize("rel", COMPUTING)

@@ -10,7 +10,7 @@ from fsd.domain import DType, EntityKeySpec, FeatureSpec, FixedClock, GroupSpec,
 from fsd.monitor.skew import ServedValues
 from fsd.online.memory import MemoryOnlineStore
 from fsd.registry.registry import Registry
-from fsd.sync.publisher import Publisher
+from fsd.publish.publisher import Publisher
 from tests.local import read_features
 
 NOW = 1_800_000_000_000_000

@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fsd.registry.definitions import load_text
-from fsd.sync.loader import next_adaptive_interval
+from fsd.sync.scheduler import next_adaptive_interval
 
 
 @given(current=st.floats(1, 10_000), changed=st.integers(0, 1000), low=st.floats(1, 100), span=st.floats(0, 10_000),

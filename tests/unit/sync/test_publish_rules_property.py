@@ -14,8 +14,10 @@ from fsd.domain import DType, EntityKeySpec, FeatureSpec, FixedClock, GroupSpec,
 from tests.local import read_features
 from fsd.online.memory import MemoryOnlineStore
 from fsd.registry.registry import Registry
-from fsd.sync.publisher import Publisher
-from fsd.sync.rules import BACKFILL, CORRECTION, REFRESH
+from fsd.publish.publisher import Publisher
+from fsd.domain import PublishMode
+
+REFRESH, BACKFILL, CORRECTION = PublishMode.REFRESH, PublishMode.BACKFILL, PublishMode.CORRECTION
 
 NOW = 1_800_000_000_000_000
 SEC = 1_000_000

@@ -15,7 +15,7 @@ from fsd.errors import FailedPrecondition, InvalidArgument
 from tests.local import read_features
 from fsd.online.memory import MemoryOnlineStore
 from fsd.registry.registry import Registry
-from fsd.sync.publisher import Publisher
+from fsd.publish.publisher import Publisher
 
 NOW = 1_800_000_000_000_000
 GROUP = GroupSpec("g", (EntityKeySpec("id", KeyType.INT64),), (FeatureSpec("x", DType.INT64, nullable=False),), max_age_seconds=3600)

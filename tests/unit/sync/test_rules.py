@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fsd.codec import _rows_py, _values_py
-from fsd.sync import rules
+from fsd.domain import PublishMode
+from fsd.rows import rules
 
 README = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
 
@@ -47,18 +48,18 @@ def test_newer_wins_is_what_the_row_merge_does(offered, online) -> None:  # type
 def test_late_correction_keeps_exactly_the_serving_window(ages, max_age) -> None:  # type: ignore[no-untyped-def]
     now = 1_000
     times = np.array([now - a for a in ages], dtype=np.int64)
-    decision = rules.late_correction(rules.CORRECTION, times, now, max_age)
+    decision = rules.late_correction(PublishMode.CORRECTION, times, now, max_age)
     outside = [a > max_age for a in ages]
     assert decision.count == sum(outside)
     assert decision.keep is not None and decision.keep.tolist() == [not o for o in outside]
-    assert rules.late_correction(rules.REFRESH, times, now, max_age).keep is None  # only corrections are windowed
+    assert rules.late_correction(PublishMode.REFRESH, times, now, max_age).keep is None  # only corrections are windowed
 
 
 def test_skipped_values_count_under_the_rule_of_their_mode() -> None:
-    assert rules.skipped_as_older(rules.REFRESH, 3).reason == rules.OLDER_THAN_ONLINE
-    assert rules.skipped_as_older(rules.BACKFILL, 3).reason == rules.BACKFILL_NOT_NEWEST
-    assert rules.skipped_as_older(rules.CORRECTION, 3).reason == rules.CORRECTION_OLDER_THAN_ONLINE
-    assert rules.skipped_as_older(rules.REFRESH, 0).reason is None
+    assert rules.skipped_as_older(PublishMode.REFRESH, 3).reason == rules.OLDER_THAN_ONLINE
+    assert rules.skipped_as_older(PublishMode.BACKFILL, 3).reason == rules.BACKFILL_NOT_NEWEST
+    assert rules.skipped_as_older(PublishMode.CORRECTION, 3).reason == rules.CORRECTION_OLDER_THAN_ONLINE
+    assert rules.skipped_as_older(PublishMode.REFRESH, 0).reason is None
 
 
 def test_timestamp_validity_rejects_exactly_the_invalid_rows() -> None:

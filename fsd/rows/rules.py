@@ -1,7 +1,7 @@
 """The publish rules of the README table, one function per rule, named by its rule id. Each returns its
 Decision (which values go on, and the reason code counted for the rest) or raises the refusal it stands for.
 
-Both ways values reach online go through these: a Publish stream (fsd.sync.publisher) and the offline ->
+Both ways values reach online go through these: a Publish stream (fsd.publish.publisher) and the offline ->
 online loader (fsd.sync.loader, which publishes through the same stream with the mode of what it carries).
 The per-value ordering of value_refresh and backfill runs in bulk in the native row merge
 (codec.merge_rows); `newer_wins` is its readable specification, checked against it by property tests.
@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pyarrow as pa
 
-from fsd.domain import GroupInfo, GroupSpec, VersionInfo, VersionState
+from fsd.domain import GroupInfo, GroupSpec, PublishMode, VersionInfo, VersionState
 from fsd.errors import FailedPrecondition
-from fsd import validation
 
-# Publish modes (values equal the wire enum fsd.v1.PublishMode; 0 means REFRESH).
-INITIAL, REFRESH, BACKFILL, CORRECTION, RESYNC = 1, 2, 3, 4, 5
-MODE_NAMES = {0: "REFRESH", INITIAL: "INITIAL", REFRESH: "REFRESH", BACKFILL: "BACKFILL", CORRECTION: "CORRECTION", RESYNC: "RESYNC"}
+if TYPE_CHECKING:  # the registry applies schema_expansion without loading pyarrow
+    import pyarrow as pa
+
 
 # Reason codes (stable: they appear in responses, sync runs, metrics and the README).
 NEW_FEATURE_ACCEPTED = "NEW_FEATURE_ACCEPTED"            # new_feature
@@ -81,44 +81,46 @@ def backfill(skipped: int) -> Decision:
     return Decision("backfill", BACKFILL_NOT_NEWEST if skipped else None, skipped)
 
 
-def skipped_as_older(mode: int, skipped: int) -> Decision:
+def skipped_as_older(mode: PublishMode, skipped: int) -> Decision:
     """The rule, by publish mode, under which the row merge's skipped (not newest) values count."""
-    if mode == BACKFILL:
+    if mode == PublishMode.BACKFILL:
         return backfill(skipped)
-    if mode == CORRECTION:
+    if mode == PublishMode.CORRECTION:
         return Decision("late_correction", CORRECTION_OLDER_THAN_ONLINE if skipped else None, skipped)
     return value_refresh(skipped)
 
 
-def late_correction(mode: int, event_times: np.ndarray, now_micros: int, max_age_micros: int) -> Decision:
+def late_correction(mode: PublishMode, event_times: np.ndarray, now_micros: int, max_age_micros: int) -> Decision:
     """A correction goes online only inside the serving window (not older than max age) and only where it is the
     current value's event time or newer (the merge decides that); outside the window it stays offline only."""
-    if mode != CORRECTION or not max_age_micros:
+    if mode != PublishMode.CORRECTION or not max_age_micros:
         return Decision("late_correction")
     outside = now_micros - event_times > max_age_micros
     count = int(outside.sum())
     return Decision("late_correction", CORRECTION_OUTSIDE_WINDOW if count else None, count, ~outside)
 
 
-def forced_resync(mode: int, event_times: np.ndarray, now_micros: int, max_age_micros: int) -> Decision:
+def forced_resync(mode: PublishMode, event_times: np.ndarray, now_micros: int, max_age_micros: int) -> Decision:
     """A forced resync is an authoritative correction for the serving window: the offline truth replaces the online
     value whatever its event time (repairing values written straight online), for values not older than max age;
     older ones stay as they are."""
-    if mode != RESYNC:
+    if mode != PublishMode.RESYNC:
         return Decision("forced_resync")
     outside = (now_micros - event_times > max_age_micros) if max_age_micros else np.zeros(len(event_times), dtype=np.bool_)
     count = int(outside.sum())
     return Decision("forced_resync", RESYNC_OUTSIDE_WINDOW if count else None, count, ~outside)
 
 
-def replaces_online(mode: int) -> bool:
+def replaces_online(mode: PublishMode) -> bool:
     """Whether the row merge replaces online values regardless of their (event, created) order."""
-    return mode == RESYNC
+    return mode == PublishMode.RESYNC
 
 
 def entity_key_mismatch(schema: pa.Schema, group: GroupSpec) -> Decision:
     """Key columns that differ in name, type or composite order block the publish and open a review incident."""
-    mismatch = validation.entity_key_mismatch(schema, group)
+    from fsd.rows import checks
+
+    mismatch = checks.entity_key_mismatch(schema, group)
     if mismatch is None:
         return Decision("entity_key_mismatch")
     return Decision("entity_key_mismatch", ENTITY_KEY_MISMATCH, 0, None, mismatch)
@@ -127,7 +129,9 @@ def entity_key_mismatch(schema: pa.Schema, group: GroupSpec) -> Decision:
 def breaking_change(table: pa.Table, info: GroupInfo, targets: dict[str, VersionInfo]) -> Decision:
     """A column whose type or shape does not fit the version it writes is refused whole (InvalidArgument), with
     a pointer to versions: a type change is a new version, never an overwrite."""
-    validation.check_feature_types(table, info.spec, {n: (t.version, t.spec) for n, t in targets.items()})
+    from fsd.rows import checks
+
+    checks.check_feature_types(table, info.spec, {n: (t.version, t.spec) for n, t in targets.items()})
     return Decision("breaking_change")
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from fsd.errors import FsdError
 from fsd.registry.registry import Registry
-from fsd.sync.publisher import Publisher
+from fsd.publish.publisher import Publisher
 
 logger = logging.getLogger(__name__)
 

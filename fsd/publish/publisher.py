@@ -1,4 +1,4 @@
-"""Publish streams: each Arrow chunk is checked by the publish rules (fsd.sync.rules), then written atomically
+"""Publish streams: each Arrow chunk is checked by the publish rules (fsd.rows.rules), then written atomically
 and durably.
 
 A chunk is all-or-nothing at the storage level: its valid rows, and the publish's progress marker, go in one
@@ -23,15 +23,15 @@ from typing import Protocol
 import numpy as np
 import pyarrow as pa
 
-from fsd import codec, validation
+from fsd import codec
+from fsd.rows import checks
 from fsd.domain import (
-    WRITABLE, Clock, DType, GroupInfo, KeyType, PublishChunk, PublishResult, PublishStatus, Rejection, RegistrySnapshot, VersionInfo,
+    WRITABLE, Clock, DType, GroupInfo, KeyType, PublishChunk, PublishMode, PublishResult, PublishStatus, Rejection, RegistrySnapshot, VersionInfo,
     resolve_version,
 )
 from fsd.errors import FailedPrecondition, InvalidArgument, ResourceExhausted, echo
 from fsd.online.base import OnlineStore
-from fsd.sync import rules
-from fsd.sync.rules import CORRECTION, MODE_NAMES, REFRESH
+from fsd.rows import rules
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class PublishStats:
     rejections: list[Rejection] = field(default_factory=list)
     rejections_truncated: bool = False
     reason_counts: dict[str, int] = field(default_factory=dict)
-    mode: int = REFRESH
+    mode: PublishMode = PublishMode.REFRESH
 
     def count(self, decision: rules.Decision) -> None:
         if decision.reason and decision.count:
@@ -120,7 +120,7 @@ def _target_version(info: GroupInfo, name: str, declared: int | None) -> Version
 
 def target_versions(table: pa.Table, info: GroupInfo, declared: dict[str, int]) -> dict[str, VersionInfo]:
     """Schema checks against the versions written; returns feature column -> target version."""
-    features = validation.feature_columns(table, info.spec)
+    features = checks.feature_columns(table, info.spec)
     undeclared = sorted(set(declared) - set(features))
     if undeclared:
         raise InvalidArgument(f"feature_versions names {echo(undeclared[0])}, which the chunk does not carry", field="feature_versions")
@@ -142,11 +142,11 @@ class PreparedChunk:
     decisions: list[rules.Decision]
 
 
-def prepare_chunk(table: pa.Table, info: GroupInfo, declared: dict[str, int], mode: int, now: int, limits: PublishLimits) -> PreparedChunk:
+def prepare_chunk(table: pa.Table, info: GroupInfo, declared: dict[str, int], mode: PublishMode, now: int, limits: PublishLimits) -> PreparedChunk:
     """Rules and encoding of one chunk; pure (reads nothing, writes nothing)."""
     group = info.spec
     targets = target_versions(table, info, declared)
-    checked = validation.validate_rows(table, group, {n: t.spec for n, t in targets.items()}, now, limits.max_future_skew_micros)
+    checked = checks.validate_rows(table, group, {n: t.spec for n, t in targets.items()}, now, limits.max_future_skew_micros)
     decisions = [rules.timestamp_validity(checked.valid)]
     keep_rows = np.flatnonzero(checked.valid)
     is_string = [k.type == KeyType.STRING for k in group.entity_keys]
@@ -242,7 +242,8 @@ class Publisher:
             raise InvalidArgument("publish stream carried no chunks", field="arrow_ipc")
         return stream.stats.result()
 
-    def begin(self, publish_id: str, group: str, feature_versions: dict[str, int] | None = None, mode: int = REFRESH) -> PublishSession:
+    def begin(self, publish_id: str, group: str, feature_versions: dict[str, int] | None = None,
+              mode: PublishMode = PublishMode.REFRESH) -> PublishSession:
         """A publish to feed chunk by chunk (first chunk checks as in publish_stream)."""
         first = PublishChunk(publish_id, group, 0, b"", dict(feature_versions or {}), mode)
         return PublishSession(self, _Stream.begin(self._snapshots(), first, self._durable_sequence))
@@ -323,8 +324,7 @@ class _Stream:
 
     @staticmethod
     def begin(snapshot: RegistrySnapshot, first: PublishChunk, durable_sequence: Callable[[str, int], int]) -> _Stream:
-        if first.mode not in MODE_NAMES:
-            raise InvalidArgument(f"unknown publish mode {first.mode}", field="mode")
+        mode = PublishMode.of(first.mode)
         if not first.publish_id or len(first.publish_id) > MAX_PUBLISH_ID_CHARS:
             raise InvalidArgument(f"publish_id must be 1 to {MAX_PUBLISH_ID_CHARS} characters", field="publish_id")
         if not first.group:
@@ -333,7 +333,7 @@ class _Stream:
         declared = dict(first.feature_versions)
         for name, version in declared.items():
             _target_version(group, name, version)  # refuse unknown/unwritable versions before any chunk
-        stats = PublishStats(publish_id=first.publish_id, group=first.group, mode=first.mode or REFRESH)
+        stats = PublishStats(publish_id=first.publish_id, group=first.group, mode=mode)
         return _Stream(group, declared, stats, durable_sequence(first.publish_id, group.group_id) + 1)
 
     def check_same(self, chunk: PublishChunk) -> None:
@@ -386,4 +386,4 @@ class _Stream:
             )
 
 
-__all__ = ["CORRECTION", "PublishSession", "PublishEvents", "PublishLimits", "PublishStats", "Publisher", "decode_ipc", "marker_key", "prepare_chunk"]
+__all__ = ["PublishSession", "PublishEvents", "PublishLimits", "PublishStats", "Publisher", "decode_ipc", "marker_key", "prepare_chunk"]

@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from fsd.domain import FeatureSpec, GroupSpec, Rejection
 from fsd.errors import InvalidArgument
-from fsd.sync import arrow_columns
+from fsd.rows import columns
 
 EVENT_TIMESTAMP = "event_timestamp"
 CREATED_TIMESTAMP = "created_timestamp"
@@ -41,10 +41,10 @@ RULE_REASONS = {
 class ValidatedRows:
     valid: np.ndarray  # bool per row
     rejections: list[Rejection]
-    keys: list[arrow_columns.ColumnValues]  # in the group's key order
+    keys: list[columns.ColumnValues]  # in the group's key order
     event_times: np.ndarray  # int64 µs
     created_times: np.ndarray | None  # int64 µs, when the table carries created_timestamp
-    features: dict[str, arrow_columns.ColumnValues]
+    features: dict[str, columns.ColumnValues]
 
 
 def ranges(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -76,7 +76,7 @@ def entity_key_mismatch(schema: pa.Schema, group: GroupSpec) -> str | None:
         return f"entity key columns are in order {present}, group {group.name} declares {declared}"
     for key in group.entity_keys:
         arrow_type = schema.field(key.name).type
-        if not arrow_columns.key_type_compatible(arrow_type, key.type):
+        if not columns.key_type_compatible(arrow_type, key.type):
             return f"entity key {key.name!r} is {arrow_type}, group {group.name} declares {key.type.name.lower()}"
     return None
 
@@ -96,7 +96,7 @@ def feature_columns(table: pa.Table, group: GroupSpec) -> list[str]:
         raise InvalidArgument(f"group {group.name}: entity key columns are in order {present_keys}, the group declares {key_names}", field=present_keys[0])
     for key in group.entity_keys:
         arrow_type = table.schema.field(key.name).type
-        if not arrow_columns.key_type_compatible(arrow_type, key.type):
+        if not columns.key_type_compatible(arrow_type, key.type):
             raise InvalidArgument(f"group {group.name}: entity key {key.name!r} is {arrow_type}, the group declares {key.type.name.lower()}", field=key.name)
     if EVENT_TIMESTAMP not in names:
         raise InvalidArgument(f"column {EVENT_TIMESTAMP!r} is missing", field=EVENT_TIMESTAMP)
@@ -113,7 +113,7 @@ def check_feature_types(table: pa.Table, group: GroupSpec, specs: Mapping[str, t
     """Each feature column must fit the version it writes (name -> (version, spec))."""
     for name, (version, spec) in specs.items():
         arrow_type = table.schema.field(name).type
-        if not arrow_columns.feature_type_compatible(arrow_type, spec):
+        if not columns.feature_type_compatible(arrow_type, spec):
             raise InvalidArgument(
                 f"feature {group.name}:{name}@{version} is {spec.dtype.name.lower()}, column {name!r} is {arrow_type}; "
                 "a type change needs a new feature version (change the definition, apply, and publish to that version)",
@@ -138,22 +138,22 @@ def validate_rows(
 
     keys = []
     for key in group.entity_keys:
-        col = arrow_columns.entity_key_column(table.column(key.name), key.type)
+        col = columns.entity_key_column(table.column(key.name), key.type)
         collect(key.name, col.violations)
         keys.append(col)
-    times = arrow_columns.event_time_column(table.column(EVENT_TIMESTAMP))
+    times = columns.event_time_column(table.column(EVENT_TIMESTAMP))
     times.violations["timestamp_in_future"] = (times.values > now_micros + max_future_skew_micros) & ~times.nulls
     collect(EVENT_TIMESTAMP, times.violations)
     created = None
     if CREATED_TIMESTAMP in table.column_names:
-        created_col = arrow_columns.event_time_column(table.column(CREATED_TIMESTAMP))
+        created_col = columns.event_time_column(table.column(CREATED_TIMESTAMP))
         # A created time from the future would beat every later correction of the same event time: the same rules.
         created_col.violations["timestamp_in_future"] = (created_col.values > now_micros + max_future_skew_micros) & ~created_col.nulls
         collect(CREATED_TIMESTAMP, created_col.violations)
         created = created_col.values
     features = {}
     for name, spec in specs.items():
-        col = arrow_columns.feature_column(table.column(name), spec)
+        col = columns.feature_column(table.column(name), spec)
         collect(name, col.violations)
         features[name] = col
     rejections.sort(key=lambda r: (r.row_start, r.field))
