@@ -21,7 +21,7 @@ from pathlib import Path
 
 from fsd.client import Client
 from fsd.offline.store import OfflineStore
-from fsd.training import ingest_offline
+from fsd.client.training import ingest_offline
 from loadtests import dataset
 from loadtests.bench import require_native_codec, start_daemon
 

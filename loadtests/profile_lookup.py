@@ -15,7 +15,7 @@ import numpy as np
 from fsd import codec
 from fsd.config import load_settings
 from fsd.domain import SystemClock
-from fsd.lookup import Lookup, LookupLimits
+from fsd.serving.lookup import Lookup, LookupLimits
 from fsd.serving.server import Daemon
 from fsd.v1 import serving_pb2
 from fsd.wire.serving import ResponseEncoder, get_request, refs_from_wire

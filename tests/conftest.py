@@ -83,7 +83,7 @@ def fraud_client(client: Client) -> Client:
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
     """One PostgreSQL 15 server on a free loopback port for the whole test session (stopped by its own pg_ctl)."""
-    from fsd import cluster
+    from fsd.dev import cluster
 
     if not cluster.PG_BINDIR.exists():
         pytest.skip("needs PostgreSQL 15 (.ci/run installs it)")
@@ -110,7 +110,7 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory, postgres: dict[str, 
     import dataclasses
     import shutil as _shutil
 
-    from fsd import cluster
+    from fsd.dev import cluster
 
     if not _shutil.which("redis-server"):
         pytest.skip("needs redis-server (apt-get install redis-server; .ci/run installs it)")
@@ -133,7 +133,7 @@ def deployment(redis_cluster, tmp_path: Path):  # type: ignore[no-untyped-def]
 
     import redis
 
-    from fsd import cluster
+    from fsd.dev import cluster
 
     for node in redis_cluster.redis:
         client = redis.Redis(port=int(node["port"]))

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from fsd.domain import Clock, OnlineFeatures, RegistrySnapshot
-from fsd.lookup import FetchedRows, Lookup, LookupLimits
+from fsd.serving.lookup import FetchedRows, Lookup, LookupLimits
 from fsd.online.base import OnlineStore
 from fsd.v1 import serving_pb2
 from fsd.wire import serving as wire

@@ -56,7 +56,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from fsd.backup import restore_backup
+    from fsd.serving.backup import restore_backup
     from fsd.paths import confine
 
     restore_backup(confine(args.backup, "backup"), confine(args.data_dir, "data_dir"))
@@ -65,7 +65,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from fsd.scaffold import init_repo
+    from fsd.dev.scaffold import init_repo
 
     root = init_repo(args.dir, customers=args.customers)
     print(f"wrote a feature repo to {root}: features/ (definitions), data/ (sample Parquet), README.md (the next five commands)")
@@ -73,18 +73,18 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from fsd.demo import run_demo
+    from fsd.dev.demo import run_demo
 
     targets = list(args.target or [])
     if args.cluster:
-        from fsd.cluster import ClusterState
+        from fsd.dev.cluster import ClusterState
 
         targets = ClusterState.load(args.cluster).targets
     return run_demo(keep_dir=args.data_dir, customers=args.customers, targets=targets or None)
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
-    from fsd import cluster
+    from fsd.dev import cluster
 
     if args.action == "up":
         state = cluster.up(args.dir, replicas=args.replicas, redis_masters=args.redis_masters, node_timeout_ms=args.node_timeout_ms)

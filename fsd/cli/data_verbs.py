@@ -48,7 +48,7 @@ def offline_store(args: argparse.Namespace, client: object) -> OfflineStore:
 def cmd_publish(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from fsd.training import read_table
+    from fsd.client.training import read_table
 
     table = read_table(args.file)
     versions = parse_feature_versions(args.feature_version)
@@ -123,7 +123,7 @@ def parse_entities(specs: Sequence[str], key_types: dict[str, object]) -> dict[s
 
 def cmd_get(args: argparse.Namespace) -> int:
     from fsd.domain import FeatureRef
-    from fsd.views import features_table
+    from fsd.client.views import features_table
 
     if not args.features and not args.manifest:
         raise UsageError("name features (group:feature[@N]) or --manifest")
@@ -159,7 +159,7 @@ def cmd_get(args: argparse.Namespace) -> int:
 
 
 def cmd_offline(args: argparse.Namespace) -> int:
-    from fsd.training import ingest_offline, read_table
+    from fsd.client.training import ingest_offline, read_table
 
     versions = parse_feature_versions(args.feature_version)
     table = read_table(args.file)
@@ -189,8 +189,8 @@ def parse_as_of(text: str | None) -> int | None:
 
 
 def cmd_dataset(args: argparse.Namespace) -> int:
-    from fsd.tables import render
-    from fsd.training import create_dataset, entity_source
+    from fsd.client.tables import render
+    from fsd.client.training import create_dataset, entity_source
 
     as_of = parse_as_of(args.as_of)
     if args.memory_mib < 64:
@@ -210,7 +210,7 @@ def cmd_dataset(args: argparse.Namespace) -> int:
 def cmd_sync(args: argparse.Namespace) -> int:
     from fsd.sync.loader import sync_group
     from fsd.sync.scheduler import SyncScheduler
-    from fsd.views import runs_table
+    from fsd.client.views import runs_table
 
     with client_from(args) as client:
         store = offline_store(args, client)
@@ -239,7 +239,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_sync_status(args: argparse.Namespace) -> int:
-    from fsd.views import runs_table
+    from fsd.client.views import runs_table
 
     with client_from(args) as client:
         runs = client.sync_runs(args.group or "", args.limit)

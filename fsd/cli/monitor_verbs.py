@@ -11,8 +11,8 @@ from fsd.cli.options import actor, client_from, emit
 
 
 def cmd_incidents(args: argparse.Namespace) -> int:
-    from fsd.tables import render
-    from fsd.views import fmt_time
+    from fsd.client.tables import render
+    from fsd.client.views import fmt_time
 
     with client_from(args) as client:
         if args.action == "resolve":
@@ -31,8 +31,8 @@ def cmd_incidents(args: argparse.Namespace) -> int:
 def cmd_replicas(args: argparse.Namespace) -> int:
     import time
 
-    from fsd.tables import render
-    from fsd.views import fmt_time
+    from fsd.client.tables import render
+    from fsd.client.views import fmt_time
 
     with client_from(args) as client:
         replicas, epoch = client.replicas()
@@ -46,7 +46,7 @@ def cmd_replicas(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from fsd.views import status_tables
+    from fsd.client.views import status_tables
 
     color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     flag = (lambda text: f"\033[31m{text}\033[0m") if color else None
@@ -62,7 +62,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from fsd.views import validation_table
+    from fsd.client.views import validation_table
 
     with client_from(args) as client:
         result = client.validate(args.group, sample=args.sample, skew=args.skew, action=args.action or "", feature=args.feature or "",

@@ -14,7 +14,7 @@ def _load(path: str) -> list:  # type: ignore[type-arg]
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from fsd.views import changes_table
+    from fsd.client.views import changes_table
 
     groups = _load(args.path)
     with client_from(args) as client:
@@ -25,7 +25,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from fsd.views import changes_table
+    from fsd.client.views import changes_table
 
     groups = _load(args.path)
     with client_from(args) as client:
@@ -62,8 +62,8 @@ def cmd_retire(args: argparse.Namespace) -> int:
 
 
 def cmd_groups(args: argparse.Namespace) -> int:
-    from fsd.registry.durations import format_duration
-    from fsd.tables import render
+    from fsd.domain.durations import format_duration
+    from fsd.client.tables import render
 
     with client_from(args) as client:
         groups = client.list_groups()
@@ -81,9 +81,9 @@ def cmd_groups(args: argparse.Namespace) -> int:
 
 def cmd_history(args: argparse.Namespace) -> int:
     from fsd.domain import FeatureRef
-    from fsd.registry.durations import format_duration
-    from fsd.tables import render
-    from fsd.views import fmt_time
+    from fsd.domain.durations import format_duration
+    from fsd.client.tables import render
+    from fsd.client.views import fmt_time
 
     if ":" in args.ref:
         ref = FeatureRef.parse(args.ref)
@@ -117,8 +117,8 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_manifest(args: argparse.Namespace) -> int:
-    from fsd.tables import render
-    from fsd.views import fmt_time
+    from fsd.client.tables import render
+    from fsd.client.views import fmt_time
 
     with client_from(args) as client:
         if args.manifest_command == "create":

@@ -14,7 +14,7 @@ from collections import deque
 import numpy as np
 
 from fsd.domain import PSI_THRESHOLD, DType
-from fsd.lookup import FetchedRows, LookupResult, decode_rows
+from fsd.serving.lookup import FetchedRows, LookupResult, decode_rows
 
 logger = logging.getLogger(__name__)
 

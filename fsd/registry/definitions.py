@@ -10,7 +10,7 @@ import yaml
 
 from fsd.domain import DTYPE_NAMES, KEY_TYPE_NAMES, DType, EntityKeySpec, FeatureSpec, FreshnessPolicy, GroupSpec, is_valid_name
 from fsd.errors import InvalidArgument, echo
-from fsd.registry.durations import parse_duration
+from fsd.domain.durations import parse_duration
 
 _GROUP_KEYS = {"name", "description", "owner", "entity_keys", "source", "max_age", "sync_interval", "tags", "features", "freshness_policy",
                "timestamp_field", "sync_bounds"}

@@ -13,11 +13,11 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from fsd.backup import create_backup
+from fsd.serving.backup import create_backup
 from fsd.config import Settings
 from fsd.paths import confine, confine_below
 from fsd.domain import Clock, SystemClock
-from fsd.lookup import Lookup, LookupLimits
+from fsd.serving.lookup import Lookup, LookupLimits
 from fsd.online.base import OnlineStore
 from fsd.online.rocksdb import RocksDbOnlineStore, RocksDbSettings
 from fsd.registry.watch import RegistryWatcher

@@ -7,12 +7,12 @@ from collections.abc import Callable, Iterator
 
 import grpc
 
-from fsd.backup import BackupResult
+from fsd.serving.backup import BackupResult
 from fsd.domain import ApplyResult, BackupInfo, Deployment, GroupInfo, PublishResult, PublishStatus, SyncRun
 from fsd.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, ResourceExhausted
-from fsd.lookup import Lookup
+from fsd.serving.lookup import Lookup
 from fsd.monitor.skew import ServedValues
-from fsd.registry.durations import format_duration
+from fsd.domain.durations import format_duration
 from fsd.registry.registry import Registry
 from fsd.publish.publisher import Publisher
 from fsd.wire import registry as wire

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from html import escape
 
 from fsd.domain import Deployment, Incident, RegistrySnapshot, StatusReport, SyncRun
-from fsd.views import age, fmt_time, percent
+from fsd.client.views import age, fmt_time, percent
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:1.5rem;color:#1b1f23;background:#fafbfc}

@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from fsd import cluster
+from fsd.dev import cluster
 
 
 class SharedCluster:

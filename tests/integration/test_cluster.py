@@ -291,7 +291,7 @@ def test_killing_the_leader_moves_background_work(deployment) -> None:  # type: 
 
 
 def test_postgres_restart_drains_replicas_within_the_lease_and_they_recover(deployment) -> None:  # type: ignore[no-untyped-def]
-    from fsd import cluster
+    from fsd.dev import cluster
 
     a, b = deployment.start(2, env={"FSD_REGISTRY_LEASE_SECONDS": "1"})
     with Client(a) as ca:
@@ -321,7 +321,7 @@ def test_killing_a_redis_master_during_publishes_loses_no_acknowledged_write(dep
     the count is asserted, and printed)."""
     import redis
 
-    from fsd import cluster
+    from fsd.dev import cluster
 
     (a,) = deployment.start(1, env={"FSD_STORE_REDIS_TIMEOUT_SECONDS": "0.5"})
     ids = list(range(1, 301))

@@ -11,7 +11,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from fsd.backup import confined
+from fsd.serving.backup import confined
 from fsd.errors import FsdError
 from fsd.client import Client
 from fsd.domain import ValueStatus
@@ -112,7 +112,7 @@ def test_backup_under_load_restores_a_prefix_of_acknowledged_publishes(daemon_fa
     publisher.stop.set()
     publisher.join()
     restored = daemon_factory("restored")
-    from fsd.backup import restore_backup
+    from fsd.serving.backup import restore_backup
 
     restore_backup(Path(info.path), restored.data_dir)
     restored.start()

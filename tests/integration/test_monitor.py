@@ -18,7 +18,7 @@ from fsd.online.rocksdb import RocksDbOnlineStore
 from fsd.registry.definitions import load_text
 from fsd.sync.loader import sync_group
 from fsd.sync.scheduler import SyncScheduler
-from fsd.training import ingest_offline
+from fsd.client.training import ingest_offline
 from tests.helpers import raises_status, MICROS, now_micros, wait_for
 
 TS = pa.timestamp("us", tz="UTC")

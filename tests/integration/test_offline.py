@@ -15,7 +15,7 @@ from fsd.client import Client
 from fsd.errors import InvalidArgument
 from fsd.examples import FRAUD_REPO, fraud_data
 from fsd.offline.store import OfflineStore
-from fsd.training import create_dataset, ingest_offline
+from fsd.client.training import create_dataset, ingest_offline
 from tests.helpers import MICROS, now_micros
 
 TS = pa.timestamp("us", tz="UTC")
@@ -78,7 +78,7 @@ def test_late_correction_wins_and_as_of_reproduces_the_past(fraud_client: Client
     ingest_offline(fraud_client, offline, "transaction_velocity", rows(5, t0 + 10 * MICROS))
     ingest_offline(fraud_client, offline, "transaction_velocity", rows(6, t0 + 600 * MICROS), kind="correction")
     entity_rows = pa.table({"customer_id": pa.array([1], pa.int64()), "event_timestamp": pa.array([t0 + 60 * MICROS], TS)})
-    from fsd.training import historical_features
+    from fsd.client.training import historical_features
 
     latest, _ = historical_features(fraud_client, offline, entity_rows, ["transaction_velocity:txn_count_1h"])
     assert latest["transaction_velocity:txn_count_1h"].to_pylist() == [6]
@@ -107,7 +107,7 @@ def test_cli_offline_ingest_and_dataset(daemon, tmp_path: Path) -> None:  # type
 
 
 def test_csv_ingest_with_utc_offsets(fraud_client: Client, offline: OfflineStore, tmp_path: Path) -> None:
-    from fsd.training import read_table
+    from fsd.client.training import read_table
 
     csv = tmp_path / "velocity.csv"
     csv.write_text(

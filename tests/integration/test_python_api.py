@@ -9,7 +9,7 @@ import pytest
 import fsd
 from fsd.client import Client
 from fsd.registry.definitions import load_text
-from fsd.training import ingest_offline
+from fsd.client.training import ingest_offline
 from fsd.offline.store import OfflineStore
 from tests.helpers import MICROS, now_micros
 

@@ -16,7 +16,7 @@ from fsd.client import Client
 from fsd.offline.store import OfflineStore
 from fsd.registry.definitions import load_text
 from fsd.sync.loader import sync_group
-from fsd.training import ingest_offline
+from fsd.client.training import ingest_offline
 from tests.helpers import MICROS, now_micros
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -15,7 +15,7 @@ from fsd.offline.store import OfflineStore
 from fsd.registry.definitions import load_text
 from fsd.sync.loader import sync_group
 from fsd.sync.scheduler import SyncScheduler
-from fsd.training import ingest_offline
+from fsd.client.training import ingest_offline
 from fsd.v1 import serving_pb2, serving_pb2_grpc
 from tests.helpers import raises_status, MICROS, now_micros
 

@@ -26,7 +26,7 @@ from fsd.examples import FRAUD_REPO
 from fsd.offline.store import OfflineStore
 from fsd.registry.definitions import load_text
 from fsd.sync.loader import sync_group
-from fsd.training import ingest_offline
+from fsd.client.training import ingest_offline
 from fsd.v1 import monitor_pb2, monitor_pb2_grpc, registry_pb2, registry_pb2_grpc, serving_pb2, serving_pb2_grpc
 from tests.helpers import MICROS, now_micros, raises_status, rpc_error
 
@@ -273,7 +273,7 @@ def test_as_of_without_a_utc_offset_is_refused(velocity, tmp_path: Path) -> None
 ])
 def test_entity_key_columns_are_type_checked(velocity, column: pa.Array, fragment: str | None) -> None:  # type: ignore[no-untyped-def]
     from fsd.errors import InvalidArgument
-    from fsd.training import historical_features
+    from fsd.client.training import historical_features
 
     client, _ = velocity
     store = deployment_store(client)
@@ -289,7 +289,7 @@ def test_entity_key_columns_are_type_checked(velocity, column: pa.Array, fragmen
 
 def test_an_int_column_for_a_string_key_is_refused(daemon_factory) -> None:  # type: ignore[no-untyped-def]
     from fsd.errors import InvalidArgument
-    from fsd.training import historical_features
+    from fsd.client.training import historical_features
 
     daemon = daemon_factory().start()
     with Client(daemon.target) as client:

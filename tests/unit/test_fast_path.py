@@ -9,12 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fsd import _native, lookup as lookup_module
+from fsd import _native
+from fsd.serving import lookup as lookup_module
 from fsd.client import table_to_ipc
 from fsd.codec import _request_py
 from fsd.domain import DType, EntityKeySpec, FeatureSpec, FixedClock, GroupSpec, KeyType
 from fsd.errors import FsdError
-from fsd.lookup import Lookup, LookupLimits
+from fsd.serving.lookup import Lookup, LookupLimits
 from fsd.online.memory import MemoryOnlineStore
 from fsd.registry.registry import Registry
 from fsd.publish.publisher import Publisher

@@ -5,7 +5,7 @@ import json
 import subprocess
 import sys
 
-SERVER_SIDE = ["sqlite3", "yaml", "fsd.registry", "fsd.publish.publisher", "fsd.lookup", "fsd.serving", "rocksdict", "fsd.online", "fsd.monitor"]
+SERVER_SIDE = ["sqlite3", "yaml", "fsd.registry", "fsd.publish.publisher", "fsd.serving.lookup", "fsd.serving", "rocksdict", "fsd.online", "fsd.monitor"]
 
 
 def test_import_fsd_loads_no_server_side_module() -> None:

@@ -47,7 +47,7 @@ def test_the_tree_is_parsed() -> None:
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_grpc_only_in_serving_wire_and_the_client(path: Path) -> None:
     rel = str(path.relative_to(ROOT))
-    allowed = rel.startswith(("serving/", "wire/")) or rel == "client.py"
+    allowed = rel.startswith(("serving/", "wire/")) or rel == "client/api.py"
     assert allowed or not (_uses(imports(path), "grpc") or _uses(imports(path), "grpc_health") or _uses(imports(path), "grpc_reflection")), rel
 
 
@@ -63,7 +63,7 @@ def test_storage_never_imports_the_registry(path: Path) -> None:
 
 
 COMPUTING = ["monitor/freshness.py", "monitor/validator.py", "monitor/skew.py", "monitor/sampling.py", "monitor/status.py", "monitor/ledger.py"]
-WRITERS = ["fsd.registry", "fsd.publish.publisher", "fsd.sync.loader", "fsd.monitor.actions", "fsd.offline.ingest", "fsd.backup"]
+WRITERS = ["fsd.registry", "fsd.publish", "fsd.sync", "fsd.monitor.actions", "fsd.offline.ingest", "fsd.serving.backup"]
 
 
 @pytest.mark.parametrize("rel", COMPUTING)
@@ -90,14 +90,62 @@ def top_level_imports(path: Path) -> set[str]:
     return names
 
 
-def test_the_client_imports_no_server_side_part() -> None:
-    names = imports(ROOT / "client.py")
-    for part in ("fsd.registry", "fsd.sync", "fsd.lookup", "fsd.serving", "fsd.online", "fsd.monitor"):
+@pytest.mark.parametrize("path", where("client/"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_client_imports_no_server_side_part(path: Path) -> None:
+    names = imports(path)
+    for part in ("fsd.registry", "fsd.sync", "fsd.publish", "fsd.serving", "fsd.online", "fsd.monitor", "fsd.dev", "fsd.cli"):
         assert not _uses(names, part), part
+
+
+def test_the_client_loads_the_offline_side_only_when_asked() -> None:
     # the training methods read the offline store: only when called, never when the client is imported
-    assert not _uses(top_level_imports(ROOT / "client.py"), "fsd.offline") and not _uses(top_level_imports(ROOT / "client.py"), "fsd.training")
+    top = top_level_imports(ROOT / "client" / "api.py") | top_level_imports(ROOT / "client" / "__init__.py")
+    assert not _uses(top, "fsd.offline") and not _uses(top, "fsd.client.training")
+    assert not _uses(top_level_imports(ROOT / "client" / "training.py"), "fsd.client.api")  # one way: api -> training
+
+
+@pytest.mark.parametrize("path", [p for p in MODULES if not str(p.relative_to(ROOT)).startswith(("dev/", "cli/"))],
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_only_the_command_reaches_the_developer_tools(path: Path) -> None:
+    assert not _uses(imports(path), "fsd.dev"), path
+
+
+@pytest.mark.parametrize("path", where("rows/") + where("offline/") + where("publish/"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_rows_sit_below_sync_and_offline(path: Path) -> None:
+    names = imports(path)
+    assert not _uses(names, "fsd.sync") and not _uses(names, "fsd.client"), path
+    if str(path.relative_to(ROOT)).startswith("rows/"):
+        assert not [p for p in ("fsd.offline", "fsd.publish", "fsd.registry", "fsd.online") if _uses(names, p)], path
+
+
+@pytest.mark.parametrize("path", where("registry/"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_registry_stands_above_no_write_path(path: Path) -> None:
+    names = imports(path)
+    assert not [p for p in ("fsd.rows", "fsd.sync", "fsd.publish", "fsd.offline", "fsd.online", "fsd.serving", "fsd.client") if _uses(names, p)] \
+        or _only_rules(names), path
+    assert not _uses(top_level_imports(path), "pyarrow"), path
+
+
+def _only_rules(names: set[str]) -> bool:
+    """The registry applies one publish rule (schema_expansion) when a definition adds a feature."""
+    return {n for n in names if n.startswith(("fsd.rows", "fsd.sync", "fsd.publish", "fsd.offline", "fsd.online", "fsd.serving", "fsd.client"))} \
+        <= {"fsd.rows", "fsd.rows.rules"}
+
+
+@pytest.mark.parametrize("path", where("sync/"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_loader_is_client_side(path: Path) -> None:
+    names = imports(path)
+    assert not [p for p in ("fsd.serving", "fsd.publish", "fsd.registry", "fsd.online") if _uses(names, p)], path
+
+
+def test_importing_the_registry_loads_no_pyarrow() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, fsd.registry.registry, fsd.registry.versioning, fsd.registry.sql; print('pyarrow' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
 
 
 def test_the_cli_and_the_demo_import_each_other_at_most_one_way() -> None:
-    demo = imports(ROOT / "demo.py")
+    demo = imports(ROOT / "dev" / "demo.py")
     assert not _uses(demo, "fsd.cli")

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from fsd.codec._columns_py import column_bytes, varint
 from fsd.domain import DType, ResolvedFeature
-from fsd.lookup import FeatureResult, LookupResult
+from fsd.serving.lookup import FeatureResult, LookupResult
 from fsd.v1 import serving_pb2, types_pb2
 from fsd.wire.serving import ResponseEncoder
 

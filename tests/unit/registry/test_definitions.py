@@ -9,7 +9,7 @@ from fsd.domain import DType, KeyType
 from fsd.errors import InvalidArgument
 from fsd.examples import FRAUD_REPO
 from fsd.registry.definitions import load_repo, load_text
-from fsd.registry.durations import format_duration, parse_duration
+from fsd.domain.durations import format_duration, parse_duration
 
 
 def test_example_repo_loads() -> None:

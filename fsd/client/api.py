@@ -229,7 +229,7 @@ class Client:
         Reads the deployment's offline store (the daemon reports where). engine: "local" (default), "duckdb" or
         "spark" (fsd.offline.engines), the same answer on each. Returns an Arrow table (.to_pandas())."""
         from fsd.offline.store import OfflineStore
-        from fsd.training import historical_features
+        from fsd.client.training import historical_features
 
         refs = self._training_refs(features, manifest)
         store = OfflineStore(self.get_deployment().offline_root)
@@ -245,7 +245,7 @@ class Client:
         registers a serving manifest pinning the same versions. Returns that manifest document. entity_df may
         also be a Parquet file's path, which the local engine streams; past memory_budget_mib it joins out of core."""
         from fsd.offline.store import OfflineStore
-        from fsd.training import create_dataset, entity_source
+        from fsd.client.training import create_dataset, entity_source
 
         refs = self._training_refs(features, manifest)
         store = OfflineStore(self.get_deployment().offline_root)

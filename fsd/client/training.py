@@ -7,11 +7,11 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fsd.client import Client
 from fsd.domain import FeatureRef, GroupInfo, OfflineWrite, VersionInfo, resolve_version
 from fsd.errors import FailedPrecondition, InvalidArgument
 from fsd.offline.ingest import IngestReport, ingest
@@ -20,6 +20,9 @@ from fsd.offline.partitioned import DEFAULT_MEMORY_BUDGET
 from fsd.offline.retrieval import FeatureVersion, feature_columns
 from fsd.offline.store import OfflineStore
 from fsd.paths import confine
+
+if TYPE_CHECKING:  # the client calls into this module; this one only receives one
+    from fsd.client.api import Client
 
 
 def ingest_offline(

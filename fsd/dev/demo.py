@@ -12,9 +12,9 @@ from fsd.registry.definitions import load_repo
 from fsd.serving.server import Daemon
 from fsd.offline.store import OfflineStore
 from fsd.sync.loader import sync_group
-from fsd.tables import render
-from fsd.views import features_table, percent, status_tables
-from fsd.training import ingest_offline
+from fsd.client.tables import render
+from fsd.client.views import features_table, percent, status_tables
+from fsd.client.training import ingest_offline
 
 
 def run_demo(keep_dir: str | None = None, customers: int = 1000, targets: list[str] | None = None) -> int:

@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 
 from fsd.domain import ApplyResult, OnlineFeatures, StatusReport, SyncRun, ValidationResult
-from fsd.registry.durations import format_duration
-from fsd.tables import render
+from fsd.domain.durations import format_duration
+from fsd.client.tables import render
 
 _ACTION_MARK = {"create": "+", "compatible_expansion": "+", "new_version": "~>", "metadata_update": "~", "unchanged": " "}
 
