@@ -34,7 +34,7 @@ from redis.crc import key_slot
 from fsd import cluster, codec
 from fsd.client import Client
 from fsd.domain import DType, EntityKeySpec, FeatureSpec, GroupSpec, KeyType
-from fsd.online.redis_cluster import redis_key
+from fsd.online.redis.adapter import redis_key
 from loadtests import dataset
 from loadtests.bench import ECHO_METHOD, GET_METHOD, build_requests, echo_requests, percentile, require_native_codec, start_echo
 

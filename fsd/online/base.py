@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from fsd import codec
 
@@ -45,11 +45,28 @@ class OnlineStore(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
+class Backupable(Protocol):
+    """An engine whose data a consistent copy can be taken of while it serves (`fsd backup`)."""
+
+    def checkpoint(self, target_dir: str) -> None: ...
+
+
+@runtime_checkable
+class Warmable(Protocol):
+    """An engine with a local cache worth filling after start-up; returns (rows read, cache bytes filled)."""
+
+    def warm_cache(self, stop: threading.Event | None = None, chunk: int = 2000) -> tuple[int, int]: ...
+
+
 class LocalMerge:
     """merge_rows and purge_slot for engines one process owns (RocksDB, memory): read, merge with the codec, write,
-    under a lock, so no other writer of this process interleaves."""
+    under a lock of this store, so no other writer of it interleaves (two stores never wait for each other)."""
 
-    _merge_lock = threading.Lock()
+    @property
+    def _merge_lock(self) -> threading.Lock:
+        # made on first use, once per instance (dict.setdefault is atomic under the GIL)
+        return self.__dict__.setdefault("_local_merge_lock", threading.Lock())  # type: ignore[no-any-return]
 
     def merge_rows(self, keys: Sequence[bytes], slots: Sequence[int], columns: Sequence[Sequence[bytes | None]], replace: bool = False,
                    extra_puts: Sequence[tuple[bytes, bytes]] = ()) -> tuple[int, int]:

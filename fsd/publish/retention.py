@@ -2,10 +2,16 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
+from fsd import codec
+from fsd.domain import GroupInfo
 from fsd.errors import FsdError
+from fsd.online.base import OnlineStore
+from fsd.paths import confine_below
 from fsd.registry.registry import Registry
 from fsd.publish.publisher import Publisher
 
@@ -61,3 +67,17 @@ class RetentionWorker:
     @property
     def running(self) -> bool:
         return self._thread.is_alive()
+
+
+def purge_group(store: OnlineStore, offline_root: str, info: GroupInfo, purge_offline: bool) -> str:
+    """After a group's deletion: its online rows go; its offline datasets too when asked. Returns what was done."""
+    store.delete_prefix(codec.group_prefix(info.group_id))
+    done = f"group {info.spec.name} deleted; its online values were purged"
+    if purge_offline:
+        folder = confine_below(Path(offline_root), Path(offline_root) / info.spec.name)
+        shutil.rmtree(folder, ignore_errors=True)
+        done += f", and its offline data ({folder})"
+    else:
+        done += f"; its offline data stays in {Path(offline_root) / info.spec.name}"
+    logger.warning("%s", done)
+    return done

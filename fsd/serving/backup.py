@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fsd.errors import AlreadyExists, FailedPrecondition, InvalidArgument, StorageError, echo
-from fsd.online.rocksdb import RocksDbOnlineStore
+from fsd.online.base import Backupable
 from fsd.paths import confine, confine_below
 from fsd.registry.store import RegistryStore
 
@@ -32,7 +32,7 @@ def confined(base: Path, name: str) -> Path:
     return target
 
 
-def create_backup(store: RocksDbOnlineStore, registry: RegistryStore, base: Path, name: str) -> BackupResult:
+def create_backup(store: Backupable, registry: RegistryStore, base: Path, name: str) -> BackupResult:
     """Default root included, the folder is resolved and confined (FSD_ALLOWED_ROOTS) when the backup is written,
     so a symlink planted in its place cannot send the checkpoint elsewhere."""
     base = confine(base, "store.backup_root")

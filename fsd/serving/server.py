@@ -15,21 +15,19 @@ from grpc_reflection.v1alpha import reflection
 
 from fsd.serving.backup import create_backup
 from fsd.config import Settings
-from fsd.paths import confine, confine_below
+from fsd.deployment import open_storage
 from fsd.domain import Clock, SystemClock
 from fsd.serving.lookup import Lookup, LookupLimits
-from fsd.online.base import OnlineStore
-from fsd.online.rocksdb import RocksDbOnlineStore, RocksDbSettings
+from fsd.online.base import Backupable, Warmable
 from fsd.registry.watch import RegistryWatcher
-from fsd.registry.registry import Registry
 from fsd.monitor.actions import PolicyActions
+from fsd.monitor.periodic import PeriodicValidation
 from fsd.monitor.ledger import ValidationLedger
 from fsd.monitor.freshness import FreshnessMonitor
 from fsd.monitor.skew import ServedValues
 from fsd.monitor.validator import ConsistencyValidator
-from fsd.offline.store import OfflineStore
-from fsd import __version__, codec
-from fsd.domain import Deployment, GroupInfo
+from fsd import codec
+from fsd.domain import GroupInfo
 from fsd.errors import FailedPrecondition, InvalidArgument
 from fsd.serving.auth import AuthInterceptor, load_tokens
 from fsd.serving.interceptors import ErrorMappingInterceptor
@@ -38,7 +36,7 @@ from fsd.serving.monitor_servicer import MonitorServicer
 from fsd.serving.registration import register
 from fsd.serving.servicers import FeatureStoreServicer, RegistryServicer
 from fsd.publish.publisher import Publisher, PublishLimits
-from fsd.publish.retention import RetentionWorker
+from fsd.publish.retention import RetentionWorker, purge_group
 from fsd.wire import services
 from fsd.wire.serving import refs_from_wire
 
@@ -63,20 +61,6 @@ class _DaemonPublishEvents:
         return self._daemon.registry.operations.open_incident(group, kind, publish_id, detail)
 
 
-def open_online_store(settings: Settings, data_dir: Path) -> OnlineStore:
-    """The online engine the settings name: embedded RocksDB in the data dir, or a shared Redis Cluster."""
-    st = settings.store
-    if st.engine == "redis-cluster":
-        from fsd.online.redis_cluster import RedisClusterOnlineStore, RedisSettings, parse_nodes
-
-        return RedisClusterOnlineStore(RedisSettings(parse_nodes(st.redis_nodes), st.redis_password, st.redis_tls, st.redis_min_replicas_ack,
-                                                     st.redis_timeout_seconds, st.redis_wait_timeout_ms))
-    return RocksDbOnlineStore(str(data_dir / "online"), RocksDbSettings(
-        block_cache_mb=st.block_cache_mb, bloom_bits_per_key=st.bloom_bits_per_key, sync_writes=st.sync_writes, wal_dir=st.wal_dir,
-        row_cache_mb=st.row_cache_mb,
-    ))
-
-
 def require_codec() -> None:
     """A daemon never runs the pure-Python codec by accident (it is 3-14x slower): only when asked for."""
     if not codec.NATIVE and not codec.REFERENCE_REQUESTED:
@@ -87,21 +71,6 @@ def require_codec() -> None:
         )
 
 
-def _deployment(settings: Settings, data_dir: Path, registry: Registry) -> Deployment:
-    """The deployment's offline store: resolved once to an absolute path and recorded in the registry, so every
-    process that asks the daemon uses the same one wherever it was started. A configured root that differs from
-    the recorded one is refused, naming both."""
-    configured = settings.store.offline_root
-    wanted = confine(configured or data_dir / "offline", "store.offline_root")
-    recorded = registry.store.claim_deployment("offline_root", str(wanted))
-    if configured and recorded != str(wanted):
-        raise FailedPrecondition(
-            f"store.offline_root {configured!r} resolves to {wanted}, but this deployment's offline store is {recorded} "
-            "(recorded in its registry); leave store.offline_root unset to use it", field="store.offline_root",
-        )
-    return Deployment(recorded, settings.store.engine, registry.store.kind, __version__, codec.NATIVE, "fsd.v1", str(data_dir))
-
-
 class Daemon:
     """One serving process over one data directory. `start()` returns the bound port."""
 
@@ -109,17 +78,12 @@ class Daemon:
         require_codec()
         self.settings = settings
         self.clock = clock or SystemClock()
-        data_dir = confine(settings.store.data_dir, "store.data_dir")
-        for name in ("offline_root", "backup_root", "wal_dir"):
-            if getattr(settings.store, name):
-                confine(getattr(settings.store, name), f"store.{name}")
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self.data_dir = data_dir
-        self.store = open_online_store(settings, data_dir)
-        registry_url = settings.registry.url or str(data_dir / "registry.sqlite")
-        self.registry = Registry(registry_url, self.clock)
+        self.storage = open_storage(settings, self.clock)
+        self.data_dir = self.storage.data_dir
+        self.store = self.storage.online
+        self.registry = self.storage.registry
         self.shared_registry = self.registry.store.shared
-        self.deployment = _deployment(settings, data_dir, self.registry)
+        self.deployment = self.storage.info
         self.watcher: RegistryWatcher | None = None
         logger.info("codec: %s; offline store: %s", "compiled (fsd._native)" if codec.NATIVE else "PURE-PYTHON REFERENCE (FSD_NO_EXTENSIONS=1)",
                     self.deployment.offline_root)
@@ -138,13 +102,14 @@ class Daemon:
             interval_seconds=m.freshness_interval_seconds, sample_rows=m.sample_rows, on_signals=self.actions.on_freshness,
         )
         self.served = ServedValues(rate=m.served_sample_rate)
-        self.offline = OfflineStore(self.deployment.offline_root)
+        self.offline = self.storage.offline
         self.validator = ConsistencyValidator(self.registry.snapshot, self.store, self.offline, self.clock, self.served,
                                               self.registry.operations.last_validation, m.min_promotion_consistency)
         self.registry.add_promotion_gate(self.validator.promotion_gate)
         self.metrics.watch(self.freshness, self.ledger.all, lambda: self.served.dropped)
         self.metrics_port = 0
-        self._periodic = threading.Thread(target=self._validate_periodically, name="fsd-validator", daemon=True)
+        self._periodic = PeriodicValidation(self.registry.snapshot, self.validator, self.actions, m.validate_interval_seconds,
+                                            m.validate_sample, self.is_leader)
         self.health = health.HealthServicer()
         self._server: grpc.Server | None = None
         self._errors = ErrorMappingInterceptor()
@@ -173,19 +138,7 @@ class Daemon:
         self._set_health(health_pb2.HealthCheckResponse.SERVING if ok else health_pb2.HealthCheckResponse.NOT_SERVING)
 
     def _purge_group(self, info: GroupInfo, purge_offline: bool) -> str:
-        """After a group's deletion: its online rows go; its offline datasets too when asked."""
-        self.store.delete_prefix(codec.group_prefix(info.group_id))
-        done = f"group {info.spec.name} deleted; its online values were purged"
-        if purge_offline:
-            import shutil
-
-            folder = confine_below(Path(self.deployment.offline_root), Path(self.deployment.offline_root) / info.spec.name)
-            shutil.rmtree(folder, ignore_errors=True)
-            done += f", and its offline data ({folder})"
-        else:
-            done += f"; its offline data stays in {Path(self.deployment.offline_root) / info.spec.name}"
-        logger.warning("%s", done)
-        return done
+        return purge_group(self.store, self.deployment.offline_root, info, purge_offline)
 
     def status_page(self) -> str:
         from fsd.monitor.status import status_report
@@ -239,7 +192,7 @@ class Daemon:
         backup_root = Path(self.settings.store.backup_root or self.data_dir / "backups")
         registry_servicer = RegistryServicer(
             self.registry, self.deployment, on_retire=self.retention.wake,
-            backup=(lambda name: create_backup(self.store, self.registry.store, backup_root, name)) if isinstance(self.store, RocksDbOnlineStore) else None,
+            backup=(lambda name: create_backup(self.store, self.registry.store, backup_root, name)) if isinstance(self.store, Backupable) else None,
             on_group_deleted=self._purge_group,
         )
         register(server, services.REGISTRY, registry_servicer)
@@ -304,7 +257,7 @@ class Daemon:
             except OSError as exc:  # serving features matters more than exporting metrics about it
                 logger.error("METRICS DISABLED: cannot listen on %s:%d (%s); set server.metrics_port", s.metrics_host, s.metrics_port, exc)
         self._set_health(health_pb2.HealthCheckResponse.SERVING)
-        if self.settings.store.warm_cache_on_start and isinstance(self.store, RocksDbOnlineStore):
+        if self.settings.store.warm_cache_on_start and isinstance(self.store, Warmable):
             self._warm_thread = threading.Thread(target=self._warm_cache, name="fsd-cache-warm", daemon=True)
             self._warm_thread.start()
         logger.info("fsd serving on %s:%d (data dir %s, pid %d)", s.host, self.port, self.data_dir, os.getpid())
@@ -318,19 +271,6 @@ class Daemon:
             logger.exception("block cache warm-up failed")
             return
         logger.info("block cache warmed with %d rows (%d MiB of cache) in %.2f s", rows, size >> 20, time.perf_counter() - began)
-
-    def _validate_periodically(self) -> None:
-        interval = self.settings.monitor.validate_interval_seconds
-        if interval <= 0:
-            return
-        while not self._stopped.wait(interval):
-            if not self.is_leader():
-                continue  # one replica validates for all of them
-            for group in list(self.registry.snapshot().groups):
-                try:
-                    self.monitor_servicer.validate(group, self.settings.monitor.validate_sample, False, "", "", None)
-                except Exception:  # noqa: BLE001 - one group's failure must not stop the others or the daemon
-                    logger.exception("periodic validation of %s failed", group)
 
     def wait(self) -> None:
         self._stopped.wait()
@@ -353,6 +293,7 @@ class Daemon:
             self._warm_thread.join(timeout=max(0.0, deadline - time.monotonic()))  # it iterates the store, which must outlive it
         if self.watcher is not None:
             self.watcher.stop(timeout=max(0.0, min(1.0, deadline - time.monotonic())))
+        self._periodic.stop()
         self.retention.stop(timeout=max(0.0, deadline - time.monotonic()))
         self.freshness.stop(timeout=max(0.0, deadline - time.monotonic()))
         self.served.close()
@@ -363,8 +304,7 @@ class Daemon:
                            grace + 1.0, grace)
             self.stopped_cleanly = False
         else:
-            self.store.close()
-            self.registry.close()
+            self.storage.close()
             logger.info("fsd stopped")
         self._stopped.set()
         return self.stopped_cleanly

@@ -18,7 +18,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OnlineStor
     if request.param == "redis-cluster":
         import redis
 
-        from fsd.online.redis_cluster import RedisClusterOnlineStore, RedisSettings
+        from fsd.online.redis.adapter import RedisClusterOnlineStore, RedisSettings
 
         state = request.getfixturevalue("redis_cluster")
         for node in state.redis:  # each test starts from an empty cluster

@@ -381,7 +381,7 @@ def test_the_server_side_merge_is_the_codec_merge(redis_cluster) -> None:  # typ
     random rows, offers and the replace flag — including the per-row fallback path."""
     from fsd import codec
     from fsd.codec import _rows_py, _values_py
-    from fsd.online.redis_cluster import RedisClusterOnlineStore, RedisSettings
+    from fsd.online.redis.adapter import RedisClusterOnlineStore, RedisSettings
 
     store = RedisClusterOnlineStore(RedisSettings((("127.0.0.1", int(redis_cluster.redis[0]["port"])),), min_replicas_ack=1))
     rng = random.Random(5)
