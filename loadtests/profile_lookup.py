@@ -58,8 +58,8 @@ def main() -> None:
     fast = Lookup(store, clock, LookupLimits(), refs_from_wire)
     general = Lookup(store, clock, LookupLimits(), refs_from_wire, fast_branch=False)
     split = get_request(request)
-    reply = fast.get_features(snapshot, split, encoder.head)
-    response_bytes = encoder.encoded_response(reply.entity_count, reply.columns, reply.served_at_micros, reply.manifest)
+    fetched = fast.get_features(snapshot, split)
+    response_bytes = encoder.encode_rows(fetched)
     stages = {
         "parse request (protobuf)": lambda: serving_pb2.GetFeaturesRequest.FromString(request),
         "split request": lambda: get_request(request),
@@ -69,9 +69,9 @@ def main() -> None:
         "multi-get": lambda: store.get_many(keys),
         "decode 10 columns": lambda: [codec.decode_feature(raw, f.slot, 2) for f in resolved],
         "freshness 10 columns": lambda: [codec.freshness_status(np.ones(len(ids), bool), np.zeros(len(ids), np.int64), 1, 1) for _ in range(10)],
-        "get_features (general branch)": lambda: general.get_features(snapshot, split, encoder.head),
-        "get_features (fast branch)": lambda: fast.get_features(snapshot, split, encoder.head),
-        "frame response": lambda: encoder.encoded_response(reply.entity_count, reply.columns, reply.served_at_micros, reply.manifest),
+        "read (general branch)": lambda: general.get_features(snapshot, split),
+        "read (fast branch)": lambda: fast.get_features(snapshot, split),
+        "encode reply": lambda: encoder.encode_rows(fetched),
         "parse response (client)": lambda: serving_pb2.GetFeaturesResponse.FromString(response_bytes),
     }
     print(f"{args.per_call} entities x 10 features, {args.entities} entities on disk (median µs of {args.repeat})")

@@ -20,6 +20,8 @@ def read_features(store: OnlineStore, snapshot: RegistrySnapshot, clock: Clock, 
     """GetFeatures as the daemon answers it, decoded as the client decodes it."""
     lookup = Lookup(store, clock, limits or LookupLimits(), wire.refs_from_wire, fast_branch=fast_branch)
     encoder = wire.ResponseEncoder()
-    reply = lookup.get_features(snapshot, wire.get_request(request_bytes(refs, entities, manifest)), encoder.head, keep)
-    raw = encoder.encoded_response(reply.entity_count, reply.columns, reply.served_at_micros, reply.manifest)
+    fetched = lookup.get_features(snapshot, wire.get_request(request_bytes(refs, entities, manifest)))
+    if keep is not None:
+        keep(fetched)
+    raw = encoder.encode_rows(fetched)
     return wire.online_features(serving_pb2.GetFeaturesResponse.FromString(raw))

@@ -76,23 +76,16 @@ class RequestPlan:
 
 
 @dataclass(frozen=True, slots=True)
-class EncodedReply:
-    entity_count: int
-    columns: list[bytes]  # serialised FeatureColumn per requested feature, in request order
-    served_at_micros: int
-    manifest: str
-    epoch: int = 0  # the registry epoch every value was resolved against
-
-
-@dataclass(frozen=True, slots=True)
 class FetchedRows:
-    """Rows read for a request, before decoding: one row list per group. decode_rows turns them into arrays later,
-    off the request path (the served-values sample for skew checks)."""
+    """What the read path returns: the rows read for a request, one row list per group, as of `now`, resolved
+    against registry epoch `epoch`. The wire layer encodes them into the reply (fsd.wire.serving); decode_rows
+    turns them into arrays off the request path (the served-values sample for skew checks)."""
 
     count: int
     plan: RequestPlan
     rows: dict[str, list[bytes | None]]
     now: int
+    epoch: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,11 +225,10 @@ class Lookup:
         self._fast_branch = fast_branch  # off only to prove both branches answer alike
         self._plans = _PlanCache()
 
-    def get_features(self, snapshot: RegistrySnapshot, request: GetRequest, heads: HeadEncoder,
-                     keep: Callable[[FetchedRows], None] | None = None, lease_ok: bool = True) -> EncodedReply:
-        """Serve the requested feature versions for all entity rows; a missing value is NOT_FOUND, never an error.
-        keep, if given, receives the fetched rows (the skew sample). Without a current registry lease (a replica
-        that could not confirm the registry's state lately) only fully pinned requests are served."""
+    def get_features(self, snapshot: RegistrySnapshot, request: GetRequest, lease_ok: bool = True) -> FetchedRows:
+        """Read the requested feature versions for all entity rows (a missing value is NOT_FOUND, never an error,
+        when the reply is encoded). Without a current registry lease (a replica that could not confirm the
+        registry's state lately) only fully pinned requests are served."""
         limits = self._limits
         key = (request.features_key, request.manifest)
         plan = self._plans.get(snapshot, key)
@@ -247,7 +239,7 @@ class Lookup:
             count = len(ids) >> 3
             if name == plan.int64_key and isinstance(ids, bytes) and 0 < count <= limits.max_entities \
                     and count * len(plan.refs) <= limits.max_values and plan.requested <= limits.max_features:
-                return self._serve(plan, count, [codec.int64_row_keys(plan.groups[0].group_id, ids)], heads, keep, snapshot.epoch)
+                return self._read(plan, count, [codec.int64_row_keys(plan.groups[0].group_id, ids)], snapshot.epoch)
         by_name, count = _check_entities(_entity_columns(request.columns), limits)
         if plan is None:
             plan = self._plan(snapshot, request)
@@ -258,7 +250,7 @@ class Lookup:
             raise ResourceExhausted(
                 f"request asks for {count * len(plan.refs)} values, over the limit of {limits.max_values}; split it", field="entities"
             )
-        return self._serve(plan, count, [_row_keys(g, by_name) for g in plan.groups], heads, keep, snapshot.epoch)
+        return self._read(plan, count, [_row_keys(g, by_name) for g in plan.groups], snapshot.epoch)
 
     def _refuse_unpinned(self, snapshot: RegistrySnapshot, request: GetRequest, plan: RequestPlan | None) -> RequestPlan:
         """The request's plan (planned and cached here if new), or Unavailable when it names an unpinned feature."""
@@ -282,26 +274,14 @@ class Lookup:
             raise ResourceExhausted(f"features: {len(refs)} references exceed the limit of {self._limits.max_features}", field="features")
         return plan_request(snapshot, refs, request.manifest)
 
-    def _serve(self, plan: RequestPlan, count: int, keys_per_group: list[list[bytes]], heads: HeadEncoder,
-               keep: Callable[[FetchedRows], None] | None, epoch: int) -> EncodedReply:
-        """One batched read for every group, then the fused native pass per group."""
-        specs = plan.column_specs(heads)
+    def _read(self, plan: RequestPlan, count: int, keys_per_group: list[list[bytes]], epoch: int) -> FetchedRows:
+        """One batched read for every group."""
         if len(plan.groups) == 1:
             rows = {plan.groups[0].name: self._store.get_many(keys_per_group[0])}
         else:
             raw = self._store.get_many([k for keys in keys_per_group for k in keys])
             rows = {g.name: raw[i * count:(i + 1) * count] for i, g in enumerate(plan.groups)}
-        now = self._clock.now_micros()
-        if keep is not None:
-            keep(FetchedRows(count, plan, rows, now))
-        if len(plan.groups) == 1:
-            columns = codec.encode_feature_columns(rows[plan.groups[0].name], specs[0], now)
-        else:
-            columns = [b""] * len(plan.resolved)
-            for group, group_specs in zip(plan.groups, specs):
-                for i, column in zip(group.members, codec.encode_feature_columns(rows[group.name], group_specs, now)):
-                    columns[i] = column
-        return EncodedReply(count, columns, now, plan.manifest, epoch)
+        return FetchedRows(count, plan, rows, self._clock.now_micros(), epoch)
 
 
 def decode_rows(fetched: FetchedRows) -> LookupResult:
@@ -315,4 +295,4 @@ def decode_rows(fetched: FetchedRows) -> LookupResult:
     return LookupResult(fetched.count, results, fetched.now, fetched.plan.manifest)
 
 
-__all__ = ["EncodedReply", "EntityColumn", "FetchedRows", "FeatureResult", "Lookup", "LookupLimits", "LookupResult", "RequestPlan", "decode_rows", "plan_request"]
+__all__ = ["EntityColumn", "FetchedRows", "FeatureResult", "Lookup", "LookupLimits", "LookupResult", "RequestPlan", "decode_rows", "plan_request"]

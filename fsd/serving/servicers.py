@@ -61,9 +61,10 @@ class FeatureStoreServicer:
     def GetFeatures(self, raw: bytes, context: grpc.ServicerContext) -> bytes:
         """Takes the request bytes and returns the serialised GetFeaturesResponse (registered with raw requests
         and responses, so the common request never becomes a protobuf object)."""
-        keep = self._served.offer if self._served is not None and self._served.wants_sample() else None  # skew sample, decoded later
-        reply = self._lookup.get_features(self._registry.snapshot(), serving_wire.get_request(raw), self._encoder.head, keep, self._lease_ok())
-        return self._encoder.encoded_response(reply.entity_count, reply.columns, reply.served_at_micros, reply.manifest, reply.epoch)
+        fetched = self._lookup.get_features(self._registry.snapshot(), serving_wire.get_request(raw), self._lease_ok())
+        if self._served is not None and self._served.wants_sample():
+            self._served.offer(fetched)  # the skew sample, decoded later off the request path
+        return self._encoder.encode_rows(fetched)
 
     def Publish(self, request_iterator: Iterator[object], context: grpc.ServicerContext) -> object:
         # Each stream holds a worker thread for its whole length; beyond the limit, shed instead of starving reads.

@@ -1,11 +1,12 @@
 """fsd.v1.FeatureStore on the wire: GetFeatures requests and replies, publish chunks, results and status.
 
-GetFeatures replies are not built as messages: the read path returns serialised FeatureColumn bytes (its
-readable specification is the array writer of fsd.codec._columns_py) and this module frames them; the bytes
-are what SerializeToString would produce (tests/unit/test_wire.py)."""
+GetFeatures replies are not built as messages: the read path returns the rows it read, and this module encodes
+them natively into serialised FeatureColumn bytes (their readable specification is the array writer of
+fsd.codec._columns_py) and frames them; the bytes are what SerializeToString would produce (tests/unit/test_wire.py)."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from google.protobuf.message import DecodeError
@@ -14,6 +15,9 @@ from fsd import codec
 from fsd.domain import FeatureValues, GetRequest, OnlineFeatures, PublishChunk, PublishMode, PublishResult, PublishStatus, Rejection, ResolvedFeature
 from fsd.errors import InvalidArgument
 from fsd.v1 import serving_pb2, types_pb2
+
+if TYPE_CHECKING:  # the read path's result, encoded here
+    from fsd.serving.lookup import FetchedRows
 
 
 # --- GetFeatures, server side ----------------------------------------------------------------------------------
@@ -72,6 +76,20 @@ class ResponseEncoder:
 
     def encoded_response(self, entity_count: int, columns: list[bytes], served_at: int, manifest: str, epoch: int = 0) -> bytes:
         return codec.frame_response(entity_count, columns, served_at, manifest.encode("utf-8"), epoch)
+
+    def encode_rows(self, fetched: FetchedRows) -> bytes:
+        """The serialised GetFeaturesResponse for rows the read path fetched: per group, the fused native pass
+        (decode, freshness status, wire column) over its rows, then the frame."""
+        plan, now = fetched.plan, fetched.now
+        specs = plan.column_specs(self.head)
+        if len(plan.groups) == 1:
+            columns = codec.encode_feature_columns(fetched.rows[plan.groups[0].name], specs[0], now)
+        else:
+            columns = [b""] * len(plan.resolved)
+            for group, group_specs in zip(plan.groups, specs):
+                for i, column in zip(group.members, codec.encode_feature_columns(fetched.rows[group.name], group_specs, now)):
+                    columns[i] = column
+        return self.encoded_response(fetched.count, columns, now, plan.manifest, fetched.epoch)
 
 
 # --- GetFeatures, client side ----------------------------------------------------------------------------------

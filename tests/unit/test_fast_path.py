@@ -158,10 +158,10 @@ def test_fast_path_answers_what_the_general_path_answers(served, data, count, na
 def _answer(lookup: Lookup, snapshot, raw: bytes) -> object:  # type: ignore[no-untyped-def]
     encoder = ResponseEncoder()
     try:
-        reply = lookup.get_features(snapshot, get_request(raw), encoder.head)
+        fetched = lookup.get_features(snapshot, get_request(raw))
     except FsdError as exc:
         return (type(exc).__name__, exc.message)
-    return encoder.encoded_response(reply.entity_count, reply.columns, reply.served_at_micros, reply.manifest)
+    return encoder.encode_rows(fetched)
 
 
 def _served(registry, store, clock, raw: bytes, limits: LookupLimits | None = None) -> serving_pb2.GetFeaturesResponse:  # type: ignore[no-untyped-def]
