@@ -161,6 +161,7 @@ class Harness:
         self._calls = 0
         self.store = OfflineStore(self.root / "offline", self.clock)
         self.client.apply(load_text(repo(self.interval if self.interval else "5m")), applied_by="paper_eval")
+        self._settle()
         self._loader_client = _Interruptible(self.client)
         self.scheduler = None
         if self.mode == "versioned":
@@ -224,6 +225,7 @@ class Harness:
         if minute in changes:
             text = repo(self.interval, "count(*) over 30m", **changes[minute])
             self.client.apply(load_text(text), applied_by="paper_eval", reason="paper_eval event")
+            self._settle()
 
     # --- synchronisation -------------------------------------------------------------------------------------
 
@@ -319,6 +321,19 @@ class Harness:
         """The model is trained now on the versions serving now; fsd pins them in a manifest."""
         if self.mode == "versioned":
             self.client.create_manifest(MODEL, [f"{r}@1" for r in REFS], created_by="paper_eval")
+            self._settle()
+
+    def _settle(self, timeout: float = 30.0) -> None:
+        """The distributed mode's second replica picks a registry change up within its watch interval (NOTIFY, else a
+        0.25 s poll): the simulated minute waits for it, so a definition is never read before either replica has it."""
+        if self._second is None:
+            return
+        wanted = self.daemon.registry.snapshot().epoch
+        deadline = time.monotonic() + timeout
+        while self._second.registry.snapshot().epoch < wanted:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the second replica did not see registry epoch {wanted} within {timeout:.0f} s")
+            time.sleep(0.01)
 
     def serve(self, entities: np.ndarray, minute: int, pinned: bool = True) -> Served:
         """What the model is served; pinned=False reads the SERVING versions (before the model's manifest exists)."""

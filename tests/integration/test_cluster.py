@@ -205,7 +205,8 @@ def test_a_replica_cut_off_from_the_registry_stops_serving_unpinned_reads_and_re
         proxy.cut()
         cut_at = time.monotonic()
         wait_for(lambda: health(b) == health_pb2.HealthCheckResponse.NOT_SERVING, timeout=5)
-        assert time.monotonic() - cut_at <= 1.0 + 1.0  # the lease, plus the check interval and this poll's slack
+        # the 1 s lease, with a margin for the lease check, this poll and a busy 2-core machine (never a bare wall-clock bound)
+        assert time.monotonic() - cut_at <= 1.0 + 3.0
         err = rpc_error(lambda: cb.get_features(["risk:score"], {"id": [1]}))
         assert err.code() == grpc.StatusCode.UNAVAILABLE and "lease" in err.details()
         assert cb.get_features(["risk:score@1"], {"id": [1]})["risk:score@1"].values.tolist() == [1.0]  # pinned reads still serve

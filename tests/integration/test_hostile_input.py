@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import unicodedata
+import uuid
 
 import grpc
 import pyarrow as pa
@@ -13,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fsd.client import Client, table_to_ipc
+from fsd.domain import ValueStatus
 from fsd.errors import InvalidArgument
 from fsd.v1 import monitor_pb2, registry_pb2, serving_pb2
 from tests.helpers import raises_status, all_types_table, seconds_ago
@@ -84,10 +86,21 @@ def test_arrow_ipc_that_lies(typed_client, daemon, cut, garbage, sequence, group
     payload = bytearray(table_to_ipc(all_types_table([1, 2], [seconds_ago(1)] * 2)))
     position = cut % len(payload)
     payload[position:position + len(garbage)] = garbage  # schema or body bytes that no longer agree
-    chunk = serving_pb2.PublishChunk(publish_id=f"fuzz-{cut}", group=group, sequence=sequence, arrow_ipc=bytes(payload))
+    publish_id = f"fuzz-{uuid.uuid4().hex}"
+    chunk = serving_pb2.PublishChunk(publish_id=publish_id, group=group, sequence=sequence, arrow_ipc=bytes(payload))
     with grpc.insecure_channel(daemon.target) as channel:
         code = call(channel, "/fsd.v1.FeatureStore/Publish", True, [chunk.SerializeToString()])
     assert code == grpc.StatusCode.OK or code in ALLOWED, (cut, garbage, code)
+    if code == grpc.StatusCode.OK:
+        _ACCEPTED.add(daemon.target)
+    else:  # a refused chunk wrote nothing: no durable chunk of its publish, and (until one was accepted) no value online
+        assert typed_client.publish_status(publish_id).last_durable_sequence == -1
+        if daemon.target not in _ACCEPTED:
+            got = typed_client.get_features(["all_types:f_double"], {"entity_id": [1, 2]})["all_types:f_double"]
+            assert got.statuses.tolist() == [ValueStatus.NOT_FOUND] * 2
+
+
+_ACCEPTED: set[str] = set()  # daemons a fuzzed publish was accepted by (its values may then be online)
 
 
 @pytest.mark.parametrize("column", ["\x00_string", "prix_\u20ac", "new\nline"])

@@ -1,8 +1,10 @@
 """Daemon lifecycle: health, reflection, restart, kill -9 durability, graceful SIGTERM, CLI."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import urllib.request
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -13,7 +15,7 @@ from fsd.domain import ValueStatus
 from fsd.examples import FRAUD_REPO
 from fsd.registry.definitions import load_repo
 from tests.conftest import TYPES_REPO
-from tests.helpers import all_types_table, seconds_ago
+from tests.helpers import all_types_table, seconds_ago, wait_for
 
 
 def test_health_and_reflection(daemon) -> None:  # type: ignore[no-untyped-def]
@@ -120,7 +122,11 @@ def test_publish_stops_writing_when_its_deadline_expires(typed_client, daemon) -
             raise AssertionError("the publish should have hit its deadline")
         except grpc.RpcError as exc:
             assert exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-    _time.sleep(1.5)  # let any straggling chunk arrive: nothing after the deadline may be written
+    # The handler has ended once the daemon has timed the Publish call (its metrics observe every call when it
+    # returns): from then on no straggling chunk can be written, so the reads below are final.
+    assert daemon.metrics_port, "the test daemon serves /metrics"
+    wait_for(lambda: re.search(r'fsd_request_seconds_count\{[^}]*method="Publish"[^}]*\} [1-9]',
+                               urllib.request.urlopen(f"http://127.0.0.1:{daemon.metrics_port}/metrics", timeout=5).read().decode()))
     statuses = typed_client.get_features(["all_types:f_int"], {"entity_id": [1, 2, 3, 4]})["all_types:f_int"].statuses.tolist()
     assert statuses[:1] == [ValueStatus.PRESENT] and statuses[3] == ValueStatus.NOT_FOUND
     assert typed_client.publish_status("slow-loader").last_durable_sequence <= 1

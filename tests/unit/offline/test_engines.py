@@ -1,5 +1,6 @@
-"""Every point-in-time engine against the brute-force reference and against the local engine: the out-of-core
-local join (any partition count), DuckDB's ASOF JOIN and Spark (local[2], one session for the test session)."""
+"""The point-in-time engines against the brute-force reference and against the local engine: the out-of-core
+local join (any partition count) and DuckDB's ASOF JOIN. Spark, whose session takes seconds to start, is tested
+the same way in tests/integration/test_spark_engine.py."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fsd.offline import duckdb_engine, partitioned, spark_engine
+from fsd.offline import duckdb_engine, partitioned
 from fsd.offline.key_hash import key_hash, partition_of
 from fsd.offline.retrieval import FeatureVersion, get_historical_features
 from fsd.offline.store import OfflineStore
@@ -43,15 +44,6 @@ def test_duckdb_join_matches_brute_force(tmp_path_factory, rows, queries, max_ag
     store = OfflineStore(tmp_path_factory.mktemp("duck"))
     entity_rows, feature, as_of = brute_force_case(store, rows, queries, max_age_s, as_of_s)
     out = duckdb_engine.get_historical_features(store, entity_rows, [feature], as_of_micros=as_of)
-    check_against_brute_force(out, rows, queries, max_age_s, as_of)
-
-
-@settings(max_examples=15)
-@given(**brute_force_inputs)
-def test_spark_join_matches_brute_force(spark, tmp_path_factory, rows, queries, max_age_s, as_of_s) -> None:  # type: ignore[no-untyped-def]
-    store = OfflineStore(tmp_path_factory.mktemp("spark"))
-    entity_rows, feature, as_of = brute_force_case(store, rows, queries, max_age_s, as_of_s)
-    out = spark_engine.get_historical_features(store, entity_rows, [feature], as_of_micros=as_of)
     check_against_brute_force(out, rows, queries, max_age_s, as_of)
 
 
@@ -115,11 +107,10 @@ def test_the_budget_decides_the_partition_count(tmp_path: Path) -> None:
     assert pq.read_table(out).equals(get_historical_features(store, entity_rows, features, with_status=True))
 
 
-def test_duckdb_and_spark_equal_the_local_engine_on_random_data(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_duckdb_equals_the_local_engine_on_random_data(tmp_path: Path) -> None:
     store, features, entity_rows = _random_store(tmp_path / "off", seed=11, entities=150, rows_per_feature=3000)
     expected = get_historical_features(store, entity_rows, features, with_status=True)
     assert duckdb_engine.get_historical_features(store, entity_rows, features).equals(expected)
-    assert spark_engine.get_historical_features(store, entity_rows, features).equals(expected)
     out = tmp_path / "duck.parquet"
     duckdb_engine.write_training_set(store, entity_rows, features, out)
     assert pq.read_table(out).equals(expected)
