@@ -1,4 +1,4 @@
-"""Verbs that run or look after a daemon: serve, demo, backup, restore."""
+"""Verbs that run or look after a daemon: serve, demo, backup, restore, redis-migrate, the local cluster."""
 from __future__ import annotations
 
 import argparse
@@ -103,6 +103,20 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_redis_migrate(args: argparse.Namespace) -> int:
+    """Rewrite a Redis Cluster's fsd keys from the layout before shard tags into the current one (replicas stopped)."""
+    from fsd.online.redis.adapter import RedisClusterOnlineStore, RedisSettings, parse_nodes
+
+    store = RedisClusterOnlineStore(RedisSettings(parse_nodes(args.redis_nodes), args.redis_password or os.environ.get("FSD_STORE_REDIS_PASSWORD", "")),
+                                    check_layout=False)
+    try:
+        moved = store.migrate_layout()
+    finally:
+        store.close()
+    print(f"{moved} keys rewritten into the current layout; the cluster is marked, replicas may start")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, connection: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
     serve = sub.add_parser("serve", parents=[common], help="run the daemon", description="Run the fsd daemon in the foreground.")
     serve.add_argument("--data-dir", default=None, help="data directory (default ./fsd-data)")
@@ -133,6 +147,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, c
     demo.add_argument("--cluster", default=None, help="run against the replicas of a local cluster (fsd cluster up --dir DIR)")
     demo.add_argument("--target", action="append", default=None, help="run against this running daemon (repeat: write via the first, read via each)")
     demo.set_defaults(func=cmd_demo)
+
+    migrate = sub.add_parser("redis-migrate", parents=[common], help="rewrite a Redis Cluster's keys from an older fsd layout (replicas stopped)")
+    migrate.add_argument("--redis-nodes", required=True, help="seed nodes host:port,host:port,...")
+    migrate.add_argument("--redis-password", default="", help="the cluster's password (also $FSD_STORE_REDIS_PASSWORD)")
+    migrate.set_defaults(func=cmd_redis_migrate)
 
     cluster = sub.add_parser("cluster", parents=[common], help="a local distributed deployment: Redis Cluster + PostgreSQL + fsd replicas")
     cluster.add_argument("action", choices=["up", "down", "status"], help="up: start everything; down: stop it by PID; status: show it")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 
 from fsd.codec import _columns_py, _keys_py, _request_py, _rows_py, _values_py
-from fsd.codec._keys_py import KEY_FORMAT, MAX_KEY_STRING_BYTES, group_prefix
+from fsd.codec._keys_py import KEY_FORMAT, MAX_KEY_STRING_BYTES, SHARD_TAG_CHARS, group_prefix, shard_tag
 from fsd.codec._rows_py import build_row, parse_row, remove_slot
 from fsd.codec._values_py import HEADER_SIZE, STATUS_NOT_FOUND, STATUS_PRESENT, STATUS_STALE, VALUE_FORMAT, decode_value
 
@@ -53,6 +53,8 @@ __all__ = [
     "int64_row_keys",
     "split_get_request",
     "group_prefix",
+    "shard_tag",
+    "SHARD_TAG_CHARS",
     "parse_row",
     "build_row",
     "remove_slot",

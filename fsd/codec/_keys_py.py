@@ -12,6 +12,7 @@ as 100 row keys, because RocksDB's cost is per key, not per byte.
 """
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 KEY_FORMAT = 0x01
@@ -62,3 +63,15 @@ def int64_row_keys(group_id: int, ids: bytes) -> list[bytes]:
     count = len(ids) // 8
     values = [int.from_bytes(ids[8 * i : 8 * i + 8], "little", signed=True) for i in range(count)]
     return entity_keys(group_id, encode_entities([values], [False]))
+
+
+SHARD_TAG_CHARS = 16
+
+
+def shard_tag(key: bytes) -> bytes:
+    """The opaque tag a sharded engine places a key by: keys with the same tag must live together. A row key's tag
+    is its entity's (so one entity's rows of every group share a shard, and a group spreads over all of them); any
+    other key's is its own. 16 lowercase hex characters of a BLAKE2b hash: uniform over shards whatever the key
+    bytes, and never a byte that means something to an engine (Redis reads `{` and `}` as a hash tag's edges)."""
+    placed = key[5:] if len(key) >= 5 and key[0] == KEY_FORMAT else key
+    return hashlib.blake2b(placed, digest_size=SHARD_TAG_CHARS // 2).hexdigest().encode("ascii")

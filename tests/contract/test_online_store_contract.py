@@ -75,6 +75,47 @@ def test_prefix_end_bounds_exactly_the_prefixed_keys(prefix: bytes, keys: list[b
         assert inside == (key >= prefix and below_end)
 
 
+def _value(event: int, created: int, payload: bytes) -> bytes:
+    from fsd.codec._values_py import HEADER
+
+    return HEADER.pack(1, 2, 0, event, created) + payload
+
+
+def test_merge_rows_keeps_the_newest_value_per_slot_and_counts(store: OnlineStore) -> None:
+    from fsd import codec
+
+    keys = codec.entity_keys(7, codec.encode_entities([[1, 2, 3]], [False]))
+    written, skipped = store.merge_rows(keys, [10, 11], [[_value(5, 1, b"a"), _value(5, 1, b"b"), None],
+                                                        [_value(3, 1, b"c"), None, _value(9, 9, b"d")]], extra_puts=[(b"\x00m", b"1")])
+    assert (written, skipped) == (4, 0)
+    older, newer, tie_later = _value(4, 9, b"old"), _value(6, 0, b"new"), _value(5, 2, b"fix")
+    written, skipped = store.merge_rows(keys, [10], [[older, newer, _value(1, 1, b"e")]])
+    assert (written, skipped) == (2, 1)  # entity 1's value is older than the stored one; entity 3 had none in slot 10
+    assert store.merge_rows(keys[:1], [10], [[tie_later]]) == (1, 0)  # same event time, later created: a correction wins
+    rows = [codec.parse_row(r) for r in store.get_many(keys)]
+    assert rows[0] == {10: tie_later, 11: _value(3, 1, b"c")}
+    assert rows[1] == {10: newer}
+    assert rows[2] == {10: _value(1, 1, b"e"), 11: _value(9, 9, b"d")}
+    assert store.merge_rows(keys[:1], [10], [[older]], replace=True) == (1, 0)  # a forced resync replaces whatever is there
+    assert codec.parse_row(store.get_many(keys[:1])[0])[10] == older
+    assert store.get_many([b"\x00m"]) == [b"1"]  # the progress marker, written with the rows
+
+
+def test_purge_slot_removes_one_version_and_deletes_emptied_rows(store: OnlineStore) -> None:
+    from fsd import codec
+
+    keys = codec.entity_keys(8, codec.encode_entities([[1, 2]], [False]))
+    other = codec.entity_keys(9, codec.encode_entities([[1]], [False]))
+    store.merge_rows(keys, [20, 21], [[_value(1, 1, b"a"), _value(1, 1, b"b")], [_value(1, 1, b"c"), None]])
+    store.merge_rows(other, [20], [[_value(1, 1, b"z")]])
+    rewritten = store.purge_slot(codec.group_prefix(8), 20, batch_rows=1)
+    assert rewritten == 2
+    first, second = store.get_many(keys)
+    assert codec.parse_row(first) == {21: _value(1, 1, b"c")} and second is None  # a row left empty is deleted
+    assert codec.parse_row(store.get_many(other)[0]) == {20: _value(1, 1, b"z")}  # another group's slot 20 is untouched
+    assert store.purge_slot(codec.group_prefix(8), 20) == 0
+
+
 def test_rocksdb_values_survive_reopen_with_tuned_options(tmp_path: Path) -> None:
     path = str(tmp_path / "db")
     db = RocksDbOnlineStore(path)

@@ -53,7 +53,6 @@ def _lua(name: str) -> str:
 
 
 SLOTS = 16384
-ROW_KEY = 0x01  # fsd row keys: 0x01 + group id (4 bytes) + entity bytes
 
 # The server-side scripts (rows.lua is the row library both start with), loaded once from the package.
 _ROW_LIB = _lua("rows.lua")
@@ -66,16 +65,16 @@ REMOVE_SHA = hashlib.sha1(REMOVE_SCRIPT.encode()).hexdigest()
 
 
 def redis_key(key: bytes) -> bytes:
-    """fsd key -> Redis key (row keys hash-tagged on the entity)."""
-    if len(key) >= 5 and key[0] == ROW_KEY:
-        return b"\x01{" + key[5:] + b"}" + key[1:5]
-    return b"\x00" + key
+    """fsd key -> Redis key: `{tag}` + the fsd key, the tag being the codec's opaque shard tag (16 hex characters,
+    never a brace), so Redis places a key by its tag alone and one entity's rows share a slot."""
+    return b"{" + codec.shard_tag(key) + b"}" + key
+
+
+_TAGGED = codec.SHARD_TAG_CHARS + 2
 
 
 def fsd_key(rkey: bytes) -> bytes:
-    if rkey[:2] == b"\x01{":
-        return b"\x01" + rkey[-4:] + rkey[2:-5]
-    return rkey[1:]
+    return rkey[_TAGGED:]
 
 
 def _glob_escape(raw: bytes) -> bytes:
@@ -89,14 +88,25 @@ def _glob_escape(raw: bytes) -> bytes:
 
 def _patterns(prefix: bytes) -> list[bytes]:
     """SCAN MATCH patterns covering the Redis keys whose fsd keys start with prefix (callers filter exactly)."""
-    if len(prefix) >= 5 and prefix[0] == ROW_KEY:
-        return [b"\x01{" + _glob_escape(prefix[5:]) + b"*}" + _glob_escape(prefix[1:5])]
-    if not prefix:
-        return [b"*"]
-    raw = b"\x00" + _glob_escape(prefix) + b"*"
-    if prefix[0] == ROW_KEY:  # part of a group prefix: row keys whose group id starts so, and short raw keys
-        return [raw, b"\x01{*}" + _glob_escape(prefix[1:]) + b"*"]
-    return [raw]
+    return [b"{" + b"?" * codec.SHARD_TAG_CHARS + b"}" + _glob_escape(prefix) + b"*"]
+
+
+# --- the key layout, and the one before it -------------------------------------------------------------------
+# fsd before this layout tagged a row key with its encoded entity (`\x01{<entity>}<group id>`, other keys `\x00<key>`):
+# an entity whose bytes hold `}` (every 125-byte string key: its u16 length prefix is 0x7d) cut the tag short, and
+# thousands of keys landed on one slot. A cluster holding that layout is refused at start until `fsd redis-migrate`
+# has rewritten it (idempotent: safe to re-run after an interruption).
+LAYOUT_KEY = b"{fsd}layout"
+LAYOUT = b"2"
+
+
+def legacy_fsd_key(rkey: bytes) -> bytes | None:
+    """The fsd key of a key in the old layout, or None for a key that is not one."""
+    if rkey[:2] == b"\x01{" and len(rkey) >= 7:
+        return b"\x01" + rkey[-4:] + rkey[2:-5]
+    if rkey[:1] == b"\x00":
+        return rkey[1:]
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,12 +165,57 @@ class _Redirect(Exception):
 
 
 class RedisClusterOnlineStore:
-    def __init__(self, settings: RedisSettings) -> None:
+    def __init__(self, settings: RedisSettings, check_layout: bool = True) -> None:
         self._settings = settings
         self._nodes: dict[tuple[str, int], _Node] = {}
         self._slot_owner: list[tuple[str, int] | None] = [None] * SLOTS
         self._topology_lock = threading.Lock()
         self.refresh_topology()
+        if check_layout:
+            self._check_layout()
+
+    # --- key layout ---------------------------------------------------------------------------------------
+
+    def _check_layout(self) -> None:
+        """An empty cluster is marked with this layout; one marked is served; one holding keys but no mark is in the
+        old layout and is refused with what to do. A marker shard that cannot be reached is not a reason to refuse
+        to start (this is an upgrade guard, not a consistency mechanism): warned and passed."""
+        try:
+            owner = self._owner(LAYOUT_KEY)
+            marked = self._pipeline(owner, [("GET", LAYOUT_KEY)])[0]
+            if marked == LAYOUT:
+                return
+            sizes = self._pipelines({a: [("DBSIZE",)] for a in self.masters()})
+        except Unavailable as exc:
+            logger.warning("could not check the Redis key layout (%s); assuming it is current", exc.message)
+            return
+        if any(isinstance(r[0], int) and r[0] > 0 for r in sizes.values()):
+            raise FailedPrecondition(
+                "this Redis Cluster holds fsd keys in the layout before online keys were tagged by the codec's shard tag "
+                "(entity hash tags could collapse onto one slot); rewrite them once with `fsd redis-migrate --redis-nodes "
+                "HOST:PORT,...` (idempotent, safe to re-run), or empty the cluster and re-sync from the offline store",
+                field="store.redis_nodes",
+            )
+        self._pipeline(owner, [("SET", LAYOUT_KEY, LAYOUT)])
+
+    def migrate_layout(self) -> int:
+        """Rewrite every key of the old layout into this one (value copied, then the old key deleted, durably), then
+        mark the cluster; returns the keys moved. Stop the replicas first: a key is briefly in both layouts."""
+        moved = 0
+        for address in self.masters():
+            cursor: object = b"0"
+            while True:
+                cursor, batch = self._pipeline(address, [("SCAN", cursor, "COUNT", 1000)])[0]  # type: ignore[misc]
+                pairs = [(rkey, key) for rkey in batch if (key := legacy_fsd_key(rkey)) is not None]
+                if pairs:
+                    values = self._pipeline(address, [("GET", rkey) for rkey, _ in pairs])
+                    self.write_batch([(key, value) for (_, key), value in zip(pairs, values) if isinstance(value, bytes)])
+                    self._pipeline(address, [("DEL", rkey) for rkey, _ in pairs])
+                    moved += len(pairs)
+                if cursor in (b"0", 0, "0"):
+                    break
+        self._pipeline(self._owner(LAYOUT_KEY), [("SET", LAYOUT_KEY, LAYOUT)])
+        return moved
 
     # --- topology -----------------------------------------------------------------------------------------
 
