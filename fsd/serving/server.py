@@ -141,16 +141,9 @@ class Daemon:
         return purge_group(self.store, self.deployment.offline_root, info, purge_offline)
 
     def status_page(self) -> str:
-        from fsd.monitor.status import status_report
-        from fsd.serving.status_page import PageData, render
+        from fsd.serving.status_page import compose
 
-        snapshot = self.registry.snapshot()
-        slots = [v.slot for g in snapshot.groups.values() for vs in g.versions.values() for v in vs]
-        return render(PageData(
-            self.deployment, snapshot, status_report(snapshot, self.freshness.current(), self.ledger, self.clock.now_micros()),
-            self.registry.operations.sync_runs("", 20), self.registry.operations.incidents(False),
-            {slot: self.registry.operations.last_validation(slot) for slot in slots},
-        ))
+        return compose(self.deployment, self.registry, self.freshness.current(), self.ledger, self.clock.now_micros())
 
     def _page_authorized(self, header: str | None) -> bool:
         """With tokens on, the page needs one with the read scope (the same tokens as the RPCs)."""

@@ -10,6 +10,10 @@ from html import escape
 
 from fsd.domain import Deployment, Incident, RegistrySnapshot, StatusReport, SyncRun
 from fsd.client.views import age, fmt_time, percent
+from fsd.monitor.freshness import GroupSignals
+from fsd.monitor.ledger import ValidationLedger
+from fsd.monitor.status import status_report
+from fsd.registry.registry import Registry
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:1.5rem;color:#1b1f23;background:#fafbfc}
@@ -93,3 +97,14 @@ offline store <span class="mono">{_e(d.offline_root)}</span></p>
 {_table(["source", "transformation", "version", "offline dataset", "online"], lineage, "nothing registered")}
 </body></html>
 """
+
+
+def compose(deployment: Deployment, registry: Registry, signals: dict[str, GroupSignals], ledger: ValidationLedger, now_micros: int) -> str:
+    """The page as of now: the registry's snapshot and operations record, the monitor's freshness and validations."""
+    snapshot = registry.snapshot()
+    slots = [v.slot for g in snapshot.groups.values() for vs in g.versions.values() for v in vs]
+    ops = registry.operations
+    return render(PageData(
+        deployment, snapshot, status_report(snapshot, signals, ledger, now_micros), ops.sync_runs("", 20), ops.incidents(False),
+        {slot: ops.last_validation(slot) for slot in slots},
+    ))
