@@ -154,6 +154,7 @@ def test_row_merge_matches_reference(case) -> None:  # type: ignore[no-untyped-d
     existing, slots, columns = case
     expected = _rows_py.merge_rows(existing, slots, columns)
     assert _native.merge_rows(existing, slots, columns) == expected
+    assert _native.merge_rows(existing, slots, columns, True) == _rows_py.merge_rows(existing, slots, columns, True)  # a forced resync
     rows, written, skipped = expected
     assert written + skipped == sum(v is not None for column in columns for v in column)
     for e, row in enumerate(rows):
