@@ -27,6 +27,7 @@ class ServerSettings:
     metrics: bool = True  # Prometheus /metrics over HTTP on metrics_host
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9464  # 0: any free port (printed at start)
+    workers: str = "1"  # serving processes sharing the port: a number, or "auto" (the usable cores); 1: this process alone
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +117,16 @@ def _coerce(section: str, key: str, raw: object, target: type) -> object:
     return value
 
 
+def worker_count(server: ServerSettings) -> int:
+    """server.workers as a number: "auto" is the cores this process may run on."""
+    raw = server.workers.strip().lower()
+    if raw == "auto":
+        return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    if not raw.isdigit() or not 1 <= int(raw) <= 256:
+        raise InvalidArgument(f"setting server.workers: {server.workers[:20]!r} must be a number from 1 to 256, or auto", field="server.workers")
+    return int(raw)
+
+
 def load_settings(
     file: str | None = None, env: dict[str, str] | None = None, overrides: dict[str, dict[str, object]] | None = None
 ) -> Settings:
@@ -150,6 +161,7 @@ def load_settings(
             kwargs[key] = _coerce(section, key, raw, type(getattr(cls(), key)))
         built[section] = cls(**kwargs)
     settings = Settings(**built)
+    worker_count(settings.server)  # refuses a bad value at start-up
     if settings.store.engine not in ENGINES:
         raise InvalidArgument(f"setting store.engine: {settings.store.engine!r} is not one of {', '.join(ENGINES)}", field="store.engine")
     if settings.store.engine == "redis-cluster" and not settings.store.redis_nodes:

@@ -18,16 +18,16 @@ from fsd.paths import confine
 from fsd.registry.registry import Registry
 
 
-def _rocksdb(st: StoreSettings, data_dir: Path) -> OnlineStore:
+def _rocksdb(st: StoreSettings, data_dir: Path, secondary: str = "") -> OnlineStore:
     from fsd.online.rocksdb import RocksDbOnlineStore, RocksDbSettings
 
     return RocksDbOnlineStore(str(data_dir / "online"), RocksDbSettings(
         block_cache_mb=st.block_cache_mb, bloom_bits_per_key=st.bloom_bits_per_key, sync_writes=st.sync_writes, wal_dir=st.wal_dir,
         row_cache_mb=st.row_cache_mb,
-    ))
+    ), secondary=secondary)
 
 
-def _redis_cluster(st: StoreSettings, data_dir: Path) -> OnlineStore:
+def _redis_cluster(st: StoreSettings, data_dir: Path, secondary: str = "") -> OnlineStore:
     from fsd.online.redis.adapter import RedisClusterOnlineStore, RedisSettings, parse_nodes
 
     return RedisClusterOnlineStore(RedisSettings(parse_nodes(st.redis_nodes), st.redis_password, st.redis_tls, st.redis_min_replicas_ack,
@@ -35,12 +35,13 @@ def _redis_cluster(st: StoreSettings, data_dir: Path) -> OnlineStore:
 
 
 # engine name (store.engine) -> how to open it from the store settings; config.ENGINES lists the same names
-ONLINE_ENGINES: dict[str, Callable[[StoreSettings, Path], OnlineStore]] = {"rocksdb": _rocksdb, "redis-cluster": _redis_cluster}
+ONLINE_ENGINES: dict[str, Callable[[StoreSettings, Path, str], OnlineStore]] = {"rocksdb": _rocksdb, "redis-cluster": _redis_cluster}
 
 
-def open_online_store(settings: Settings, data_dir: Path) -> OnlineStore:
-    """The online engine the settings name: embedded RocksDB in the data dir, or a shared Redis Cluster."""
-    return ONLINE_ENGINES[settings.store.engine](settings.store, data_dir)
+def open_online_store(settings: Settings, data_dir: Path, reader_dir: str = "") -> OnlineStore:
+    """The online engine the settings name: embedded RocksDB in the data dir, or a shared Redis Cluster. reader_dir:
+    a serving worker's own folder; an embedded engine is then opened beside its writer as a read-only secondary."""
+    return ONLINE_ENGINES[settings.store.engine](settings.store, data_dir, reader_dir)
 
 
 def open_registry(settings: Settings, data_dir: Path, clock: Clock) -> Registry:

@@ -39,10 +39,18 @@ feature_groups:
 
 
 @pytest.fixture
-def daemon_factory(tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
+def daemon_workers() -> int:
+    """Serving processes of the test daemons (a module runs its tests against `fsd serve --workers 2` too by
+    overriding this fixture with params)."""
+    return 1
+
+
+@pytest.fixture
+def daemon_factory(tmp_path: Path, daemon_workers: int) -> Iterator:  # type: ignore[type-arg]
     started: list[DaemonProcess] = []
 
     def make(name: str = "data", **kwargs: object) -> DaemonProcess:
+        kwargs.setdefault("workers", daemon_workers)
         daemon = DaemonProcess(tmp_path / name, **kwargs)  # type: ignore[arg-type]
         started.append(daemon)
         return daemon
@@ -78,6 +86,12 @@ def fraud_client(client: Client) -> Client:
 
 
 # --- distributed mode: one Redis Cluster and one PostgreSQL per test session ------------------------------------
+
+
+@pytest.fixture(params=[1, 2], ids=["one-process", "two-workers"])
+def both_serving_modes(request: pytest.FixtureRequest) -> int:
+    """For modules whose suites must hold whatever the serving processes: `daemon_workers = both_serving_modes`."""
+    return int(request.param)
 
 
 @pytest.fixture(scope="session")

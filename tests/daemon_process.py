@@ -13,8 +13,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 
 class DaemonProcess:
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None, extra_args: list[str] | None = None) -> None:
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None, extra_args: list[str] | None = None, workers: int = 1) -> None:
         self.data_dir = data_dir
+        self.workers = workers  # > 1: fsd serve --workers N (a supervisor, its writer and N serving processes)
         # Tests default to: any free metrics port, and no promotion gate (the gate's own tests turn it on).
         defaults = {"FSD_SERVER_METRICS_PORT": "0", "FSD_MONITOR_MIN_PROMOTION_CONSISTENCY": "0", "FSD_MONITOR_FRESHNESS_INTERVAL_SECONDS": "0.5"}
         self.env = {**os.environ, **defaults, **(env or {})}
@@ -35,7 +36,7 @@ class DaemonProcess:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "fsd.cli", "serve", "--data-dir", str(self.data_dir), "--host", "127.0.0.1", "--port", "0",
-             "--port-file", str(port_file), *self.extra_args],
+             "--port-file", str(port_file), *(["--workers", str(self.workers)] if self.workers > 1 else []), *self.extra_args],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=self.env,

@@ -12,21 +12,29 @@ logger = logging.getLogger("fsd")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from fsd.config import load_settings
-    from fsd.serving.server import Daemon
+    from fsd.config import load_settings, worker_count
 
     settings = load_settings(
         args.config or os.environ.get("FSD_CONFIG"),
-        overrides={"server": {"host": args.host, "port": args.port, "metrics_port": args.metrics_port}, "store": {"data_dir": args.data_dir}},
+        overrides={"server": {"host": args.host, "port": args.port, "metrics_port": args.metrics_port, "workers": args.workers},
+                   "store": {"data_dir": args.data_dir}},
     )
-    daemon = Daemon(settings)
+    if worker_count(settings.server) > 1:
+        from fsd.serving.supervisor import Supervisor
+
+        daemon = Supervisor(settings)
+    else:
+        from fsd.serving.server import Daemon
+
+        daemon = Daemon(settings)  # type: ignore[assignment]
     port = daemon.start()
     if args.port_file and daemon.metrics_port:
         _write_atomically(f"{args.port_file}.metrics", str(daemon.metrics_port))
     if args.port_file:
         _write_atomically(args.port_file, str(port))
     metrics = f", metrics on :{daemon.metrics_port}/metrics, status page on http://{settings.server.metrics_host}:{daemon.metrics_port}/" if daemon.metrics_port else ""
-    print(f"fsd serving on {settings.server.host}:{port}{metrics}", flush=True)
+    workers = f" with {worker_count(settings.server)} serving workers" if worker_count(settings.server) > 1 else ""
+    print(f"fsd serving on {settings.server.host}:{port}{workers}{metrics}", flush=True)
 
     def _stop(signum: int, _frame: object) -> None:
         logger.info("signal %d: draining", signum)
@@ -124,6 +132,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, c
     serve.add_argument("--port", type=int, default=None, help="gRPC port (default 50051; 0 picks a free port)")
     serve.add_argument("--config", default=None, help="TOML settings file (also $FSD_CONFIG)")
     serve.add_argument("--port-file", default=None, help="write the bound port here once serving")
+    serve.add_argument("--workers", default=None, help="serving processes sharing the port: a number, or auto (the usable cores); default 1 "
+                       "(also server.workers, $FSD_SERVER_WORKERS)")
     serve.add_argument("--metrics-port", type=int, default=None, help="HTTP port of /metrics and the status page / (default 9464; 0 picks a free port, printed)")
     serve.set_defaults(func=cmd_serve, default_log_level="INFO")
 

@@ -35,6 +35,7 @@ class Registry:
         self._write_lock = threading.Lock()
         self._reload_lock = threading.Lock()
         self._promotion_gates: list[PromotionGate] = []
+        self._listeners: list[Callable[[RegistrySnapshot], None]] = []
         self.operations = Operations(self._store, self._clock)
         self._snapshot = RegistrySnapshot(0, {})
         self._reload()
@@ -52,7 +53,13 @@ class Registry:
             state = self._store.load()
             if state.epoch >= self._snapshot.epoch or state.epoch == 0:
                 self._snapshot = RegistrySnapshot(state.revision, state.groups, state.manifests, state.blocked, state.stale_groups, state.epoch)
+            for listener in self._listeners:
+                listener(self._snapshot)
             return self._snapshot
+
+    def add_listener(self, listener: Callable[[RegistrySnapshot], None]) -> None:
+        """Called with each snapshot this process loads (after every write it makes, before the write returns)."""
+        self._listeners.append(listener)
 
     def refresh(self) -> bool:
         """Re-read the store's epoch and reload when another replica changed it; True when the snapshot changed."""

@@ -17,8 +17,9 @@ logger = logging.getLogger(__name__)
 
 class RegistryWatcher:
     def __init__(self, registry: Registry, *, lease_seconds: float, replica_id: str, address: str, shared: bool,
-                 poll_seconds: float = 0.25, on_lease: Callable[[bool], None] | None = None) -> None:
+                 poll_seconds: float = 0.25, on_lease: Callable[[bool], None] | None = None, lead: bool = True) -> None:
         self._registry = registry
+        self._lead = lead  # False: a serving worker, which confirms the registry but never takes the background-work lease
         self._lease = lease_seconds
         self._shared = shared  # a registry other processes write (PostgreSQL); SQLite is only ever written here
         self._poll = poll_seconds
@@ -66,7 +67,7 @@ class RegistryWatcher:
         began = time.monotonic()
         self._registry.refresh()
         self._confirmed = began
-        self._leader = self._registry.store.try_lead()
+        self._leader = self._lead and self._registry.store.try_lead()
         self._registry.store.heartbeat(ReplicaInfo(self._id, self.address, self._registry.snapshot().epoch, time.time_ns() // 1000,
                                                    self._started, self._leader))
 

@@ -64,9 +64,13 @@ class _SignalCollector(Collector):
 class Metrics:
     """A private CollectorRegistry, so several daemons in one process (tests, demo) never collide."""
 
-    def __init__(self) -> None:
+    def __init__(self, request_histogram: bool = True) -> None:
+        """request_histogram=False: the writer of a multi-worker node, whose workers time every call (add_workers)."""
         self.registry = CollectorRegistry()
-        self.request_seconds = Histogram("fsd_request_seconds", "RPC latency in seconds", ["method", "code"], buckets=_BUCKETS, registry=self.registry)
+        if request_histogram:
+            self.request_seconds = Histogram("fsd_request_seconds", "RPC latency in seconds", ["method", "code"], buckets=_BUCKETS,
+                                             registry=self.registry)
+        self.worker_restarts = Counter("fsd_worker_restarts", "serving workers restarted after they died", ["worker"], registry=self.registry)
         self.publish_rows = Counter("fsd_publish_rows", "published rows by outcome", ["group", "outcome"], registry=self.registry)
         self.publish_reasons = Counter("fsd_publish_rule_values", "values counted by publish rule reason code", ["group", "reason"], registry=self.registry)
         for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
@@ -80,6 +84,13 @@ class Metrics:
     def watch(self, monitor: FreshnessMonitor, consistency: Callable[[], dict[tuple[str, str, int], tuple[float | None, float | None]]],
               dropped_samples: Callable[[], int]) -> None:
         self.registry.register(_SignalCollector(monitor, consistency, dropped_samples))
+
+    def add_workers(self, directory: str) -> None:
+        """Serve the metrics the workers write into `directory` (prometheus-client's multiprocess mode), summed
+        over workers, beside this process's own."""
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        MultiProcessCollector(self.registry, path=directory)
 
     def record_publish(self, stats: PublishResult) -> None:
         self.publish_rows.labels(stats.group, "accepted").inc(stats.rows_accepted)
@@ -138,13 +149,14 @@ class Metrics:
 class MetricsInterceptor(WrappingInterceptor):
     """Times every RPC into fsd_request_seconds{method, code}."""
 
-    def __init__(self, metrics: Metrics) -> None:
+    def __init__(self, metrics: Metrics | WorkerMetrics) -> None:
         super().__init__()
         self._metrics = metrics
 
     def wrap(self, behaviour: Callable, method: str, streaming: bool) -> Callable:  # type: ignore[type-arg]
         name = method.rsplit("/", 1)[-1]
         histogram = self._metrics.request_seconds
+        calls = getattr(self._metrics, "calls", None)  # a worker's own count
         by_code: dict[str, object] = {}  # labelled children, so a call skips prometheus' label lookup
 
         def wrapped(request, context):  # type: ignore[no-untyped-def]
@@ -160,5 +172,18 @@ class MetricsInterceptor(WrappingInterceptor):
                 if child is None:
                     child = by_code[code] = histogram.labels(name, code)
                 child.observe(time.perf_counter() - began)  # type: ignore[attr-defined]
+                if calls is not None:
+                    calls.inc()
 
         return wrapped
+
+
+class WorkerMetrics:
+    """A serving worker's metrics, written to the multiprocess folder its supervisor serves /metrics from
+    (PROMETHEUS_MULTIPROC_DIR is set before the worker imports prometheus_client): call latency, as a one-process
+    daemon reports it, and calls per worker (the label on-call uses to see that load spreads)."""
+
+    def __init__(self, worker: str) -> None:
+        self.registry = CollectorRegistry()
+        self.request_seconds = Histogram("fsd_request_seconds", "RPC latency in seconds", ["method", "code"], buckets=_BUCKETS, registry=self.registry)
+        self.calls = Counter("fsd_worker_calls", "calls answered (or forwarded) by each serving worker", ["worker"], registry=self.registry).labels(worker)

@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from concurrent import futures
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -16,6 +17,7 @@ from grpc_reflection.v1alpha import reflection
 from fsd.serving.backup import create_backup
 from fsd.config import Settings
 from fsd.deployment import open_storage
+from fsd.serving.shared_state import SharedState
 from fsd.domain import Clock, SystemClock
 from fsd.serving.lookup import Lookup, LookupLimits
 from fsd.online.base import Backupable, Warmable
@@ -71,11 +73,41 @@ def require_codec() -> None:
         )
 
 
+def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
+    """TLS (and mutual TLS) of the public port, from the settings; None: plaintext."""
+    s = settings.server
+    if not (s.tls_cert or s.tls_key):
+        return None
+    if not (s.tls_cert and s.tls_key):
+        raise InvalidArgument("server.tls_cert and server.tls_key go together")
+    try:
+        key, cert = Path(s.tls_key).read_bytes(), Path(s.tls_cert).read_bytes()
+        client_ca = Path(s.tls_client_ca).read_bytes() if s.tls_client_ca else None
+    except OSError as exc:
+        raise InvalidArgument(f"TLS files: {exc}") from None
+    return grpc.ssl_server_credentials([(key, cert)], root_certificates=client_ca, require_client_auth=client_ca is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerLink:
+    """What the writer of a multi-worker node shares with its workers: the counters, the private socket, the
+    folder where the workers' metrics are written."""
+
+    state: SharedState
+    socket: str  # unix:PATH the writer serves the workers' forwarded calls on
+    metrics_dir: str
+    public_port: int  # the port the workers share, which names this node
+
+
 class Daemon:
     """One serving process over one data directory. `start()` returns the bound port."""
 
-    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+    def __init__(self, settings: Settings, clock: Clock | None = None, workers: WorkerLink | None = None) -> None:
+        """workers: this daemon is the writer of `fsd serve --workers N`: it serves the workers' forwarded calls on a
+        private socket, tells them of every durable write and registry change before acknowledging it, and serves
+        /metrics and the status page for the whole node."""
         require_codec()
+        self.workers = workers
         self.settings = settings
         self.clock = clock or SystemClock()
         self.storage = open_storage(settings, self.clock)
@@ -84,6 +116,12 @@ class Daemon:
         self.registry = self.storage.registry
         self.shared_registry = self.registry.store.shared
         self.deployment = self.storage.info
+        if workers is not None:
+            listen = getattr(self.store, "add_write_listener", None)
+            if listen is not None:  # an embedded store the workers read as secondaries (a shared engine needs no word)
+                listen(workers.state.bump_writes)
+            self.registry.add_listener(lambda snapshot: workers.state.set_registry_epoch(snapshot.epoch))
+            workers.state.set_registry_epoch(self.registry.snapshot().epoch)
         self.watcher: RegistryWatcher | None = None
         logger.info("codec: %s; offline store: %s", "compiled (fsd._native)" if codec.NATIVE else "PURE-PYTHON REFERENCE (FSD_NO_EXTENSIONS=1)",
                     self.deployment.offline_root)
@@ -94,7 +132,9 @@ class Daemon:
         )
         self.retention = RetentionWorker(self.registry, self.publisher, settings.store.retire_retention_seconds, is_leader=self.is_leader)
         m = settings.monitor
-        self.metrics = Metrics()
+        self.metrics = Metrics(request_histogram=workers is None)
+        if workers is not None:
+            self.metrics.add_workers(workers.metrics_dir)
         self.ledger = ValidationLedger()
         self.actions = PolicyActions(self.registry, self.ledger, is_leader=self.is_leader)
         self.freshness = FreshnessMonitor(
@@ -167,7 +207,8 @@ class Daemon:
         ]
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=s.max_workers, thread_name_prefix="fsd-rpc"),
-            interceptors=[*self._auth(), MetricsInterceptor(self.metrics), self._errors],
+            # With workers, they time every call end to end (forwarded ones included): the writer times none twice.
+            interceptors=[*self._auth(), *([MetricsInterceptor(self.metrics)] if self.workers is None else []), self._errors],
             options=options,
             maximum_concurrent_rpcs=s.max_concurrent_rpcs or None,
         )
@@ -202,17 +243,7 @@ class Daemon:
         return [self._page_auth]
 
     def _credentials(self) -> grpc.ServerCredentials | None:
-        s = self.settings.server
-        if not (s.tls_cert or s.tls_key):
-            return None
-        if not (s.tls_cert and s.tls_key):
-            raise InvalidArgument("server.tls_cert and server.tls_key go together")
-        try:
-            key, cert = Path(s.tls_key).read_bytes(), Path(s.tls_cert).read_bytes()
-            client_ca = Path(s.tls_client_ca).read_bytes() if s.tls_client_ca else None
-        except OSError as exc:
-            raise InvalidArgument(f"TLS files: {exc}") from None
-        return grpc.ssl_server_credentials([(key, cert)], root_certificates=client_ca, require_client_auth=client_ca is not None)
+        return None if self.workers is not None else server_credentials(self.settings)
 
     def _set_health(self, status: int) -> None:
         for name in ("", *SERVICE_NAMES):
@@ -222,7 +253,7 @@ class Daemon:
         s = self.settings.server
         self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         self._server = self._build_server()
-        address = f"{s.host}:{s.port}"
+        address = self.workers.socket if self.workers is not None else f"{s.host}:{s.port}"
         credentials = self._credentials()
         try:
             self.port = self._server.add_secure_port(address, credentials) if credentials else self._server.add_insecure_port(address)
@@ -230,13 +261,14 @@ class Daemon:
             self.port = 0
         if self.port == 0:
             raise FailedPrecondition(f"address {address} is in use (or not this machine's); choose --port (0 picks a free one)", field="server.port")
-        if s.host not in ("127.0.0.1", "localhost", "::1", "[::1]") and not (credentials and s.tokens_file):
+        if self.workers is None and s.host not in ("127.0.0.1", "localhost", "::1", "[::1]") and not (credentials and s.tokens_file):
             logger.warning("LISTENING ON %s WITHOUT %s: anyone who can reach it can read and write", address,
                            " AND ".join(x for x, on in (("TLS", credentials), ("TOKEN AUTH", s.tokens_file)) if not on))
         if self.shared_registry:
-            replica = self.settings.registry.replica_id or f"{socket.gethostname()}:{self.port}"
+            port = self.workers.public_port if self.workers is not None else self.port
+            replica = self.settings.registry.replica_id or f"{socket.gethostname()}:{port}"
             self.watcher = RegistryWatcher(self.registry, lease_seconds=self.settings.registry.lease_seconds, replica_id=replica,
-                                           address=f"{s.host}:{self.port}", shared=True, on_lease=self._on_lease)
+                                           address=f"{s.host}:{port}", shared=True, on_lease=self._on_lease)
             self.watcher.start()
         self._server.start()
         self.retention.start()
@@ -253,7 +285,10 @@ class Daemon:
         if self.settings.store.warm_cache_on_start and isinstance(self.store, Warmable):
             self._warm_thread = threading.Thread(target=self._warm_cache, name="fsd-cache-warm", daemon=True)
             self._warm_thread.start()
-        logger.info("fsd serving on %s:%d (data dir %s, pid %d)", s.host, self.port, self.data_dir, os.getpid())
+        if self.workers is not None:
+            logger.info("fsd writer serving its workers on %s (data dir %s, pid %d)", self.workers.socket, self.data_dir, os.getpid())
+        else:
+            logger.info("fsd serving on %s:%d (data dir %s, pid %d)", s.host, self.port, self.data_dir, os.getpid())
         return self.port
 
     def _warm_cache(self) -> None:

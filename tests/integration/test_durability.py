@@ -11,14 +11,19 @@ from pathlib import Path
 import grpc
 import pytest
 
-from fsd.serving.backup import confined
-from fsd.errors import FsdError
 from fsd.client import Client
 from fsd.domain import ValueStatus
-from fsd.errors import InvalidArgument
+from fsd.errors import FsdError, InvalidArgument
 from fsd.registry.definitions import load_text
+from fsd.serving.backup import confined
 from tests.conftest import TYPES_REPO
 from tests.helpers import all_types_table, seconds_ago
+
+
+@pytest.fixture
+def daemon_workers(both_serving_modes: int) -> int:
+    """This suite runs against one daemon process and against `fsd serve --workers 2`."""
+    return both_serving_modes
 
 ROWS = 100
 

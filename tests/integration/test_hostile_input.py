@@ -17,7 +17,13 @@ from fsd.client import Client, table_to_ipc
 from fsd.domain import ValueStatus
 from fsd.errors import InvalidArgument
 from fsd.v1 import monitor_pb2, registry_pb2, serving_pb2
-from tests.helpers import raises_status, all_types_table, seconds_ago
+from tests.helpers import all_types_table, raises_status, seconds_ago
+
+
+@pytest.fixture
+def daemon_workers(both_serving_modes: int) -> int:
+    """This suite runs against one daemon process and against `fsd serve --workers 2`."""
+    return both_serving_modes
 
 EXAMPLES = int(os.environ.get("FSDTEST_FUZZ_EXAMPLES", "60"))
 ALLOWED = {

@@ -3,10 +3,17 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pytest
 
 from fsd.client import Client
 from fsd.domain import ValueStatus
 from tests.helpers import MICROS, all_types_table, now_micros, seconds_ago, ts_column
+
+
+@pytest.fixture
+def daemon_workers(both_serving_modes: int) -> int:
+    """This suite runs against one daemon process and against `fsd serve --workers 2`."""
+    return both_serving_modes
 
 ALL = ["f_int", "f_double", "f_float", "f_bool", "f_string", "f_bytes", "f_vec", "f_required"]
 
