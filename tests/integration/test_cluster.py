@@ -403,3 +403,36 @@ def test_the_server_side_merge_is_the_codec_merge(redis_cluster) -> None:  # typ
             assert store.get_many(keys) == [new if new is not None else old for new, old in zip(rows, existing)]
     finally:
         store.close()
+
+
+def test_replicas_with_serving_workers_share_the_cluster(deployment) -> None:  # type: ignore[no-untyped-def]
+    """--workers over Redis Cluster: each worker reads the cluster and confirms the registry within its own lease;
+    writes go through its node's writer; a promote through another replica reaches every worker within the lease."""
+    (a,) = deployment.start(1, env={"FSD_SERVER_WORKERS": "2"})
+    (b,) = deployment.start(1)
+    with Client(a) as ca:
+        ca.apply(load_text(RISK_V1))
+        ca.publish("risk", risk([1, 2], 1.0))
+        ca.apply(load_text(RISK_V2))
+        ca.publish("risk", risk([1], 2.0), feature_versions={"score": 2})
+    workers = set()
+    for _ in range(12):
+        with grpc.insecure_channel(a, options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
+            request = serving_pb2.GetFeaturesRequest(entities=[serving_pb2.EntityColumn(name="id", int64_values={"values": [1, 2]})],
+                                                     features=["risk:score"])
+            reply, call = serving_pb2_grpc.FeatureStoreStub(channel).GetFeatures.with_call(request, timeout=10)
+        workers.add(dict(call.trailing_metadata())["fsd-worker"])
+        assert list(reply.features[0].values.double_values.values) == [1.0, 1.0] and reply.features[0].version == 1
+    assert len(workers) == 2
+    with Client(b) as cb:
+        cb.promote("risk", "score", 2, force=True)
+
+    def version_on_a_fresh_connection() -> int:
+        with Client(a) as fresh:
+            return fresh.get_features(["risk:score"], {"id": [1]})["risk:score"].version
+
+    # every worker of a's node, on fresh connections, within the 2 s lease (and a margin for a busy machine)
+    wait_for(lambda: all(version_on_a_fresh_connection() == 2 for _ in range(6)), timeout=2.0 + 3.0)
+    with Client(a) as ca:  # each worker confirms the registry on its own (listed, with its epoch), and none leads
+        workers_listed = [r for r in ca.replicas()[0] if "/worker-" in r.id]
+        assert len(workers_listed) == 2 and not any(r.leader for r in workers_listed)
