@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,7 @@ logger = logging.getLogger(__name__)
 EXIT_BIND_FAILED = 2
 EXIT_SUPERVISOR_GONE = 3
 CATCH_UP_POLL_SECONDS = 0.002
+FOLLOW_WHILE_READ_SECONDS = 1.0  # the follower catches up eagerly only while reads arrive
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,7 @@ class ServingWorker:
         self.clock = SystemClock()
         self.registry = open_registry(settings, data_dir, self.clock)
         self._seen_writes = -1
+        self._last_read = 0.0
         self._catch_lock = threading.Lock()
         self._refresh_lock = threading.Lock()
         self._catch_up = getattr(self.store, "catch_up", None)  # an embedded store's secondary; a shared engine is always current
@@ -102,8 +105,12 @@ class ServingWorker:
                     self.registry.refresh()
 
     def _follow(self) -> None:
-        """Catch up as soon as the writer says something changed, so a read rarely waits for it."""
+        """Catch up as soon as the writer says something changed, so a read rarely waits for it — while reads
+        arrive: a secondary's catch-up replays the writer's log, work a worker nobody reads from need not do
+        during a bulk publish (its next read catches up on demand)."""
         while not self._stopped.wait(CATCH_UP_POLL_SECONDS):
+            if time.monotonic() - self._last_read > FOLLOW_WHILE_READ_SECONDS:
+                continue
             try:
                 self.ensure_current()
             except Exception:  # noqa: BLE001 - the read path catches up itself; this thread only saves it the wait
@@ -114,6 +121,7 @@ class ServingWorker:
         return self.watcher.lease_ok() if self.watcher is not None else True
 
     def get_features(self, raw: bytes, context: grpc.ServicerContext) -> bytes:
+        self._last_read = time.monotonic()
         self.ensure_current()
         fetched = self.lookup.get_features(self.registry.snapshot(), serving_wire.get_request(raw), self.lease_ok())
         context.set_trailing_metadata((("fsd-worker", self.ident),))
