@@ -30,3 +30,15 @@ def confine_below(root: Path, path: Path) -> Path:
     if resolved != base and base not in resolved.parents:
         raise InvalidArgument(f"{path} resolves to {resolved}, outside {base} (a symlink?); nothing was written", field="path")
     return resolved
+
+
+def write_new(root: Path, path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Create `path` (under `root`, confined as confine_below checks) with `data`: refused if anything exists at
+    that name — a file, or a symlink planted there, which is never followed (O_EXCL | O_NOFOLLOW)."""
+    target = confine_below(root, path.parent) / path.name
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    except FileExistsError:
+        raise InvalidArgument(f"{target} already exists (a planted file or symlink?); nothing was written there", field="path") from None
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)

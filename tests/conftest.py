@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -106,6 +107,7 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, obj
         yield server
     finally:
         cluster.stop_postgres(server)
+        shutil.rmtree(str(server["data"]), ignore_errors=True)  # the folder start_postgres made for this session
 
 
 def new_database(server: dict[str, object]) -> str:

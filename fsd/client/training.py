@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -114,12 +116,20 @@ def create_dataset(
     versions = [fv for fv, _ in resolved]
     rows = entity_rows if isinstance(entity_rows, pa.Table) else confine(entity_rows, "entities")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    # Staged in a fresh private folder (mkdtemp: a new name, 0700), so nothing planted beside --out — a symlink at a
+    # predictable temporary name — can redirect a write; the renames then replace whatever sits at the final names
+    # (a planted link included) instead of following it.
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
-        summary = write_training_set(engine, store, rows, versions, tmp, as_of_micros=as_of_micros, memory_budget=memory_budget)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        return _stage_and_publish(client, store, rows, versions, path, sidecar, staging, name, actor, as_of_micros, engine, memory_budget)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _stage_and_publish(client: Client, store: OfflineStore, rows: pa.Table | Path, versions: list[FeatureVersion], path: Path, sidecar: Path,
+                       staging: Path, name: str | None, actor: str, as_of_micros: int | None, engine: str, memory_budget: int) -> dict[str, object]:
+    tmp = staging / "data.parquet"
+    summary = write_training_set(engine, store, rows, versions, tmp, as_of_micros=as_of_micros, memory_budget=memory_budget)
     manifest = None
     if name:
         manifest = client.create_manifest(name, [f"{f.group}:{f.feature}@{f.version}" for f in versions], created_by=actor,
@@ -140,7 +150,7 @@ def create_dataset(
         "offline_root": str(store.root),
         "engine": engine,
     }
-    tmp_manifest = sidecar.with_name(f".{sidecar.name}.tmp")
+    tmp_manifest = staging / "manifest.json"
     tmp_manifest.write_text(json.dumps(document, indent=2))
     os.replace(tmp, path)
     os.replace(tmp_manifest, sidecar)

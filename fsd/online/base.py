@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Protocol, runtime_checkable
 
 from fsd import codec
@@ -43,6 +46,26 @@ class OnlineStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+_DEADLINE: ContextVar[float | None] = ContextVar("fsd_call_deadline", default=None)
+
+
+@contextmanager
+def call_deadline(seconds_remaining: float | None) -> Iterator[None]:
+    """The caller's deadline for the storage calls made inside (a gRPC call's time_remaining()): an engine that
+    waits on the network bounds its waits by it, so an unreachable shard answers before the caller gives up."""
+    token = _DEADLINE.set(None if seconds_remaining is None else time.monotonic() + seconds_remaining)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def seconds_left() -> float | None:
+    """What is left of the current call's deadline (None: no deadline)."""
+    deadline = _DEADLINE.get()
+    return None if deadline is None else deadline - time.monotonic()
 
 
 @runtime_checkable

@@ -23,6 +23,7 @@ from fsd.registry.store import Audit, HistoryNote, RegistryStore
 logger = logging.getLogger(__name__)
 
 OFFLINE_WRITE_KINDS = ("ingest", "backfill", "correction")
+APPLY_ATTEMPTS = 5  # an apply without an expected revision re-reads and re-plans this often when replicas race
 
 
 class Registry:
@@ -92,7 +93,19 @@ class Registry:
     def apply(self, groups: Sequence[GroupSpec], actor: str = "", reason: str = "", expected_revision: int | None = None,
               deadline: Callable[[], None] | None = None) -> ApplyResult:
         """Apply all groups atomically (all or nothing) under the version rules; with expected_revision, against
-        exactly that revision (a plan), else against the current one."""
+        exactly that revision (a plan), else against the current one — re-read when this process's view was
+        behind the store (another replica wrote first), so only a caller who named a revision is told to re-plan."""
+        for attempt in range(APPLY_ATTEMPTS):
+            try:
+                return self._apply_once(groups, actor, reason, expected_revision, deadline)
+            except FailedPrecondition as exc:
+                if expected_revision is not None or exc.field != "expected_revision" or attempt == APPLY_ATTEMPTS - 1:
+                    raise
+                self._reload()  # our snapshot was behind: plan again against the store's current state
+        raise AssertionError("unreachable")
+
+    def _apply_once(self, groups: Sequence[GroupSpec], actor: str, reason: str, expected_revision: int | None,
+                    deadline: Callable[[], None] | None) -> ApplyResult:
         with self._write_lock:
             current = self._snapshot
             if expected_revision is not None and expected_revision != current.revision:
@@ -106,7 +119,8 @@ class Registry:
             changed_groups = [g for g in groups if g.name in touched]
             revision = self._store.apply(
                 changed_groups, versioning.version_writes(groups, changes), changes,
-                current.revision if expected_revision is None else expected_revision, self._clock.now_micros(), Audit(actor, reason, actor_field="applied_by"),
+                current.revision if expected_revision is None else expected_revision, self._clock.now_micros(),
+                Audit(actor, reason, actor_field="applied_by"),
             )
             self._reload()
             logger.info("registry revision %d applied: %d changes", revision, sum(c.action != "unchanged" for c in changes))

@@ -100,19 +100,21 @@ class Metrics:
 
     def serve(self, port: int, host: str = "127.0.0.1", page: Callable[[], str] | None = None,
               authorized: Callable[[str | None], bool] = lambda header: True) -> int:
-        """Start the HTTP endpoint (port 0: any free port): /metrics for Prometheus, and the status page at / (read
-        scope when tokens are on). Returns the bound port."""
+        """Start the HTTP endpoint (port 0: any free port): /metrics for Prometheus, and the status page at / (both
+        need the read scope when tokens are on: Prometheus sends it with `authorization: {credentials: TOKEN}`).
+        Returns the bound port."""
         registry = self.registry
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
                 path = self.path.split("?", 1)[0]
+                if path in ("/metrics", "/", "/status") and not authorized(self.headers.get("Authorization")):
+                    # with tokens on, /metrics names groups too: both need the read scope
+                    self._send(401, "text/plain; charset=utf-8", b"this page needs a token with the read scope (Authorization: Bearer ...)")
+                    return
                 if path == "/metrics":
                     self._send(200, CONTENT_TYPE_LATEST, generate_latest(registry))
                 elif path in ("/", "/status") and page is not None:
-                    if not authorized(self.headers.get("Authorization")):
-                        self._send(401, "text/plain; charset=utf-8", b"the status page needs a token with the read scope (Authorization: Bearer ...)")
-                        return
                     try:
                         body = page().encode("utf-8")
                     except Exception:  # noqa: BLE001 - the page must never take the endpoint down

@@ -10,6 +10,7 @@ import grpc
 from fsd.serving.backup import BackupResult
 from fsd.domain import ApplyResult, BackupInfo, Deployment, GroupInfo, PublishResult, PublishStatus, SyncRun
 from fsd.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, ResourceExhausted
+from fsd.online.base import call_deadline
 from fsd.serving.lookup import Lookup
 from fsd.monitor.skew import ServedValues
 from fsd.domain.durations import format_duration
@@ -44,6 +45,9 @@ def _deadline_guard(context: grpc.ServicerContext) -> Callable[[], None]:
     return check
 
 
+MAX_OFFLINE_WRITE_ROWS = 2**53  # a count any store can hold exactly; far beyond one write's rows
+
+
 class FeatureStoreServicer:
     def __init__(self, lookup: Lookup, registry: Registry, publisher: Publisher, served: ServedValues | None = None,
                  on_published: Callable[[PublishResult], None] | None = None, max_concurrent_publishes: int = 2,
@@ -61,7 +65,8 @@ class FeatureStoreServicer:
     def GetFeatures(self, raw: bytes, context: grpc.ServicerContext) -> bytes:
         """Takes the request bytes and returns the serialised GetFeaturesResponse (registered with raw requests
         and responses, so the common request never becomes a protobuf object)."""
-        fetched = self._lookup.get_features(self._registry.snapshot(), serving_wire.get_request(raw), self._lease_ok())
+        with call_deadline(context.time_remaining()):  # an engine on the network answers within it
+            fetched = self._lookup.get_features(self._registry.snapshot(), serving_wire.get_request(raw), self._lease_ok())
         if self._served is not None and self._served.wants_sample():
             self._served.offer(fetched)  # the skew sample, decoded later off the request path
         return self._encoder.encode_rows(fetched)
@@ -131,6 +136,8 @@ class RegistryServicer:
 
     def RecordOfflineWrite(self, request, context: grpc.ServicerContext) -> object:  # type: ignore[no-untyped-def]
         w = wire.offline_write_from_proto(request)
+        if not 0 <= w.rows <= MAX_OFFLINE_WRITE_ROWS:
+            raise InvalidArgument(f"rows must be 0 to {MAX_OFFLINE_WRITE_ROWS} (one offline write's row count)", field="rows")
         if w.max_event_micros < w.min_event_micros:
             raise InvalidArgument("max_event_micros is before min_event_micros", field="max_event_micros")
         span = format_duration((w.max_event_micros - w.min_event_micros) // 1_000_000)

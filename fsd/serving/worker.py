@@ -26,6 +26,7 @@ from grpc_reflection.v1alpha import reflection
 from fsd.config import Settings, load_settings
 from fsd.deployment import open_online_store, open_registry
 from fsd.domain import SystemClock
+from fsd.online.base import call_deadline
 from fsd.registry.watch import RegistryWatcher
 from fsd.serving.auth import AuthInterceptor, load_tokens
 from fsd.serving.forward import Forwarder, register_forwarded
@@ -123,7 +124,8 @@ class ServingWorker:
     def get_features(self, raw: bytes, context: grpc.ServicerContext) -> bytes:
         self._last_read = time.monotonic()
         self.ensure_current()
-        fetched = self.lookup.get_features(self.registry.snapshot(), serving_wire.get_request(raw), self.lease_ok())
+        with call_deadline(context.time_remaining()):
+            fetched = self.lookup.get_features(self.registry.snapshot(), serving_wire.get_request(raw), self.lease_ok())
         context.set_trailing_metadata((("fsd-worker", self.ident),))
         return self.encoder.encode_rows(fetched)
 

@@ -37,4 +37,5 @@ class SharedCluster:
 
     def close(self) -> None:
         cluster.down(self.root, self.state)
+        shutil.rmtree(str(self.state.postgres.get("data", "")) or self.root, ignore_errors=True)  # made by start_postgres for this run
         shutil.rmtree(self.root, ignore_errors=True)

@@ -78,5 +78,9 @@ def test_with_tokens_the_page_needs_the_read_scope(daemon_factory, tmp_path: Pat
     assert denied.value.code == 401
     request = urllib.request.Request(url, headers={"Authorization": "Bearer " + "r" * 32})
     assert b"fsd status" in urllib.request.urlopen(request, timeout=10).read()
-    metrics = urllib.request.urlopen(f"http://127.0.0.1:{daemon.metrics_port}/metrics", timeout=10).read().decode()
+    metrics_url = f"http://127.0.0.1:{daemon.metrics_port}/metrics"
+    with pytest.raises(urllib.error.HTTPError) as denied_metrics:  # /metrics names groups: the read scope, like the page
+        urllib.request.urlopen(metrics_url, timeout=10)
+    assert denied_metrics.value.code == 401
+    metrics = urllib.request.urlopen(urllib.request.Request(metrics_url, headers={"Authorization": "Bearer " + "r" * 32}), timeout=10).read().decode()
     assert 'fsd_build_info{' in metrics and "process_cpu_seconds_total" in metrics

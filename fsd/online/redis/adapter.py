@@ -43,7 +43,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from fsd import codec
-from fsd.errors import FailedPrecondition, StorageError, Unavailable
+from fsd.errors import DeadlineExceeded, FailedPrecondition, StorageError, Unavailable
+from fsd.online.base import seconds_left
 
 logger = logging.getLogger(__name__)
 
@@ -138,13 +139,20 @@ class _Node:
         self._idle: list[Connection] = []
         self._lock = threading.Lock()
 
-    def take(self) -> Connection:
+    def take(self, timeout: float) -> Connection:
+        """A pooled connection, or a new one that connects within `timeout`; replies are awaited `timeout` too."""
+        conn = None
         with self._lock:
             if self._idle:
-                return self._idle.pop()
-        cls = SSLConnection if self._settings.tls else Connection
-        return cls(host=self.address[0], port=self.address[1], password=self._settings.password or None,
-                   socket_timeout=self._settings.timeout_seconds, socket_connect_timeout=self._settings.timeout_seconds)
+                conn = self._idle.pop()
+        if conn is None:
+            cls = SSLConnection if self._settings.tls else Connection
+            conn = cls(host=self.address[0], port=self.address[1], password=self._settings.password or None,
+                       socket_timeout=self._settings.timeout_seconds, socket_connect_timeout=self._settings.timeout_seconds)
+        conn.socket_timeout = conn.socket_connect_timeout = timeout
+        if conn._sock is not None:  # noqa: SLF001 - an open connection takes the new timeout for its next reads
+            conn._sock.settimeout(timeout)  # noqa: SLF001
+        return conn
 
     def give(self, conn: Connection) -> None:
         with self._lock:
@@ -225,8 +233,9 @@ class RedisClusterOnlineStore:
         last: Exception | None = None
         for host, port in candidates:
             try:
+                budget = self._budget()  # within the caller's deadline when a request triggered the refresh
                 client = redis.Redis(host=host, port=port, password=self._settings.password or None, ssl=self._settings.tls,
-                                     socket_timeout=self._settings.timeout_seconds, socket_connect_timeout=self._settings.timeout_seconds)
+                                     socket_timeout=budget, socket_connect_timeout=budget)
                 slots = client.execute_command("CLUSTER", "SLOTS")
                 client.close()
             except (RedisConnectionError, RedisTimeoutError, ResponseError) as exc:
@@ -272,10 +281,11 @@ class RedisClusterOnlineStore:
         ResponseError instances; a node that fails makes the whole call Unavailable."""
         taken: dict[tuple[str, int], Connection] = {}
         out: dict[tuple[str, int], list[object]] = {}
+        timeout = self._budget()
         try:
             for address, commands in per_node.items():
                 node = self._nodes.get(address) or self._nodes.setdefault(address, _Node(address, self._settings))
-                conn = node.take()
+                conn = node.take(timeout)
                 taken[address] = conn
                 conn.send_packed_command(conn.pack_commands(commands), check_health=False)
             for address, commands in per_node.items():
@@ -297,6 +307,17 @@ class RedisClusterOnlineStore:
                 self._nodes[address].give(conn)
         return out
 
+    def _budget(self) -> float:
+        """Seconds one round trip may wait: redis_timeout_seconds, or less when the caller's deadline is nearer —
+        four fifths of what is left, so a shard that does not answer is reported UNAVAILABLE while the caller still
+        listens, not after its deadline passed."""
+        left = seconds_left()
+        if left is None:
+            return self._settings.timeout_seconds
+        if left <= 0.001:
+            raise DeadlineExceeded("the call's deadline passed before the online store answered")
+        return max(0.001, min(self._settings.timeout_seconds, left * 0.8))
+
     def _run_per_key(self, rkeys: Sequence[bytes], command_of: callable, durable: bool = False) -> list[object]:  # type: ignore[valid-type]
         """One command per key, grouped by owning master; MOVED refreshes the slot map and retries, ASK redirects.
         With durable, each master's pipeline ends with WAIT on the same connection (WAIT counts the replicas that
@@ -315,7 +336,7 @@ class RedisClusterOnlineStore:
             try:
                 replies = self._pipelines(per_node)
             except Unavailable:
-                if attempt == 2:
+                if attempt == 2 or self._deadline_near():
                     raise
                 self._refresh_quietly()
                 continue
@@ -342,6 +363,11 @@ class RedisClusterOnlineStore:
                 return results
             self._refresh_quietly()
         raise Unavailable("the Redis Cluster slot map kept changing during the request; retry")
+
+    def _deadline_near(self) -> bool:
+        """No time for a slot-map refresh and another try within the caller's deadline."""
+        left = seconds_left()
+        return left is not None and left < 2 * self._budget()
 
     def _ask(self, error: AskError, command: tuple[object, ...]) -> object:
         address = (error.host, int(error.port))
