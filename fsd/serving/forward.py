@@ -28,6 +28,21 @@ def _relay(err: grpc.RpcError, context: grpc.ServicerContext) -> None:
     context.abort(code, details or "")
 
 
+def _forwarding(call: grpc.UnaryUnaryMultiCallable | grpc.StreamUnaryMultiCallable) -> Callable[..., bytes]:
+    """A handler sending its request (bytes, or the stream of them) on through `call`, cancelled with its caller."""
+
+    def forward(request: object, context: grpc.ServicerContext) -> bytes:
+        future = call.future(request, timeout=context.time_remaining(), metadata=_metadata(context))
+        context.add_callback(future.cancel)
+        try:
+            return future.result()  # type: ignore[no-any-return]
+        except grpc.RpcError as err:
+            _relay(err, context)
+            raise
+
+    return forward
+
+
 class Forwarder:
     def __init__(self, target: str, max_message_bytes: int) -> None:
         self._channel = grpc.insecure_channel(target, options=[
@@ -35,32 +50,10 @@ class Forwarder:
         ])
 
     def unary(self, method: str) -> Callable[[bytes, grpc.ServicerContext], bytes]:
-        call = self._channel.unary_unary(method)  # no serializers: bytes both ways
-
-        def forward(raw: bytes, context: grpc.ServicerContext) -> bytes:
-            future = call.future(raw, timeout=context.time_remaining(), metadata=_metadata(context))
-            context.add_callback(future.cancel)
-            try:
-                return future.result()  # type: ignore[no-any-return]
-            except grpc.RpcError as err:
-                _relay(err, context)
-                raise
-
-        return forward
+        return _forwarding(self._channel.unary_unary(method))  # no serializers: bytes both ways
 
     def stream(self, method: str) -> Callable[[Iterator[bytes], grpc.ServicerContext], bytes]:
-        call = self._channel.stream_unary(method)
-
-        def forward(chunks: Iterator[bytes], context: grpc.ServicerContext) -> bytes:
-            future = call.future(chunks, timeout=context.time_remaining(), metadata=_metadata(context))
-            context.add_callback(future.cancel)
-            try:
-                return future.result()  # type: ignore[no-any-return]
-            except grpc.RpcError as err:
-                _relay(err, context)
-                raise
-
-        return forward
+        return _forwarding(self._channel.stream_unary(method))
 
     def close(self) -> None:
         self._channel.close()
