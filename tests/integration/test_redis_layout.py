@@ -68,3 +68,19 @@ def test_an_empty_cluster_is_marked_with_the_current_layout(redis_cluster) -> No
         reopened.close()
     finally:
         store.close()
+
+
+def test_another_applications_keys_do_not_block_a_new_deployment(redis_cluster) -> None:  # type: ignore[no-untyped-def]
+    from redis.cluster import ClusterNode, RedisCluster
+
+    _empty(redis_cluster)
+    seed = int(redis_cluster.redis[0]["port"])
+    other = RedisCluster(startup_nodes=[ClusterNode("127.0.0.1", seed)])
+    try:
+        other.set(b"session:42", b"someone else's")
+        store = RedisClusterOnlineStore(RedisSettings((("127.0.0.1", seed),)))
+        store.close()
+        assert other.get(LAYOUT_KEY) == b"2" and other.get(b"session:42") == b"someone else's"
+    finally:
+        other.close()
+        _empty(redis_cluster)

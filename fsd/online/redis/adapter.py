@@ -185,19 +185,18 @@ class RedisClusterOnlineStore:
     # --- key layout ---------------------------------------------------------------------------------------
 
     def _check_layout(self) -> None:
-        """An empty cluster is marked with this layout; one marked is served; one holding keys but no mark is in the
-        old layout and is refused with what to do. A marker shard that cannot be reached is not a reason to refuse
-        to start (this is an upgrade guard, not a consistency mechanism): warned and passed."""
+        """A cluster marked with this layout is served; one holding keys of the old layout is refused with what to
+        do; any other (empty, or holding only other applications' keys) is marked. A marker shard that cannot be
+        reached is not a reason to refuse to start (this is an upgrade guard, not a consistency mechanism)."""
         try:
             owner = self._owner(LAYOUT_KEY)
-            marked = self._pipeline(owner, [("GET", LAYOUT_KEY)])[0]
-            if marked == LAYOUT:
+            if self._pipeline(owner, [("GET", LAYOUT_KEY)])[0] == LAYOUT:
                 return
-            sizes = self._pipelines({a: [("DBSIZE",)] for a in self.masters()})
+            old = self._first_legacy_key()
         except Unavailable as exc:
             logger.warning("could not check the Redis key layout (%s); assuming it is current", exc.message)
             return
-        if any(isinstance(r[0], int) and r[0] > 0 for r in sizes.values()):
+        if old is not None:
             raise FailedPrecondition(
                 "this Redis Cluster holds fsd keys in the layout before online keys were tagged by the codec's shard tag "
                 "(entity hash tags could collapse onto one slot); rewrite them once with `fsd redis-migrate --redis-nodes "
@@ -205,6 +204,20 @@ class RedisClusterOnlineStore:
                 field="store.redis_nodes",
             )
         self._pipeline(owner, [("SET", LAYOUT_KEY, LAYOUT)])
+
+    def _first_legacy_key(self) -> bytes | None:
+        """Any key of the old layout on any master (a scan that stops at the first; run once, before marking)."""
+        for address in self.masters():
+            for pattern in (b"\x01{*", b"\x00*"):
+                cursor: object = b"0"
+                while True:
+                    cursor, batch = self._pipeline(address, [("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)])[0]  # type: ignore[misc]
+                    found = next((k for k in batch if legacy_fsd_key(k) is not None), None)
+                    if found is not None:
+                        return found  # type: ignore[no-any-return]
+                    if cursor in (b"0", 0, "0"):
+                        break
+        return None
 
     def migrate_layout(self) -> int:
         """Rewrite every key of the old layout into this one (value copied, then the old key deleted, durably), then
