@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from concurrent import futures
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,6 +98,7 @@ class WorkerLink:
     socket: str  # unix:PATH the writer serves the workers' forwarded calls on
     metrics_dir: str
     public_port: int  # the port the workers share, which names this node
+    wake: Callable[[], None]  # tells every worker, through its lifeline pipe, that the counters moved
 
 
 class Daemon:
@@ -119,8 +121,8 @@ class Daemon:
         if workers is not None:
             listen = getattr(self.store, "add_write_listener", None)
             if listen is not None:  # an embedded store the workers read as secondaries (a shared engine needs no word)
-                listen(workers.state.bump_writes)
-            self.registry.add_listener(lambda snapshot: workers.state.set_registry_epoch(snapshot.epoch))
+                listen(lambda: (workers.state.bump_writes(), workers.wake()))
+            self.registry.add_listener(lambda snapshot: (workers.state.set_registry_epoch(snapshot.epoch), workers.wake()))
             workers.state.set_registry_epoch(self.registry.snapshot().epoch)
         self.watcher: RegistryWatcher | None = None
         logger.info("codec: %s; offline store: %s", "compiled (fsd._native)" if codec.NATIVE else "PURE-PYTHON REFERENCE (FSD_NO_EXTENSIONS=1)",

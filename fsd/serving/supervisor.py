@@ -42,7 +42,7 @@ RESTART_BACKOFF_SECONDS = (0.2, 1.0, 5.0)
 class _Worker:
     index: int
     process: subprocess.Popen | None = None  # type: ignore[type-arg]
-    lifeline: int = -1  # write end held open by the supervisor
+    lifeline: int = -1  # write end held open by the supervisor: a byte is a wake-up, its closing the end
     restarts: int = 0
     started: float = field(default_factory=time.monotonic)
 
@@ -72,7 +72,8 @@ class Supervisor:
         self.runtime = Path(tempfile.mkdtemp(prefix="fsd-serve-"))  # 0700: the writer's socket, the counters, metrics
         (self.runtime / "metrics").mkdir(mode=0o700)
         self.state = SharedState(self.runtime / "state", create=True)
-        link = WorkerLink(self.state, f"unix:{self.runtime / 'writer.sock'}", str(self.runtime / "metrics"), self.port)
+        self._wake_lock = threading.Lock()  # a lifeline fd is never written while it is being closed or replaced
+        link = WorkerLink(self.state, f"unix:{self.runtime / 'writer.sock'}", str(self.runtime / "metrics"), self.port, self._wake)
         try:
             self.daemon = Daemon(settings, clock, workers=link)
         except BaseException:
@@ -89,11 +90,29 @@ class Supervisor:
     def metrics_port(self) -> int:
         return self.daemon.metrics_port
 
+    def _wake(self) -> None:
+        """One byte down every lifeline: the worker catches up now rather than on its next read. A full pipe
+        already holds a wake-up; a worker that is gone is the watch loop's business."""
+        with self._wake_lock:
+            for worker in self._workers:
+                if worker.lifeline >= 0:
+                    try:
+                        os.write(worker.lifeline, b"!")
+                    except OSError:
+                        pass
+
+    def _set_lifeline(self, worker: _Worker, fd: int) -> None:
+        with self._wake_lock:
+            if worker.lifeline >= 0:
+                os.close(worker.lifeline)
+            worker.lifeline = fd
+
     def worker_pids(self) -> list[int]:
         return [w.process.pid for w in self._workers if w.process is not None and w.process.poll() is None]
 
     def _spawn(self, worker: _Worker) -> None:
         lifeline_r, lifeline_w = os.pipe()
+        os.set_blocking(lifeline_w, False)  # a wake-up never blocks the writer
         ready_r, ready_w = os.pipe()
         spec = WorkerSpec(worker.index, dataclasses.asdict(self.settings), self.port, str(self.runtime), self.link.socket, lifeline_r, ready_w)
         env = {**os.environ, "FSD_WORKER_SPEC": json.dumps(dataclasses.asdict(spec)), "PROMETHEUS_MULTIPROC_DIR": self.link.metrics_dir}
@@ -102,7 +121,8 @@ class Supervisor:
         finally:
             os.close(lifeline_r)
             os.close(ready_w)
-        worker.process, worker.lifeline, worker.started = process, lifeline_w, time.monotonic()
+        worker.process, worker.started = process, time.monotonic()
+        self._set_lifeline(worker, lifeline_w)
         try:
             self._await_ready(worker, ready_r)
         finally:
@@ -154,7 +174,7 @@ class Supervisor:
                 with self._lock:
                     if self._stopping.is_set():
                         return
-                    os.close(worker.lifeline)
+                    self._set_lifeline(worker, -1)
                     quick = time.monotonic() - worker.started < 10
                     worker.restarts = worker.restarts + 1 if quick else 1
                     logger.error("serving worker %d (pid %d) exited with %s; restarting", worker.index, process.pid, process.returncode)
@@ -193,9 +213,7 @@ class Supervisor:
                     self.stopped_cleanly = False
             self.stopped_cleanly &= self.daemon.stop(grace)
             for worker in self._workers:
-                if worker.lifeline >= 0:
-                    os.close(worker.lifeline)
-                    worker.lifeline = -1
+                self._set_lifeline(worker, -1)
         self._cleanup()
         self._stopped.set()
         return self.stopped_cleanly

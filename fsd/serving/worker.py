@@ -4,8 +4,9 @@ gRPC core and an open RocksDB do not survive fork). It binds the node's public p
 
 Reads never go behind an acknowledged write: before each GetFeatures the worker compares the writer's counters
 (fsd.serving.shared_state) with what it has seen, and when a durable write or registry change is newer it first
-catches its RocksDB secondary up / reloads its registry snapshot (a background thread usually has already). The
-worker exits when its supervisor does (the lifeline pipe closes), so no worker serves a database nobody updates."""
+catches its RocksDB secondary up / reloads its registry snapshot (the wake-up the writer sends down the lifeline
+pipe usually has had it done already). The worker exits when its supervisor does (the lifeline pipe closes), so
+no worker serves a database nobody updates."""
 from __future__ import annotations
 
 import json
@@ -43,8 +44,7 @@ logger = logging.getLogger(__name__)
 
 EXIT_BIND_FAILED = 2
 EXIT_SUPERVISOR_GONE = 3
-CATCH_UP_POLL_SECONDS = 0.002
-FOLLOW_WHILE_READ_SECONDS = 1.0  # the follower catches up eagerly only while reads arrive
+FOLLOW_WHILE_READ_SECONDS = 1.0  # a wake-up catches up eagerly only while reads arrive
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,19 +104,6 @@ class ServingWorker:
             with self._refresh_lock:
                 if self.state.registry_epoch > self.registry.snapshot().epoch:
                     self.registry.refresh()
-
-    def _follow(self) -> None:
-        """Catch up as soon as the writer says something changed, so a read rarely waits for it — while reads
-        arrive: a secondary's catch-up replays the writer's log, work a worker nobody reads from need not do
-        during a bulk publish (its next read catches up on demand)."""
-        while not self._stopped.wait(CATCH_UP_POLL_SECONDS):
-            if time.monotonic() - self._last_read > FOLLOW_WHILE_READ_SECONDS:
-                continue
-            try:
-                self.ensure_current()
-            except Exception:  # noqa: BLE001 - the read path catches up itself; this thread only saves it the wait
-                logger.exception("worker %s: catching up failed; retrying", self.ident)
-                self._stopped.wait(0.5)
 
     def lease_ok(self) -> bool:
         return self.watcher.lease_ok() if self.watcher is not None else True
@@ -181,18 +168,25 @@ class ServingWorker:
             sys.exit(EXIT_BIND_FAILED)
         self._server.start()
         self._set_health(health_pb2.HealthCheckResponse.SERVING)
-        threading.Thread(target=self._follow, name="fsd-worker-follow", daemon=True).start()
         threading.Thread(target=self._watch_lifeline, name="fsd-worker-lifeline", daemon=True).start()
         os.write(self.spec.ready_fd, f"ready {os.getpid()}\n".encode())
         os.close(self.spec.ready_fd)
 
     def _watch_lifeline(self) -> None:
+        """Blocks on the pipe the supervisor holds: a byte means the writer's counters moved — catch up now, so a
+        read rarely waits for it (only while reads arrive: a secondary's catch-up replays the writer's log, work an
+        idle worker need not do during a bulk publish; its next read catches up on demand); end of file means the
+        supervisor is gone: exit, since nobody updates this node's data any more."""
         try:
-            while os.read(self.spec.lifeline_fd, 64):
-                pass
+            while os.read(self.spec.lifeline_fd, 4096):
+                if time.monotonic() - self._last_read <= FOLLOW_WHILE_READ_SECONDS:
+                    try:
+                        self.ensure_current()
+                    except Exception:  # noqa: BLE001 - the read path catches up itself; this only saves it the wait
+                        logger.exception("worker %s: catching up failed", self.ident)
         except OSError:
             pass
-        if not self._stopped.is_set():  # the supervisor is gone: nobody updates this node's data any more
+        if not self._stopped.is_set():
             logger.error("worker %d: the supervisor is gone; exiting", self.spec.index)
             logging.shutdown()
             os._exit(EXIT_SUPERVISOR_GONE)
