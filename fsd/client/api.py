@@ -15,6 +15,7 @@ from fsd.domain import (
     ApplyResult, BackupInfo, Deployment, FeatureValues, GroupInfo, GroupSpec, History, Incident, ManifestInfo, OfflineWrite,
     OnlineFeatures, PublishMode, PublishResult, PublishStatus, ReplicaInfo, ResyncRequest, StatusReport, SyncRun, ValidationResult, VersionInfo,
 )
+from fsd.client.inputs import data_table
 from fsd.errors import FsdError, error_for_code
 from fsd.wire import monitor as monitor_wire
 from fsd.wire import registry as registry_wire
@@ -265,7 +266,7 @@ class Client:
     def publish(
         self,
         group: str,
-        table: pa.Table,
+        table: pa.Table | object,
         *,
         publish_id: str | None = None,
         chunk_rows: int = DEFAULT_CHUNK_ROWS,
@@ -284,6 +285,7 @@ class Client:
         """
         pid = publish_id or uuid.uuid4().hex
         PublishMode.of(mode)  # refused before anything is sent
+        table = data_table(table)
         if "event_timestamp" not in table.column_names:  # the group may name its event-time column otherwise
             spec = self.get_group(group).spec
             if spec.timestamp_field in table.column_names:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fsd.client.inputs import data_table
 from fsd.domain import FeatureRef, GroupInfo, OfflineWrite, VersionInfo, resolve_version
 from fsd.errors import FailedPrecondition, InvalidArgument
 from fsd.offline.ingest import IngestReport, ingest
@@ -39,6 +40,7 @@ def ingest_offline(
     actor: str = "",
 ) -> IngestReport:
     """Validate against the registry, write per feature version, and record each write's scope in history."""
+    table = data_table(table)
     info = client.get_group(group)
     field = info.spec.timestamp_field
     if "event_timestamp" not in table.column_names and field in table.column_names:
