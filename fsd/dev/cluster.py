@@ -282,16 +282,16 @@ def up(directory: str | Path, replicas: int = 2, redis_masters: int = 3, node_ti
     root = Path(directory).absolute()
     if root.exists() and (root / STATE_FILE).exists():
         raise FailedPrecondition(f"{root} already has a cluster ({STATE_FILE}); fsd cluster down --dir {root} first")
-    postgres_group = _postgres_gid() if os.geteuid() == 0 else None
-    private_folder(root, create=True, group=postgres_group)
+    private_folder(root, create=True)
     state = ClusterState(str(root), offline_root=str(root / "offline"), redis_password=secrets.token_urlsafe(24),
                          postgres_password=secrets.token_urlsafe(24))
     try:
         state.redis = create_redis_cluster(root, redis_masters, 1, node_timeout_ms, password=state.redis_password)
         state.save()
-        # PostgreSQL lives in DIR/postgres when its user can reach DIR; otherwise (DIR under a folder closed to it)
-        # in a new /tmp folder marked with a token recorded here, which is what down checks before deleting it.
-        state.postgres = start_postgres(root, password=state.postgres_password, inside_dir=os.geteuid() != 0 or _postgres_can_reach(root))
+        # PostgreSQL lives in DIR/postgres, except as root: PostgreSQL refuses root and runs as `postgres`, which a
+        # private DIR keeps out, so its folder is a new /tmp one marked with a token recorded here — what down checks
+        # before it deletes anything outside DIR.
+        state.postgres = start_postgres(root, password=state.postgres_password, inside_dir=os.geteuid() != 0)
         state.postgres["owner_token"] = _mark(Path(str(state.postgres["data"])))
         state.save()
         for i in range(replicas):
@@ -301,18 +301,6 @@ def up(directory: str | Path, replicas: int = 2, redis_masters: int = 3, node_ti
         down(root, state)
         raise
     return state
-
-
-def _postgres_can_reach(root: Path) -> bool:
-    """Whether the postgres user may traverse every folder above DIR (DIR itself is opened to its group)."""
-    import pwd
-
-    account = pwd.getpwnam("postgres")
-    for folder in root.parents:
-        info = os.stat(folder)
-        if not (info.st_mode & 0o001 or (info.st_gid == account.pw_gid and info.st_mode & 0o010) or (info.st_uid == account.pw_uid and info.st_mode & 0o100)):
-            return False
-    return True
 
 
 def _mark(folder: Path) -> str:
@@ -329,12 +317,6 @@ def _marked(folder: Path, token: object) -> bool:
         return bool(token) and not marker.is_symlink() and not folder.is_symlink() and marker.read_text() == token
     except OSError:
         return False
-
-
-def _postgres_gid() -> int:
-    import grp
-
-    return grp.getgrnam("postgres").gr_gid
 
 
 def _kill(recorded: dict[str, object], sig: int = signal.SIGTERM) -> bool:

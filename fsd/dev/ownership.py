@@ -10,9 +10,9 @@ from pathlib import Path
 from fsd.errors import FailedPrecondition
 
 
-def private_folder(path: Path, create: bool, group: int | None = None) -> Path:
-    """`path` as this user's private folder (0700, or 0710 to `group` so a service user can reach a subfolder):
-    created if asked; refused if it is a symlink, not a directory, owned by someone else, or writable by others."""
+def private_folder(path: Path, create: bool) -> Path:
+    """`path` as this user's private folder (0700): created if asked; refused if it is a symlink, not a directory,
+    owned by someone else, or (when only read) writable by others."""
     if create and not os.path.lexists(path):
         path.mkdir(mode=0o700, parents=True)
     try:
@@ -26,9 +26,7 @@ def private_folder(path: Path, create: bool, group: int | None = None) -> Path:
     if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not create:
         raise FailedPrecondition(f"{path} is writable by other users: its cluster.json cannot be trusted", field="dir")
     if create:
-        if group is not None:
-            os.chown(path, -1, group)
-        os.chmod(path, 0o710 if group is not None else 0o700)
+        os.chmod(path, 0o700)
     return path
 
 

@@ -82,7 +82,7 @@ def test_up_keeps_the_cluster_private_and_its_servers_password_protected(tmp_pat
     folder = tmp_path / "local"
     state = cluster.up(folder, replicas=0, redis_masters=3)
     try:
-        assert (os.stat(folder).st_mode & 0o077) in (0, 0o010)  # 0700, or 0710 to the postgres group as root
+        assert os.stat(folder).st_mode & 0o777 == 0o700
         assert os.stat(folder / "cluster.json").st_mode & 0o777 == 0o600
         assert state.redis_password and state.postgres_password
         anonymous = redis.Redis(port=int(state.redis[0]["port"]))
@@ -97,7 +97,7 @@ def test_up_keeps_the_cluster_private_and_its_servers_password_protected(tmp_pat
         psycopg.connect(state.registry_url, connect_timeout=5).close()
     finally:
         cluster.down(folder)
-    assert not any(folder.glob("redis-*")) and not (folder / "postgres").exists()  # nothing left behind
+    assert not any(folder.glob("redis-*")) and not Path(str(state.postgres["data"])).exists()  # nothing left behind
     for node in state.redis:
         assert not cluster.same_process(node)
 
