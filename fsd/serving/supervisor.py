@@ -73,6 +73,7 @@ class Supervisor:
         (self.runtime / "metrics").mkdir(mode=0o700)
         self.state = SharedState(self.runtime / "state", create=True)
         self._wake_lock = threading.Lock()  # a lifeline fd is never written while it is being closed or replaced
+        self._workers = [_Worker(i) for i in range(self.count)]  # before the writer exists: its writes wake them
         link = WorkerLink(self.state, f"unix:{self.runtime / 'writer.sock'}", str(self.runtime / "metrics"), self.port, self._wake)
         try:
             self.daemon = Daemon(settings, clock, workers=link)
@@ -80,7 +81,6 @@ class Supervisor:
             self._cleanup()
             raise
         self.link = link
-        self._workers = [_Worker(i) for i in range(self.count)]
         self._stopping = threading.Event()
         self._stopped = threading.Event()
         self._lock = threading.Lock()
