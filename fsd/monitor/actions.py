@@ -6,10 +6,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import asdict
 
-from fsd.domain import FeatureValidation, GroupInfo, VersionInfo
+from fsd.domain import FeatureValidation, GroupInfo, ValidationResult, VersionInfo
 from fsd.errors import InvalidArgument
 from fsd.monitor.freshness import GroupSignals
 from fsd.monitor.ledger import ValidationLedger
+from fsd.monitor.validator import ConsistencyValidator
 from fsd.registry.definitions import POLICY_ACTIONS
 from fsd.registry.registry import Registry
 
@@ -85,3 +86,14 @@ class PolicyActions:
         if action in ("resync", "block", "mark_stale"):
             request = self._registry.operations.request_resync(info.spec.name, f"{ref} consistency {consistency:.4f}")
             done.append(f"resync requested (#{request})")
+
+
+def validate_and_act(validator: ConsistencyValidator, actions: PolicyActions, group: str, *, sample: int, skew: bool = False,
+                     action: str = "", feature: str = "", versions: list[int] | None = None) -> ValidationResult:
+    """One validation run: compare, then act by the group's policy (or by `action`, checked before any sampling).
+    What the Validate RPC and the periodic validation both run."""
+    if action:
+        check_action(action)
+    info, checked = validator.validate(group, sample=sample, skew=skew, feature=feature, versions=versions)
+    done = actions.on_validation(info, checked, action)
+    return ValidationResult(info.spec.name, tuple(r for _, r in checked), tuple(done))

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 
 from fsd.domain import RegistrySnapshot
-from fsd.monitor.actions import PolicyActions
+from fsd.monitor.actions import PolicyActions, validate_and_act
 from fsd.monitor.validator import ConsistencyValidator
 
 logger = logging.getLogger(__name__)
@@ -35,8 +35,7 @@ class PeriodicValidation:
     def run_once(self) -> None:
         for group in list(self._snapshot().groups):
             try:
-                info, checked = self._validator.validate(group, sample=self._sample, skew=False, feature="", versions=None)
-                self._actions.on_validation(info, checked, "")
+                validate_and_act(self._validator, self._actions, group, sample=self._sample)
             except Exception:  # noqa: BLE001 - one group's failure must not stop the others or the daemon
                 logger.exception("periodic validation of %s failed", group)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 
 from fsd.domain import Clock, ValidationResult
-from fsd.monitor.actions import PolicyActions, check_action
+from fsd.monitor.actions import PolicyActions, validate_and_act
 from fsd.monitor.ledger import ValidationLedger
 from fsd.monitor.freshness import FreshnessMonitor
 from fsd.monitor.status import status_report
@@ -32,12 +32,8 @@ class MonitorServicer:
         return wire.validate_response(self.validate(*wire.validate_args(request)))
 
     def validate(self, group: str, sample: int, skew: bool, action: str, feature: str, versions: list[int] | None) -> ValidationResult:
-        """Validate, then act by the group's policy (also what the daemon's periodic validation runs)."""
-        if action:
-            check_action(action)  # before any sampling
-        info, checked = self._validator.validate(group, sample=sample, skew=skew, feature=feature, versions=versions)
-        done = self._actions.on_validation(info, checked, action)
-        return ValidationResult(info.spec.name, tuple(r for _, r in checked), tuple(done))
+        return validate_and_act(self._validator, self._actions, group, sample=sample, skew=skew, action=action, feature=feature,
+                                versions=versions)
 
     def SetBlocked(self, request, context: grpc.ServicerContext) -> object:  # type: ignore[no-untyped-def]
         _, version = self._registry.snapshot().find_version(request.group, request.feature, request.version)
