@@ -16,7 +16,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from fsd.serving.backup import create_backup
-from fsd.config import Settings
+from fsd.config import ServerSettings, Settings
 from fsd.deployment import open_storage
 from fsd.serving.shared_state import SharedState
 from fsd.domain import Clock, SystemClock
@@ -72,6 +72,22 @@ def require_codec() -> None:
             "or the package was installed without building its extension; reinstall (pip install .) or set FSD_NO_EXTENSIONS=1 "
             "to run the pure-Python reference deliberately"
         )
+
+
+def server_options(s: ServerSettings, reuseport: bool) -> list[tuple[str, int]]:
+    """The public server's channel options: message sizes; dead peers noticed, and long-lived connections recycled
+    so load rebalances; SO_REUSEPORT only where a node's workers share the port."""
+    return [
+        ("grpc.max_receive_message_length", s.max_message_bytes),
+        ("grpc.max_send_message_length", s.max_message_bytes),
+        ("grpc.so_reuseport", 1 if reuseport else 0),
+        ("grpc.keepalive_time_ms", 60_000),
+        ("grpc.keepalive_timeout_ms", 20_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        ("grpc.max_connection_age_ms", 30 * 60_000),
+        ("grpc.max_connection_age_grace_ms", 30_000),
+    ]
 
 
 def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
@@ -195,18 +211,7 @@ class Daemon:
 
     def _build_server(self) -> grpc.Server:
         s = self.settings.server
-        options = [
-            ("grpc.max_receive_message_length", s.max_message_bytes),
-            ("grpc.max_send_message_length", s.max_message_bytes),
-            ("grpc.so_reuseport", 0),  # a second daemon on a used port must fail, not share it
-            # Dead peers are noticed, and long-lived connections are recycled so load rebalances.
-            ("grpc.keepalive_time_ms", 60_000),
-            ("grpc.keepalive_timeout_ms", 20_000),
-            ("grpc.keepalive_permit_without_calls", 1),
-            ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
-            ("grpc.max_connection_age_ms", 30 * 60_000),
-            ("grpc.max_connection_age_grace_ms", 30_000),
-        ]
+        options = server_options(s, reuseport=False)  # a second daemon on a used port must fail, not share it
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=s.max_workers, thread_name_prefix="fsd-rpc"),
             # With workers, they time every call end to end (forwarded ones included): the writer times none twice.

@@ -34,7 +34,7 @@ from fsd.serving.forward import Forwarder, register_forwarded
 from fsd.serving.interceptors import ErrorMappingInterceptor
 from fsd.serving.lookup import Lookup, LookupLimits
 from fsd.serving.metrics import MetricsInterceptor, WorkerMetrics
-from fsd.serving.server import SERVICE_NAMES, require_codec, server_credentials
+from fsd.serving.server import SERVICE_NAMES, require_codec, server_credentials, server_options
 from fsd.serving.shared_state import SharedState
 from fsd.wire import services
 from fsd.wire import serving as serving_wire
@@ -124,13 +124,7 @@ class ServingWorker:
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=s.max_workers, thread_name_prefix=f"fsd-w{self.spec.index}"),
             interceptors=[*auth, MetricsInterceptor(self.metrics), ErrorMappingInterceptor()],
-            options=[
-                ("grpc.max_receive_message_length", s.max_message_bytes), ("grpc.max_send_message_length", s.max_message_bytes),
-                ("grpc.so_reuseport", 1),  # the node's workers share the port; the supervisor keeps other processes off it
-                ("grpc.keepalive_time_ms", 60_000), ("grpc.keepalive_timeout_ms", 20_000), ("grpc.keepalive_permit_without_calls", 1),
-                ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
-                ("grpc.max_connection_age_ms", 30 * 60_000), ("grpc.max_connection_age_grace_ms", 30_000),
-            ],
+            options=server_options(s, reuseport=True),  # the workers share the port; the supervisor keeps other processes off it
             maximum_concurrent_rpcs=s.max_concurrent_rpcs or None,
         )
         local = {"GetFeatures": grpc.unary_unary_rpc_method_handler(self.get_features)}
