@@ -209,14 +209,10 @@ class RedisClusterOnlineStore:
         """Any key of the old layout on any master (a scan that stops at the first; run once, before marking)."""
         for address in self.masters():
             for pattern in (b"\x01{*", b"\x00*"):
-                cursor: object = b"0"
-                while True:
-                    cursor, batch = self._pipeline(address, [("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)])[0]  # type: ignore[misc]
+                for batch in self._scan_pages(address, pattern):
                     found = next((k for k in batch if legacy_fsd_key(k) is not None), None)
                     if found is not None:
-                        return found  # type: ignore[no-any-return]
-                    if cursor in (b"0", 0, "0"):
-                        break
+                        return found
         return None
 
     def migrate_layout(self) -> int:
@@ -224,17 +220,13 @@ class RedisClusterOnlineStore:
         mark the cluster; returns the keys moved. Stop the replicas first: a key is briefly in both layouts."""
         moved = 0
         for address in self.masters():
-            cursor: object = b"0"
-            while True:
-                cursor, batch = self._pipeline(address, [("SCAN", cursor, "COUNT", 1000)])[0]  # type: ignore[misc]
+            for batch in self._scan_pages(address):
                 pairs = [(rkey, key) for rkey in batch if (key := legacy_fsd_key(rkey)) is not None]
                 if pairs:
                     values = self._pipeline(address, [("GET", rkey) for rkey, _ in pairs])
                     self.write_batch([(key, value) for (_, key), value in zip(pairs, values) if isinstance(value, bytes)])
                     self._pipeline(address, [("DEL", rkey) for rkey, _ in pairs])
                     moved += len(pairs)
-                if cursor in (b"0", 0, "0"):
-                    break
         self._pipeline(self._owner(LAYOUT_KEY), [("SET", LAYOUT_KEY, LAYOUT)])
         return moved
 
@@ -473,6 +465,24 @@ class RedisClusterOnlineStore:
                 skipped += int(reply[1])  # type: ignore[index]
         return written, skipped
 
+    def _scan_pages(self, address: tuple[str, int], pattern: bytes | None = None) -> Iterator[list[bytes]]:
+        """The Redis keys of one master (matching `pattern`), a SCAN page at a time. A master that went away makes
+        it Unavailable after a slot-map refresh, so the next scan lists its successor."""
+        match = ("MATCH", pattern) if pattern is not None else ()
+        cursor: object = b"0"
+        while True:
+            try:
+                reply = self._pipeline(address, [("SCAN", cursor, *match, "COUNT", 1000)])[0]
+            except Unavailable:
+                self._refresh_quietly()
+                raise
+            if isinstance(reply, ResponseError):
+                raise Unavailable(f"Redis Cluster SCAN: {str(reply)[:120]}")
+            cursor, batch = reply  # type: ignore[misc]
+            yield batch
+            if cursor in (b"0", 0, "0"):
+                return
+
     def _scan_keys(self, prefix: bytes, stop_after: int | None = None, random_start: bool = False) -> Iterator[bytes]:
         """fsd keys under prefix from every master's SCAN (unordered)."""
         masters = self.masters()
@@ -480,16 +490,7 @@ class RedisClusterOnlineStore:
             random.shuffle(masters)
         found = 0
         for address, pattern in ((a, p) for a in masters for p in _patterns(prefix)):
-            cursor = b"0"
-            while True:
-                try:
-                    reply = self._pipeline(address, [("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)])[0]
-                except Unavailable:
-                    self._refresh_quietly()  # a master that went away: the next scan lists its successor
-                    raise
-                if isinstance(reply, ResponseError):
-                    raise Unavailable(f"Redis Cluster SCAN: {str(reply)[:120]}")
-                cursor, batch = reply  # type: ignore[misc]
+            for batch in self._scan_pages(address, pattern):
                 for rkey in batch:
                     key = fsd_key(rkey)
                     if key.startswith(prefix):
@@ -497,8 +498,6 @@ class RedisClusterOnlineStore:
                         found += 1
                         if stop_after is not None and found >= stop_after:
                             return
-                if cursor in (b"0", 0, "0"):
-                    break
 
     def scan(self, prefix: bytes, limit: int | None = None, start: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
         """Key-ordered pairs under prefix: every matching key is listed (SCAN on each master) and sorted — a cost
