@@ -6,7 +6,6 @@ import os
 import socket
 import threading
 import time
-from concurrent import futures
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from fsd.serving.backup import create_backup
-from fsd.config import ServerSettings, Settings
+from fsd.serving.grpc_server import new_server
+from fsd.config import Settings
 from fsd.deployment import open_storage
 from fsd.serving.shared_state import SharedState
 from fsd.domain import Clock, SystemClock
@@ -72,22 +72,6 @@ def require_codec() -> None:
             "or the package was installed without building its extension; reinstall (pip install .) or set FSD_NO_EXTENSIONS=1 "
             "to run the pure-Python reference deliberately"
         )
-
-
-def server_options(s: ServerSettings, reuseport: bool) -> list[tuple[str, int]]:
-    """The public server's channel options: message sizes; dead peers noticed, and long-lived connections recycled
-    so load rebalances; SO_REUSEPORT only where a node's workers share the port."""
-    return [
-        ("grpc.max_receive_message_length", s.max_message_bytes),
-        ("grpc.max_send_message_length", s.max_message_bytes),
-        ("grpc.so_reuseport", 1 if reuseport else 0),
-        ("grpc.keepalive_time_ms", 60_000),
-        ("grpc.keepalive_timeout_ms", 20_000),
-        ("grpc.keepalive_permit_without_calls", 1),
-        ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
-        ("grpc.max_connection_age_ms", 30 * 60_000),
-        ("grpc.max_connection_age_grace_ms", 30_000),
-    ]
 
 
 def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
@@ -211,15 +195,13 @@ class Daemon:
 
     def _build_server(self) -> grpc.Server:
         s = self.settings.server
-        options = server_options(s, reuseport=False)  # a second daemon on a used port must fail, not share it
-        server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=s.max_workers, thread_name_prefix="fsd-rpc"),
-            # With workers, they time every call end to end (forwarded ones included): the writer times none twice.
-            interceptors=[*self._auth(), *([MetricsInterceptor(self.metrics)] if self.workers is None else []), self._errors],
-            options=options,
-            maximum_concurrent_rpcs=s.max_concurrent_rpcs or None,
-        )
         limits = self.settings.limits
+        server = new_server(
+            # With workers, they time every call end to end (forwarded ones included): the writer times none twice.
+            s, [*self._auth(), *([MetricsInterceptor(self.metrics)] if self.workers is None else []), self._errors],
+            reuseport=False,  # a second daemon on a used port must fail, not share it
+            name="fsd", max_concurrent_publishes=limits.max_concurrent_publishes,
+        )
         lookup = Lookup(self.store, self.clock, LookupLimits(limits.max_entities, limits.max_features, limits.max_values), refs_from_wire)
         feature_store = FeatureStoreServicer(
             lookup, self.registry, self.publisher, self.served, self.metrics.record_publish, max_concurrent_publishes=limits.max_concurrent_publishes,

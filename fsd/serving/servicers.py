@@ -72,7 +72,7 @@ class FeatureStoreServicer:
         return self._encoder.encode_rows(fetched)
 
     def Publish(self, request_iterator: Iterator[object], context: grpc.ServicerContext) -> object:
-        # Each stream holds a worker thread for its whole length; beyond the limit, shed instead of starving reads.
+        # Each stream holds a control-pool thread for its whole length; beyond the limit, shed instead of queueing.
         if not self._publish_slots.acquire(blocking=False):
             raise ResourceExhausted(
                 f"{self._max_publishes} publishes are already streaming; retry this one later (limits.max_concurrent_publishes)",

@@ -16,7 +16,6 @@ import signal
 import sys
 import threading
 import time
-from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +33,8 @@ from fsd.serving.forward import Forwarder, register_forwarded
 from fsd.serving.interceptors import ErrorMappingInterceptor
 from fsd.serving.lookup import Lookup, LookupLimits
 from fsd.serving.metrics import MetricsInterceptor, WorkerMetrics
-from fsd.serving.server import SERVICE_NAMES, require_codec, server_credentials, server_options
+from fsd.serving.grpc_server import new_server
+from fsd.serving.server import SERVICE_NAMES, require_codec, server_credentials
 from fsd.serving.shared_state import SharedState
 from fsd.wire import services
 from fsd.wire import serving as serving_wire
@@ -121,11 +121,10 @@ class ServingWorker:
     def _build_server(self) -> grpc.Server:
         s = self.settings.server
         auth = [AuthInterceptor(load_tokens(s.tokens_file))] if s.tokens_file else []
-        server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=s.max_workers, thread_name_prefix=f"fsd-w{self.spec.index}"),
-            interceptors=[*auth, MetricsInterceptor(self.metrics), ErrorMappingInterceptor()],
-            options=server_options(s, reuseport=True),  # the workers share the port; the supervisor keeps other processes off it
-            maximum_concurrent_rpcs=s.max_concurrent_rpcs or None,
+        server = new_server(
+            s, [*auth, MetricsInterceptor(self.metrics), ErrorMappingInterceptor()],
+            reuseport=True,  # the workers share the port; the supervisor keeps other processes off it
+            name=f"fsd-w{self.spec.index}", max_concurrent_publishes=self.settings.limits.max_concurrent_publishes,
         )
         local = {"GetFeatures": grpc.unary_unary_rpc_method_handler(self.get_features)}
         register_forwarded(server, services.FEATURE_STORE, self.forwarder, local)

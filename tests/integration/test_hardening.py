@@ -239,3 +239,50 @@ def test_free_text_refusals_name_the_field_over_grpc(client: Client) -> None:
     with pytest.raises(InvalidArgument) as refused:
         client.apply(load_repo(FRAUD_REPO), applied_by="ann\x00")
     assert refused.value.field == "applied_by" and client.list_groups() == []
+
+
+# --- 12: load shedding: reads have threads of their own ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("daemon_workers", [1, 2], ids=["one-process", "two-workers"])
+def test_open_publish_streams_and_health_watches_never_take_the_read_threads(daemon_factory) -> None:  # type: ignore[no-untyped-def]
+    """GetFeatures runs on its own small pool (what keeps refusals fast at overload, see grpc_server.py); calls
+    that hold a thread for their whole life (publish streams, health watches) run on another, so a node with one
+    read thread still answers reads while they are open."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from fsd.v1 import serving_pb2_grpc
+
+    daemon = daemon_factory(env={"FSD_SERVER_MAX_WORKERS": "1"}).start()
+    with Client(daemon.target, timeout=10) as client:
+        client.apply(load_repo(FRAUD_REPO))
+        release = __import__("threading").Event()
+
+        from fsd.client.api import table_to_ipc
+        from fsd.examples import fraud_data
+        from fsd.wire import serving as serving_wire
+
+        rows = table_to_ipc(fraud_data.transaction_velocity(5, time.time_ns() // 1000, stale_share=0.0))
+
+        def held_stream(publish_id: str):  # type: ignore[no-untyped-def]
+            yield serving_wire.publish_chunk(publish_id, "transaction_velocity", 0, rows, {}, "REFRESH", "")
+            release.wait(60)  # the stream stays open, holding the thread that serves it
+
+        channel = grpc.insecure_channel(daemon.target)
+        publishes = [serving_pb2_grpc.FeatureStoreStub(channel).Publish.future(held_stream(f"held-{i}"), timeout=60) for i in range(2)]
+        watches = [health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(), timeout=60) for _ in range(3)]
+        for watch in watches:
+            assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
+        try:
+            time.sleep(0.5)  # let the held streams reach their handlers
+            for _ in range(3):
+                served = client.get_features(["transaction_velocity:txn_count_1h"], entities={"customer_id": [1, 2]})
+                assert len(served.to_dict()["customer_id"]) == 2
+            assert not any(publish.done() for publish in publishes)  # both streams were open all along
+        finally:
+            release.set()
+            for watch in watches:
+                watch.cancel()
+            for publish in publishes:
+                publish.cancel()
+            channel.close()
