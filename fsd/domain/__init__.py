@@ -8,7 +8,7 @@ from fsd.domain.records import (
     ReplicaInfo, ResyncRequest, StatusReport, SyncRun, ValidationResult, VersionInfo,
 )
 from fsd.domain.online import FeatureValues, GetRequest, OnlineFeatures
-from fsd.domain.resolution import ANY_STATE, READABLE, WRITABLE, find_manifest, manifest_refs, resolve_ref, resolve_version
+from fsd.domain.resolution import ANY_STATE, READABLE, WRITABLE, column_name, find_manifest, manifest_refs, resolve_ref, resolve_version
 from fsd.domain.snapshot import RegistrySnapshot
 from fsd.domain.types import (
     DTYPE_NAMES, KEY_TYPE_NAMES, MICROS_PER_SECOND, PSI_THRESHOLD, Clock, DType, EntityKeySpec, FeatureRef, FeatureSpec,
@@ -22,5 +22,5 @@ __all__ = [
     "MismatchCounts", "OfflineWrite", "PSI_THRESHOLD", "PinnedFeature", "PublishChunk", "PublishMode", "PublishResult", "PublishStatus", "READABLE",
     "Rejection", "RegistrySnapshot", "ReplicaInfo", "ResolvedFeature", "ResyncRequest", "StatusReport", "SyncRun", "SystemClock",
     "ValidationResult", "ValueStatus", "VersionInfo", "VersionState", "WRITABLE", "find_manifest", "is_valid_name",
-    "manifest_refs", "resolve_ref", "resolve_version",
+    "column_name", "manifest_refs", "resolve_ref", "resolve_version",
 ]

@@ -60,7 +60,17 @@ class OnlineFeatures:
     entities: dict[str, list[object]] = field(default_factory=dict)
 
     def __getitem__(self, ref: str) -> FeatureValues:
-        return self.features[ref]
+        """By column name ("group:feature"), or by the ref as requested ("group:feature@N" finds the column that
+        served version N)."""
+        found = self.features.get(ref)
+        if found is not None:
+            return found
+        name, at, version = ref.rpartition("@")
+        if at and version.isdigit():
+            for values in self.features.values():
+                if f"{values.group}:{values.feature}" == name and values.version == int(version):
+                    return values
+        raise KeyError(ref)
 
     def to_arrow(self, include: tuple[str, ...] | list[str] = ("status",)) -> pa.Table:
         """The entity key columns first, then one column per feature (null unless a value was served: PRESENT or

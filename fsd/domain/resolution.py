@@ -71,6 +71,14 @@ def find_manifest(manifests: Mapping[str, Sequence[ManifestInfo]], text: str) ->
     raise NotFound(f"manifest {echo(name)} has no version {echo(version_text)}", field="manifest")
 
 
+def column_name(taken: Sequence[str] | set[str], group: str, feature: str, version: int) -> str:
+    """The one column name of a feature version, in training sets and served results alike: "group:feature", or
+    "group:feature@N" only when that name is already taken (two versions of one feature side by side). The
+    version itself travels beside the value (include=version, the wire's `version`), never in the name."""
+    name = f"{group}:{feature}"
+    return name if name not in taken else f"{name}@{version}"
+
+
 def manifest_refs(manifest: ManifestInfo, refs: Sequence[str]) -> tuple[list[str], list[str]]:
     """(refs as the caller wrote them, the same refs pinned to the manifest's versions): a manifest never serves
     another version. No refs: every feature the manifest pins."""

@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fsd.domain import KeyType
+from fsd.domain import KeyType, column_name
 from fsd.errors import InvalidArgument
 from fsd.offline import pit
 from fsd.offline.store import CREATED_TIMESTAMP, EVENT_TIMESTAMP, VALUE, OfflineStore
@@ -139,7 +139,7 @@ def _index_entity_rows(entity_rows: pa.Table, row_times: np.ndarray, features: S
 
 def output_column(entity_columns: Sequence[str], feature: FeatureVersion) -> str:
     """The training-set column of a feature version: group:feature, or group:feature@N when that name is taken."""
-    return feature.column if feature.column not in entity_columns else f"{feature.column}@{feature.version}"
+    return column_name(entity_columns, feature.group, feature.feature, feature.version)
 
 
 def feature_columns(entity_columns: Sequence[str], features: Sequence[FeatureVersion]) -> list[str]:

@@ -16,7 +16,7 @@ import numpy as np
 
 from fsd import codec
 from fsd.codec import _columns_py
-from fsd.domain import Clock, GetRequest, KeyType, RegistrySnapshot, ResolvedFeature, manifest_refs
+from fsd.domain import Clock, GetRequest, KeyType, RegistrySnapshot, ResolvedFeature, column_name, manifest_refs
 from fsd.errors import InvalidArgument, ResourceExhausted, Unavailable
 from fsd.online.base import OnlineStore
 
@@ -56,7 +56,7 @@ class GroupPlan:
 class RequestPlan:
     """What a request shape (refs, manifest) resolves to under one registry snapshot."""
 
-    refs: tuple[str, ...]  # as reported back, in request order
+    refs: tuple[str, ...]  # the column names reported back (domain.column_name), in request order
     resolved: tuple[ResolvedFeature, ...]
     manifest: str  # "name@N" when served under a manifest
     groups: tuple[GroupPlan, ...]
@@ -140,6 +140,9 @@ def plan_request(snapshot: RegistrySnapshot, refs: Sequence[str], manifest: str)
         refs, resolve_refs = manifest_refs(info, refs)
         served_manifest = info.ref
     resolved = tuple(snapshot.resolve(ref) for ref in resolve_refs)
+    names: list[str] = []
+    for feature in resolved:  # served under the training set's column names, whatever form the caller wrote
+        names.append(column_name(names, feature.group, feature.feature, feature.version))
     members: dict[str, list[int]] = {}
     for index, feature in enumerate(resolved):
         members.setdefault(feature.group, []).append(index)
@@ -150,7 +153,7 @@ def plan_request(snapshot: RegistrySnapshot, refs: Sequence[str], manifest: str)
     only = groups[0].key_columns if len(groups) == 1 else ()
     int64_key = only[0][0] if len(only) == 1 and only[0][1] == KeyType.INT64 else ""
     pinned = bool(manifest) or all("@" in ref for ref in refs)
-    return RequestPlan(tuple(refs), resolved, served_manifest, tuple(groups), requested, pinned, int64_key)
+    return RequestPlan(tuple(names), resolved, served_manifest, tuple(groups), requested, pinned, int64_key)
 
 
 def _entity_columns(columns: Sequence[tuple[str, bytes | list[str]]]) -> list[EntityColumn]:

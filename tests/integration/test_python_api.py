@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 import fsd
@@ -83,7 +84,8 @@ def test_a_manifest_instead_of_features_and_the_training_path(api: Client, tmp_p
     doc = api.create_dataset(entity_df, str(tmp_path / "train.parquet"), ["velocity:count_1h"], name="model")
     assert doc["serving_manifest"] == "model@1"
     served = api.get_features(manifest="model", entities=[{"customer_id": 1}])
-    assert served.manifest == "model@1" and served.to_dict(include=[])["velocity:count_1h@1"] == [10]
+    assert served.manifest == "model@1" and served.to_dict(include=[])["velocity:count_1h"] == [10]
+    assert served["velocity:count_1h@1"].version == 1  # the pinned ref still finds its column
     assert api.get_historical_features(entity_df, manifest="model").column_names[-2:] == ["velocity:count_1h", "velocity:count_1h:status"]
 
 
@@ -92,3 +94,27 @@ def test_bad_entity_shapes_are_clear_errors(api: Client) -> None:
         api.get_features(["velocity:count_1h"], [1, 2])
     with pytest.raises(fsd.FsdError, match="row 1 has no 'customer_id'"):
         api.get_features(["velocity:count_1h"], [{"customer_id": 1}, {}])
+
+
+def test_a_model_selects_the_same_columns_in_training_and_in_serving(api: Client, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """One name per feature (#24): the columns a model was trained on are the columns it is served, whether the
+    request names features unpinned, pinned or through the training set's manifest; the version is an include."""
+    store = OfflineStore(api.get_deployment().offline_root)
+    t = now_micros() - 120 * MICROS
+    ingest_offline(api, store, "velocity", pa.table({"customer_id": pa.array([1, 2], pa.int64()), "event_timestamp": pa.array([t, t], TS),
+                                                     "count_1h": pa.array([5, 6], pa.int64()), "amount": [0.5, 0.6]}))
+    entity_df = pd.DataFrame({"customer_id": [1, 2], "event_timestamp": pd.to_datetime([now_micros() * 1000] * 2, utc=True)})
+    doc = api.create_dataset(entity_df, str(tmp_path / "train.parquet"), ["velocity:count_1h", "velocity:amount@1"], name="fraud_model")
+    training = pq.read_table(tmp_path / "train.parquet")
+    model_columns = [c for c in training.column_names if c not in ("customer_id", "event_timestamp") and not c.endswith(":status")]
+    assert model_columns == ["velocity:count_1h", "velocity:amount"]
+    rows = {"customer_id": [1, 2]}
+    for served in (api.get_features(manifest=str(doc["serving_manifest"]), entities=rows),
+                   api.get_features(manifest="fraud_model", entities=rows),
+                   api.get_features(["velocity:count_1h@1", "velocity:amount@1"], rows),
+                   api.get_features(["velocity:count_1h", "velocity:amount"], rows)):
+        assert list(served.features) == model_columns
+        assert served.to_arrow(include=[]).select(model_columns).num_columns == 2
+        frame = served.to_pandas(include=["version"])
+        assert frame[model_columns].shape == (2, 2)
+        assert frame["velocity:count_1h:version"].tolist() == [1, 1]

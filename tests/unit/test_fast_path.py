@@ -185,7 +185,8 @@ def test_the_common_request_takes_the_fast_branch_once_planned(served, manifest:
     monkeypatch.setattr(lookup_module, "_check_entities", lambda *a: pytest.fail("the general branch ran for a planned request"))
     assert _answer(lookup, registry.snapshot(), raw) == first
     response = serving_pb2.GetFeaturesResponse.FromString(first)  # type: ignore[arg-type]
-    assert [c.ref for c in response.features] == (["users:spend@1", "users:tier@1"] if manifest else ["users:spend", "users:tier"])
+    assert [c.ref for c in response.features] == ["users:spend", "users:tier"]  # a manifest's columns are named as in training (#24)
+    assert [c.version for c in response.features] == [1, 1]
     assert list(response.features[1].values.string_values.values) == ["t3", "t4", ""]
     assert list(response.features[1].statuses) == [1, 3, 2]  # 60 s and 80 s old against a 60 s max age; 42 unknown
     assert response.manifest == ("model@1" if manifest else "")
