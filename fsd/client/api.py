@@ -100,15 +100,16 @@ def entity_table(entities: object) -> pa.Table:
     """Entity rows for point-in-time retrieval as an Arrow table (keys and a tz-aware event_timestamp)."""
     import pyarrow as pa
 
-    if isinstance(entities, pa.Table):
-        return entities
-    if hasattr(entities, "to_dict") and hasattr(entities, "columns") and hasattr(entities, "dtypes"):
-        return pa.Table.from_pandas(entities, preserve_index=False)  # type: ignore[arg-type]
-    if isinstance(entities, Mapping):
-        return pa.table(dict(entities))
-    if isinstance(entities, Sequence):
-        return pa.Table.from_pylist(list(entities))
-    raise error_for_code("INVALID_ARGUMENT", f"entity rows: {type(entities).__name__} is not a DataFrame, Arrow table, dict or list", "entity_df")
+    try:
+        if isinstance(entities, Mapping):
+            return pa.table(dict(entities))
+        if isinstance(entities, Sequence) and not isinstance(entities, (str, bytes)):
+            if not all(isinstance(row, Mapping) for row in entities):
+                raise error_for_code("INVALID_ARGUMENT", "entity rows: a list must hold one dict per entity row", "entity_df")
+            return pa.Table.from_pylist(list(entities))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
+        raise error_for_code("INVALID_ARGUMENT", f"entity rows do not convert to a table: {str(exc)[:200]}", "entity_df") from None
+    return data_table(entities, "entity_df")  # an Arrow table or batch, a pandas DataFrame; anything else refused
 
 
 def as_of_micros(as_of: object) -> int | None:

@@ -102,12 +102,17 @@ class OnlineFeatures:
         return pa.table(columns)
 
     def to_pandas(self, include: tuple[str, ...] | list[str] = ("status",)) -> object:
-        """to_arrow() as a pandas DataFrame (pandas is the optional extra fsd[pandas])."""
+        """to_arrow() as a pandas DataFrame (pandas is the optional extra fsd[pandas]). Integer and boolean columns
+        use pandas' nullable dtypes (Int64, boolean), so an int64 feature stays int64 when some rows are NOT_FOUND
+        instead of turning into float64 (which silently changes large ids and counts a model compares)."""
         try:
-            import pandas  # noqa: F401
+            import pandas as pd
         except ImportError:
             raise ImportError("to_pandas needs pandas: pip install 'fsd[pandas]'") from None
-        return self.to_arrow(include).to_pandas()
+        import pyarrow as pa
+
+        nullable = {pa.int64(): pd.Int64Dtype(), pa.int32(): pd.Int32Dtype(), pa.bool_(): pd.BooleanDtype()}
+        return self.to_arrow(include).to_pandas(types_mapper=nullable.get)
 
     def to_dict(self, include: tuple[str, ...] | list[str] = ("status",)) -> dict[str, list[object]]:
         """to_arrow() as {column: list of values} (Feast's to_dict shape)."""

@@ -36,3 +36,26 @@ def test_anything_else_is_a_clear_error(fraud_client: Client, bad: object) -> No
     with pytest.raises(InvalidArgument) as refused:
         fraud_client.publish("transaction_velocity", bad)
     assert refused.value.field == "table" and "Arrow table or a pandas DataFrame" in refused.value.message
+
+
+def test_entity_rows_take_arrow_batches_and_refuse_anything_else_clearly(fraud_client: Client) -> None:
+    import pyarrow as pa
+
+    fraud_client.publish("transaction_velocity", frame([1, 2], [5, 6]))
+    at = dt.datetime.now(dt.timezone.utc)
+    batch = pa.RecordBatch.from_pydict({"customer_id": pa.array([1, 2, 9], pa.int64()), "event_timestamp": pa.array([at] * 3, pa.timestamp("us", "UTC"))})
+    assert fraud_client.get_historical_features(batch, ["transaction_velocity:txn_count_1h"]).num_rows == 3
+    assert fraud_client.get_features(["transaction_velocity:txn_count_1h"], batch.select(["customer_id"]))["transaction_velocity:txn_count_1h"].values.tolist()[:2] == [5, 6]
+    for bad in (42, "customer_id", [1, 2], {"customer_id": [1, 2], "event_timestamp": [1]}):
+        with pytest.raises(InvalidArgument) as refused:
+            fraud_client.get_historical_features(bad, ["transaction_velocity:txn_count_1h"])
+        assert refused.value.field in ("entity_df", "event_timestamp")
+
+
+def test_int64_features_stay_int64_in_pandas_when_some_rows_are_missing(fraud_client: Client) -> None:
+    fraud_client.publish("transaction_velocity", frame([1, 2], [2**53 + 1, 6]))
+    served = fraud_client.get_features(["transaction_velocity:txn_count_1h"], {"customer_id": [1, 2, 404]}).to_pandas()
+    column = served["transaction_velocity:txn_count_1h"]
+    assert str(column.dtype) == "Int64"
+    assert column.iloc[0] == 2**53 + 1 and column.iloc[1] == 6 and column.isna().tolist() == [False, False, True]
+    assert served["transaction_velocity:txn_count_1h:status"].tolist() == ["PRESENT", "PRESENT", "NOT_FOUND"]
