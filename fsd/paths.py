@@ -42,3 +42,19 @@ def write_new(root: Path, path: Path, data: bytes, mode: int = 0o644) -> None:
         raise InvalidArgument(f"{target} already exists (a planted file or symlink?); nothing was written there", field="path") from None
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
+
+
+def replace_file(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write `path` whole, replacing what is there: a new temporary file beside it (a random name, O_EXCL, so no
+    planted link is followed), then rename, which replaces a link at `path` instead of writing through it."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

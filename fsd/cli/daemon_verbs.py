@@ -5,6 +5,7 @@ import argparse
 import logging
 import os
 import signal
+from pathlib import Path
 
 from fsd.cli.options import client_from
 
@@ -32,7 +33,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _write_atomically(f"{args.port_file}.metrics", str(daemon.metrics_port))
     if args.port_file:
         _write_atomically(args.port_file, str(port))
-    metrics = f", metrics on :{daemon.metrics_port}/metrics, status page on http://{settings.server.metrics_host}:{daemon.metrics_port}/" if daemon.metrics_port else ""
+    if daemon.metrics_port:
+        metrics = f", metrics on :{daemon.metrics_port}/metrics, status page on http://{settings.server.metrics_host}:{daemon.metrics_port}/"
+    elif settings.server.metrics:
+        metrics = f"; METRICS AND STATUS PAGE DISABLED: port {settings.server.metrics_port} is taken (--metrics-port 0 picks a free one)"
+    else:
+        metrics = ""
     workers = f" with {worker_count(settings.server)} serving workers" if worker_count(settings.server) > 1 else ""
     print(f"fsd serving on {settings.server.host}:{port}{workers}{metrics}", flush=True)
 
@@ -43,6 +49,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     daemon.wait()
+    print("fsd stopped" if daemon.stopped_cleanly else "fsd stopped without waiting for busy handlers", flush=True)
     if not daemon.stopped_cleanly:  # a handler outlived the grace period: do not wait for it at interpreter exit
         logging.shutdown()
         os._exit(0)
@@ -50,10 +57,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _write_atomically(path: str, text: str) -> None:
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    from fsd.paths import replace_file
+
+    replace_file(Path(path), text.encode())
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
@@ -135,7 +141,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, c
     serve.add_argument("--workers", default=None, help="serving processes sharing the port: a number, or auto (the usable cores); default 1 "
                        "(also server.workers, $FSD_SERVER_WORKERS)")
     serve.add_argument("--metrics-port", type=int, default=None, help="HTTP port of /metrics and the status page / (default 9464; 0 picks a free port, printed)")
-    serve.set_defaults(func=cmd_serve, default_log_level="INFO")
+    serve.set_defaults(func=cmd_serve)  # WARNING like every verb (--log-level INFO for the start-up details)
 
     backup = sub.add_parser("backup", parents=[common, connection], help="consistent backup (RocksDB checkpoint + registry)")
     backup.add_argument("name", help="a plain name; written to store.backup_root/NAME")

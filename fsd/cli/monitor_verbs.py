@@ -54,9 +54,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         report = client.status(args.group or "")
     emit(args, report, lambda: status_tables(report, flag))
     if args.check:
-        failing = [g.group for g in report.groups if g.stale] + [f"{g.group}:{f.feature}@{f.version}" for g in report.groups for f in g.features if f.blocked]
+        failing = [f"{g.group}: {'; '.join([*(['STALE'] if g.stale else []), *g.breaches, *g.alerts])}" for g in report.groups if g.health == "fail"]
         if failing:
-            print(f"check failed: STALE or BLOCKED: {', '.join(failing)}", file=sys.stderr)
+            print("check failed: " + " | ".join(failing), file=sys.stderr)
             return exits.CHECK_FAILED
     return exits.OK
 

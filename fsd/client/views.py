@@ -68,7 +68,12 @@ def status_tables(report: StatusReport, flag: object = None) -> str:
     mark = flag if callable(flag) else (lambda text: text)
     rows = []
     for g in report.groups:
-        state = mark("STALE (" + "; ".join(g.breaches) + ")") if g.stale else "ok"
+        if g.stale:
+            state = mark("STALE (" + "; ".join([*g.breaches, *g.alerts]) + ")")
+        elif g.alerts:
+            state = mark("FAIL (" + "; ".join(g.alerts) + ")")
+        else:
+            state = "WARN (" + "; ".join(g.warnings) + ")" if g.warnings else "ok"
         if g.sync_delay_seconds is None:
             delay = "never synced"
         else:

@@ -255,6 +255,15 @@ class GroupStatus:
     sync_delay_seconds: float | None = None     # None: no successful sync yet
     breaches: tuple[str, ...] = ()
     features: tuple[FeatureStatus, ...] = ()
+    alerts: tuple[str, ...] = ()    # red besides breaches: the default policy, never synced, blocked, failing validation
+    warnings: tuple[str, ...] = ()  # amber
+
+    @property
+    def health(self) -> str:
+        """"fail" (red: what `fsd status --check` fails on), "warn" (amber) or "ok"."""
+        if self.stale or self.breaches or self.alerts:
+            return "fail"
+        return "warn" if self.warnings else "ok"
 
 
 @dataclass(frozen=True, slots=True)

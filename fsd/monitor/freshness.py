@@ -23,6 +23,8 @@ logger = logging.getLogger(__name__)
 class SlotSample:
     present: int = 0
     stale: int = 0
+    feature: str = ""  # the serving version the slot holds (what metrics label it by)
+    version: int = 0
 
     @property
     def ratio(self) -> float | None:
@@ -120,11 +122,11 @@ class FreshnessMonitor:
         samples: dict[int, SlotSample] = {}
         newest = 0
         max_age_of = {}
-        for versions in info.versions.values():
+        for feature, versions in info.versions.items():
             for v in versions:
                 if v.state == VersionState.SERVING:
                     max_age_of[v.slot] = (v.spec.max_age_seconds or info.spec.max_age_seconds) * 1_000_000
-                    samples[v.slot] = SlotSample()
+                    samples[v.slot] = SlotSample(feature=feature, version=v.version)
         for _, row in rows:
             for slot, value in _rows_py.parse_row(row).items():
                 sample = samples.get(slot)

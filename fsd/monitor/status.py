@@ -4,6 +4,7 @@ from __future__ import annotations
 from fsd.domain import FeatureStatus, GroupStatus, RegistrySnapshot, StatusReport, VersionState
 from fsd.monitor.ledger import ValidationLedger
 from fsd.monitor.freshness import GroupSignals
+from fsd.monitor.health import group_findings
 
 _REPORTED = (VersionState.SERVING, VersionState.PENDING)
 
@@ -29,6 +30,7 @@ def status_report(snapshot: RegistrySnapshot, signals: dict[str, GroupSignals], 
                     feature, v.version, v.state.name, sample.ratio if sample else None, sample.present if sample else 0,
                     v.slot in snapshot.blocked, consistency, psi,
                 ))
+        alerts, warnings = group_findings(info.spec, s, features)
         groups.append(GroupStatus(
             group=name, sync_interval_seconds=info.spec.sync_interval_seconds, max_age_seconds=info.spec.max_age_seconds,
             stale=name in snapshot.stale_groups,
@@ -38,6 +40,6 @@ def status_report(snapshot: RegistrySnapshot, signals: dict[str, GroupSignals], 
             missed_refreshes=s.missed_refreshes if s else 0,
             sync_delay_seconds=s.sync_delay_seconds if s else None,
             breaches=tuple(s.breaches) if s else (),
-            features=tuple(features),
+            features=tuple(features), alerts=alerts, warnings=warnings,
         ))
     return StatusReport(now_micros, tuple(groups))

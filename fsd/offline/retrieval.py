@@ -81,7 +81,7 @@ def join_feature(
     return match_feature(entity_rows, row_times, feature, read_feature_rows(store, feature, int(row_times.max()), as_of_micros))
 
 
-STATUS_NAMES = pa.array(["", "PRESENT", "NOT_FOUND", "STALE"])
+STATUS_NAMES = pa.array(["PRESENT", "NOT_FOUND", "STALE"])  # codes 1..3; no empty category (a pandas Categorical shows it)
 
 
 def add_status_counts(counts: dict[str, np.ndarray], column: str, status: np.ndarray) -> None:
@@ -93,7 +93,7 @@ def add_status_counts(counts: dict[str, np.ndarray], column: str, status: np.nda
 def status_column(status: np.ndarray) -> pa.Array:
     """Status codes (1 PRESENT / 2 NOT_FOUND / 3 STALE) as the strings a training set carries, dictionary-encoded:
     one byte a value instead of a string each (a tenth of a 1M-row set's memory), read back as the same strings."""
-    return pa.DictionaryArray.from_arrays(pa.array(np.asarray(status, dtype=np.int8)), STATUS_NAMES)
+    return pa.DictionaryArray.from_arrays(pa.array(np.asarray(status, dtype=np.int8) - 1), STATUS_NAMES)
 
 
 def _key_column(entity_rows: pa.Table, name: str, key_type: KeyType | None, feature: FeatureVersion) -> pa.ChunkedArray:

@@ -35,7 +35,7 @@ class _SignalCollector(Collector):
         missed = GaugeMetricFamily("fsd_missed_refreshes", "sync intervals elapsed without a successful sync", labels=["group"])
         delay = GaugeMetricFamily("fsd_sync_delay_seconds", "offline availability -> online acknowledgement, last sync", labels=["group"])
         stale = GaugeMetricFamily("fsd_group_stale", "1 while a freshness policy breach marks the group stale", labels=["group"])
-        ratio = GaugeMetricFamily("fsd_stale_entity_ratio", "sampled share of values older than max age", labels=["group", "slot"])
+        ratio = GaugeMetricFamily("fsd_stale_entity_ratio", "sampled share of values older than max age", labels=["group", "feature", "version"])
         # A figure that was not measured has no sample at all: an absent series, never a made-up 0 or 1.
         for name, s in self._monitor.signals().items():
             if s.freshness_lag_seconds is not None:
@@ -46,9 +46,9 @@ class _SignalCollector(Collector):
             if s.sync_delay_seconds is not None:
                 delay.add_metric([name], s.sync_delay_seconds)
             stale.add_metric([name], 1.0 if s.stale else 0.0)
-            for slot, sample in s.samples.items():
+            for sample in s.samples.values():
                 if sample.ratio is not None:
-                    ratio.add_metric([name, str(slot)], sample.ratio)
+                    ratio.add_metric([name, sample.feature, str(sample.version)], sample.ratio)
         consistency = GaugeMetricFamily("fsd_consistency_ratio", "last validation: online equal to offline", labels=["group", "feature", "version"])
         skew = GaugeMetricFamily("fsd_psi", "population stability index, offline vs served (absent: not enough data)", labels=["group", "feature", "version"])
         for (group, feature, version), (value, psi) in self._consistency().items():

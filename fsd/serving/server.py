@@ -269,7 +269,8 @@ class Daemon:
                 logger.info("metrics on http://%s:%d/metrics, status page on http://%s:%d/", s.metrics_host, self.metrics_port,
                             s.metrics_host, self.metrics_port)
             except OSError as exc:  # serving features matters more than exporting metrics about it
-                logger.error("METRICS DISABLED: cannot listen on %s:%d (%s); set server.metrics_port", s.metrics_host, s.metrics_port, exc)
+                logger.error("METRICS AND STATUS PAGE DISABLED: cannot listen on %s:%d (%s); start with --metrics-port 0 (any free "
+                             "port) or another port (setting server.metrics_port)", s.metrics_host, s.metrics_port, exc)
         self._set_health(health_pb2.HealthCheckResponse.SERVING)
         if self.settings.store.warm_cache_on_start and isinstance(self.store, Warmable):
             self._warm_thread = threading.Thread(target=self._warm_cache, name="fsd-cache-warm", daemon=True)

@@ -69,7 +69,7 @@ def sync_group(
                 result = client.publish(group, batch.table, publish_id=f"sync-{group}-{uuid.uuid4().hex[:12]}", chunk_rows=chunk_rows,
                                         feature_versions=batch.versions, mode=batch.mode,
                                         snapshot_id=",".join(s.rsplit(":", 1)[-1] for s in batch.snapshots)[:200], on_chunk=progress)
-                rows_read += batch.feature_rows  # the remainder of a widened batch was counted with it
+                rows_read += batch.table.num_rows  # group rows (entity, event time), not values: a row carries every feature in it
                 values_written += result.values_written
                 rows_rejected += result.rows_rejected
                 for reason, count in result.reason_counts.items():

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x66sd/v1/monitor.proto\x12\x06\x66sd.v1\"\xb3\x01\n\x14\x46\x65\x61tureVersionStatus\x12\x0f\n\x07\x66\x65\x61ture\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\x12\r\n\x05state\x18\x03 \x01(\t\x12\x1a\n\x12stale_entity_ratio\x18\x04 \x01(\x01\x12\x16\n\x0esampled_values\x18\x05 \x01(\x04\x12\x0f\n\x07\x62locked\x18\x06 \x01(\x08\x12\x18\n\x10last_consistency\x18\x07 \x01(\x01\x12\x0b\n\x03psi\x18\x08 \x01(\x01\"\xb3\x02\n\x0bGroupStatus\x12\r\n\x05group\x18\x01 \x01(\t\x12\x1b\n\x13newest_event_micros\x18\x02 \x01(\x03\x12\x1d\n\x15\x66reshness_lag_seconds\x18\x03 \x01(\x01\x12\x1a\n\x12seconds_since_sync\x18\x04 \x01(\x01\x12\x18\n\x10missed_refreshes\x18\x05 \x01(\r\x12\x1a\n\x12sync_delay_seconds\x18\x06 \x01(\x01\x12\r\n\x05stale\x18\x07 \x01(\x08\x12\x10\n\x08\x62reaches\x18\x08 \x03(\t\x12.\n\x08\x66\x65\x61tures\x18\t \x03(\x0b\x32\x1c.fsd.v1.FeatureVersionStatus\x12\x1d\n\x15sync_interval_seconds\x18\n \x01(\x03\x12\x17\n\x0fmax_age_seconds\x18\x0b \x01(\x03\"\x1e\n\rStatusRequest\x12\r\n\x05group\x18\x01 \x01(\t\"I\n\x0eStatusResponse\x12#\n\x06groups\x18\x01 \x03(\x0b\x32\x13.fsd.v1.GroupStatus\x12\x12\n\nnow_micros\x18\x02 \x01(\x03\"\x81\x01\n\x0eMismatchCounts\x12\x15\n\rvalue_differs\x18\x01 \x01(\x04\x12\x17\n\x0fversion_differs\x18\x02 \x01(\x04\x12\x16\n\x0emissing_online\x18\x03 \x01(\x04\x12\r\n\x05stale\x18\x04 \x01(\x04\x12\x18\n\x10\x65ntity_key_drift\x18\x05 \x01(\x04\"\xb6\x01\n\x11\x46\x65\x61tureValidation\x12\x0f\n\x07\x66\x65\x61ture\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\x12\x0f\n\x07sampled\x18\x03 \x01(\x04\x12\x10\n\x08matching\x18\x04 \x01(\x04\x12\x13\n\x0b\x63onsistency\x18\x05 \x01(\x01\x12*\n\nmismatches\x18\x06 \x01(\x0b\x32\x16.fsd.v1.MismatchCounts\x12\x0b\n\x03psi\x18\x07 \x01(\x01\x12\x0e\n\x06skewed\x18\x08 \x01(\x08\"q\n\x0fValidateRequest\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0e\n\x06sample\x18\x02 \x01(\r\x12\x0c\n\x04skew\x18\x03 \x01(\x08\x12\x0e\n\x06\x61\x63tion\x18\x04 \x01(\t\x12\x10\n\x08versions\x18\x05 \x03(\r\x12\x0f\n\x07\x66\x65\x61ture\x18\x06 \x01(\t\"e\n\x10ValidateResponse\x12\r\n\x05group\x18\x01 \x01(\t\x12+\n\x08\x66\x65\x61tures\x18\x02 \x03(\x0b\x32\x19.fsd.v1.FeatureValidation\x12\x15\n\ractions_taken\x18\x03 \x03(\t\"U\n\x11SetBlockedRequest\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0f\n\x07\x66\x65\x61ture\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\r\x12\x0f\n\x07\x62locked\x18\x04 \x01(\x08\"\x14\n\x12SetBlockedResponse\"T\n\rResyncRequest\x12\n\n\x02id\x18\x01 \x01(\x04\x12\r\n\x05group\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x18\n\x10requested_micros\x18\x04 \x01(\x03\"\x17\n\x15PendingResyncsRequest\"A\n\x16PendingResyncsResponse\x12\'\n\x08requests\x18\x01 \x03(\x0b\x32\x15.fsd.v1.ResyncRequest\"\x1e\n\x10\x41\x63kResyncRequest\x12\n\n\x02id\x18\x01 \x01(\x04\"\x13\n\x11\x41\x63kResyncResponse2\xdc\x02\n\x07Monitor\x12:\n\tGetStatus\x12\x15.fsd.v1.StatusRequest\x1a\x16.fsd.v1.StatusResponse\x12=\n\x08Validate\x12\x17.fsd.v1.ValidateRequest\x1a\x18.fsd.v1.ValidateResponse\x12\x43\n\nSetBlocked\x12\x19.fsd.v1.SetBlockedRequest\x1a\x1a.fsd.v1.SetBlockedResponse\x12O\n\x0ePendingResyncs\x12\x1d.fsd.v1.PendingResyncsRequest\x1a\x1e.fsd.v1.PendingResyncsResponse\x12@\n\tAckResync\x12\x18.fsd.v1.AckResyncRequest\x1a\x19.fsd.v1.AckResyncResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x66sd/v1/monitor.proto\x12\x06\x66sd.v1\"\xb3\x01\n\x14\x46\x65\x61tureVersionStatus\x12\x0f\n\x07\x66\x65\x61ture\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\x12\r\n\x05state\x18\x03 \x01(\t\x12\x1a\n\x12stale_entity_ratio\x18\x04 \x01(\x01\x12\x16\n\x0esampled_values\x18\x05 \x01(\x04\x12\x0f\n\x07\x62locked\x18\x06 \x01(\x08\x12\x18\n\x10last_consistency\x18\x07 \x01(\x01\x12\x0b\n\x03psi\x18\x08 \x01(\x01\"\xe5\x02\n\x0bGroupStatus\x12\r\n\x05group\x18\x01 \x01(\t\x12\x1b\n\x13newest_event_micros\x18\x02 \x01(\x03\x12\x1d\n\x15\x66reshness_lag_seconds\x18\x03 \x01(\x01\x12\x1a\n\x12seconds_since_sync\x18\x04 \x01(\x01\x12\x18\n\x10missed_refreshes\x18\x05 \x01(\r\x12\x1a\n\x12sync_delay_seconds\x18\x06 \x01(\x01\x12\r\n\x05stale\x18\x07 \x01(\x08\x12\x10\n\x08\x62reaches\x18\x08 \x03(\t\x12.\n\x08\x66\x65\x61tures\x18\t \x03(\x0b\x32\x1c.fsd.v1.FeatureVersionStatus\x12\x1d\n\x15sync_interval_seconds\x18\n \x01(\x03\x12\x17\n\x0fmax_age_seconds\x18\x0b \x01(\x03\x12\x0e\n\x06\x61lerts\x18\x0c \x03(\t\x12\x10\n\x08warnings\x18\r \x03(\t\x12\x0e\n\x06health\x18\x0e \x01(\t\"\x1e\n\rStatusRequest\x12\r\n\x05group\x18\x01 \x01(\t\"I\n\x0eStatusResponse\x12#\n\x06groups\x18\x01 \x03(\x0b\x32\x13.fsd.v1.GroupStatus\x12\x12\n\nnow_micros\x18\x02 \x01(\x03\"\x81\x01\n\x0eMismatchCounts\x12\x15\n\rvalue_differs\x18\x01 \x01(\x04\x12\x17\n\x0fversion_differs\x18\x02 \x01(\x04\x12\x16\n\x0emissing_online\x18\x03 \x01(\x04\x12\r\n\x05stale\x18\x04 \x01(\x04\x12\x18\n\x10\x65ntity_key_drift\x18\x05 \x01(\x04\"\xb6\x01\n\x11\x46\x65\x61tureValidation\x12\x0f\n\x07\x66\x65\x61ture\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\x12\x0f\n\x07sampled\x18\x03 \x01(\x04\x12\x10\n\x08matching\x18\x04 \x01(\x04\x12\x13\n\x0b\x63onsistency\x18\x05 \x01(\x01\x12*\n\nmismatches\x18\x06 \x01(\x0b\x32\x16.fsd.v1.MismatchCounts\x12\x0b\n\x03psi\x18\x07 \x01(\x01\x12\x0e\n\x06skewed\x18\x08 \x01(\x08\"q\n\x0fValidateRequest\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0e\n\x06sample\x18\x02 \x01(\r\x12\x0c\n\x04skew\x18\x03 \x01(\x08\x12\x0e\n\x06\x61\x63tion\x18\x04 \x01(\t\x12\x10\n\x08versions\x18\x05 \x03(\r\x12\x0f\n\x07\x66\x65\x61ture\x18\x06 \x01(\t\"e\n\x10ValidateResponse\x12\r\n\x05group\x18\x01 \x01(\t\x12+\n\x08\x66\x65\x61tures\x18\x02 \x03(\x0b\x32\x19.fsd.v1.FeatureValidation\x12\x15\n\ractions_taken\x18\x03 \x03(\t\"U\n\x11SetBlockedRequest\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0f\n\x07\x66\x65\x61ture\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\r\x12\x0f\n\x07\x62locked\x18\x04 \x01(\x08\"\x14\n\x12SetBlockedResponse\"T\n\rResyncRequest\x12\n\n\x02id\x18\x01 \x01(\x04\x12\r\n\x05group\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x18\n\x10requested_micros\x18\x04 \x01(\x03\"\x17\n\x15PendingResyncsRequest\"A\n\x16PendingResyncsResponse\x12\'\n\x08requests\x18\x01 \x03(\x0b\x32\x15.fsd.v1.ResyncRequest\"\x1e\n\x10\x41\x63kResyncRequest\x12\n\n\x02id\x18\x01 \x01(\x04\"\x13\n\x11\x41\x63kResyncResponse2\xdc\x02\n\x07Monitor\x12:\n\tGetStatus\x12\x15.fsd.v1.StatusRequest\x1a\x16.fsd.v1.StatusResponse\x12=\n\x08Validate\x12\x17.fsd.v1.ValidateRequest\x1a\x18.fsd.v1.ValidateResponse\x12\x43\n\nSetBlocked\x12\x19.fsd.v1.SetBlockedRequest\x1a\x1a.fsd.v1.SetBlockedResponse\x12O\n\x0ePendingResyncs\x12\x1d.fsd.v1.PendingResyncsRequest\x1a\x1e.fsd.v1.PendingResyncsResponse\x12@\n\tAckResync\x12\x18.fsd.v1.AckResyncRequest\x1a\x19.fsd.v1.AckResyncResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,33 +34,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FEATUREVERSIONSTATUS']._serialized_start=33
   _globals['_FEATUREVERSIONSTATUS']._serialized_end=212
   _globals['_GROUPSTATUS']._serialized_start=215
-  _globals['_GROUPSTATUS']._serialized_end=522
-  _globals['_STATUSREQUEST']._serialized_start=524
-  _globals['_STATUSREQUEST']._serialized_end=554
-  _globals['_STATUSRESPONSE']._serialized_start=556
-  _globals['_STATUSRESPONSE']._serialized_end=629
-  _globals['_MISMATCHCOUNTS']._serialized_start=632
-  _globals['_MISMATCHCOUNTS']._serialized_end=761
-  _globals['_FEATUREVALIDATION']._serialized_start=764
-  _globals['_FEATUREVALIDATION']._serialized_end=946
-  _globals['_VALIDATEREQUEST']._serialized_start=948
-  _globals['_VALIDATEREQUEST']._serialized_end=1061
-  _globals['_VALIDATERESPONSE']._serialized_start=1063
-  _globals['_VALIDATERESPONSE']._serialized_end=1164
-  _globals['_SETBLOCKEDREQUEST']._serialized_start=1166
-  _globals['_SETBLOCKEDREQUEST']._serialized_end=1251
-  _globals['_SETBLOCKEDRESPONSE']._serialized_start=1253
-  _globals['_SETBLOCKEDRESPONSE']._serialized_end=1273
-  _globals['_RESYNCREQUEST']._serialized_start=1275
-  _globals['_RESYNCREQUEST']._serialized_end=1359
-  _globals['_PENDINGRESYNCSREQUEST']._serialized_start=1361
-  _globals['_PENDINGRESYNCSREQUEST']._serialized_end=1384
-  _globals['_PENDINGRESYNCSRESPONSE']._serialized_start=1386
-  _globals['_PENDINGRESYNCSRESPONSE']._serialized_end=1451
-  _globals['_ACKRESYNCREQUEST']._serialized_start=1453
-  _globals['_ACKRESYNCREQUEST']._serialized_end=1483
-  _globals['_ACKRESYNCRESPONSE']._serialized_start=1485
-  _globals['_ACKRESYNCRESPONSE']._serialized_end=1504
-  _globals['_MONITOR']._serialized_start=1507
-  _globals['_MONITOR']._serialized_end=1855
+  _globals['_GROUPSTATUS']._serialized_end=572
+  _globals['_STATUSREQUEST']._serialized_start=574
+  _globals['_STATUSREQUEST']._serialized_end=604
+  _globals['_STATUSRESPONSE']._serialized_start=606
+  _globals['_STATUSRESPONSE']._serialized_end=679
+  _globals['_MISMATCHCOUNTS']._serialized_start=682
+  _globals['_MISMATCHCOUNTS']._serialized_end=811
+  _globals['_FEATUREVALIDATION']._serialized_start=814
+  _globals['_FEATUREVALIDATION']._serialized_end=996
+  _globals['_VALIDATEREQUEST']._serialized_start=998
+  _globals['_VALIDATEREQUEST']._serialized_end=1111
+  _globals['_VALIDATERESPONSE']._serialized_start=1113
+  _globals['_VALIDATERESPONSE']._serialized_end=1214
+  _globals['_SETBLOCKEDREQUEST']._serialized_start=1216
+  _globals['_SETBLOCKEDREQUEST']._serialized_end=1301
+  _globals['_SETBLOCKEDRESPONSE']._serialized_start=1303
+  _globals['_SETBLOCKEDRESPONSE']._serialized_end=1323
+  _globals['_RESYNCREQUEST']._serialized_start=1325
+  _globals['_RESYNCREQUEST']._serialized_end=1409
+  _globals['_PENDINGRESYNCSREQUEST']._serialized_start=1411
+  _globals['_PENDINGRESYNCSREQUEST']._serialized_end=1434
+  _globals['_PENDINGRESYNCSRESPONSE']._serialized_start=1436
+  _globals['_PENDINGRESYNCSRESPONSE']._serialized_end=1501
+  _globals['_ACKRESYNCREQUEST']._serialized_start=1503
+  _globals['_ACKRESYNCREQUEST']._serialized_end=1533
+  _globals['_ACKRESYNCRESPONSE']._serialized_start=1535
+  _globals['_ACKRESYNCRESPONSE']._serialized_end=1554
+  _globals['_MONITOR']._serialized_start=1557
+  _globals['_MONITOR']._serialized_end=1905
 # @@protoc_insertion_point(module_scope)

@@ -27,7 +27,7 @@ class FeatureVersionStatus(_message.Message):
     def __init__(self, feature: _Optional[str] = ..., version: _Optional[int] = ..., state: _Optional[str] = ..., stale_entity_ratio: _Optional[float] = ..., sampled_values: _Optional[int] = ..., blocked: _Optional[bool] = ..., last_consistency: _Optional[float] = ..., psi: _Optional[float] = ...) -> None: ...
 
 class GroupStatus(_message.Message):
-    __slots__ = ("group", "newest_event_micros", "freshness_lag_seconds", "seconds_since_sync", "missed_refreshes", "sync_delay_seconds", "stale", "breaches", "features", "sync_interval_seconds", "max_age_seconds")
+    __slots__ = ("group", "newest_event_micros", "freshness_lag_seconds", "seconds_since_sync", "missed_refreshes", "sync_delay_seconds", "stale", "breaches", "features", "sync_interval_seconds", "max_age_seconds", "alerts", "warnings", "health")
     GROUP_FIELD_NUMBER: _ClassVar[int]
     NEWEST_EVENT_MICROS_FIELD_NUMBER: _ClassVar[int]
     FRESHNESS_LAG_SECONDS_FIELD_NUMBER: _ClassVar[int]
@@ -39,6 +39,9 @@ class GroupStatus(_message.Message):
     FEATURES_FIELD_NUMBER: _ClassVar[int]
     SYNC_INTERVAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
     MAX_AGE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    ALERTS_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    HEALTH_FIELD_NUMBER: _ClassVar[int]
     group: str
     newest_event_micros: int
     freshness_lag_seconds: float
@@ -50,7 +53,10 @@ class GroupStatus(_message.Message):
     features: _containers.RepeatedCompositeFieldContainer[FeatureVersionStatus]
     sync_interval_seconds: int
     max_age_seconds: int
-    def __init__(self, group: _Optional[str] = ..., newest_event_micros: _Optional[int] = ..., freshness_lag_seconds: _Optional[float] = ..., seconds_since_sync: _Optional[float] = ..., missed_refreshes: _Optional[int] = ..., sync_delay_seconds: _Optional[float] = ..., stale: _Optional[bool] = ..., breaches: _Optional[_Iterable[str]] = ..., features: _Optional[_Iterable[_Union[FeatureVersionStatus, _Mapping]]] = ..., sync_interval_seconds: _Optional[int] = ..., max_age_seconds: _Optional[int] = ...) -> None: ...
+    alerts: _containers.RepeatedScalarFieldContainer[str]
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    health: str
+    def __init__(self, group: _Optional[str] = ..., newest_event_micros: _Optional[int] = ..., freshness_lag_seconds: _Optional[float] = ..., seconds_since_sync: _Optional[float] = ..., missed_refreshes: _Optional[int] = ..., sync_delay_seconds: _Optional[float] = ..., stale: _Optional[bool] = ..., breaches: _Optional[_Iterable[str]] = ..., features: _Optional[_Iterable[_Union[FeatureVersionStatus, _Mapping]]] = ..., sync_interval_seconds: _Optional[int] = ..., max_age_seconds: _Optional[int] = ..., alerts: _Optional[_Iterable[str]] = ..., warnings: _Optional[_Iterable[str]] = ..., health: _Optional[str] = ...) -> None: ...
 
 class StatusRequest(_message.Message):
     __slots__ = ("group",)

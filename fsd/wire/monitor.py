@@ -34,7 +34,8 @@ def status_response(report: StatusReport) -> monitor_pb2.StatusResponse:
             group=g.group, sync_interval_seconds=g.sync_interval_seconds, max_age_seconds=g.max_age_seconds, stale=g.stale,
             newest_event_micros=g.newest_event_micros, freshness_lag_seconds=_out(g.freshness_lag_seconds),
             seconds_since_sync=_out(g.seconds_since_sync), missed_refreshes=g.missed_refreshes,
-            sync_delay_seconds=_out(g.sync_delay_seconds), breaches=list(g.breaches),
+            sync_delay_seconds=_out(g.sync_delay_seconds), breaches=list(g.breaches), alerts=list(g.alerts),
+            warnings=list(g.warnings), health=g.health,
         )
         for f in g.features:
             status.features.add(
@@ -50,7 +51,7 @@ def status_report(response: monitor_pb2.StatusResponse) -> StatusReport:
             group=g.group, sync_interval_seconds=g.sync_interval_seconds, max_age_seconds=g.max_age_seconds, stale=g.stale,
             newest_event_micros=g.newest_event_micros, freshness_lag_seconds=_in(g.freshness_lag_seconds),
             seconds_since_sync=_in(g.seconds_since_sync), missed_refreshes=g.missed_refreshes, sync_delay_seconds=_in(g.sync_delay_seconds),
-            breaches=tuple(g.breaches),
+            breaches=tuple(g.breaches), alerts=tuple(g.alerts), warnings=tuple(g.warnings),
             features=tuple(
                 FeatureStatus(f.feature, f.version, f.state, _in(f.stale_entity_ratio), f.sampled_values, f.blocked, _in(f.last_consistency),
                               _in(f.psi))

@@ -188,8 +188,74 @@ def test_metrics_endpoint_exports_signals_and_latency(offline_daemon, tmp_path: 
         client.get_features(["fast:amount"], {"customer_id": [1]})
         client.status()
     assert daemon.metrics_port
-    body = urllib.request.urlopen(f"http://127.0.0.1:{daemon.metrics_port}/metrics", timeout=10).read().decode()
-    for name in ("fsd_freshness_lag_seconds", "fsd_seconds_since_sync", "fsd_missed_refreshes", "fsd_stale_entity_ratio",
+    labelled = 'fsd_stale_entity_ratio{feature="amount",group="fast",version="1"}'  # by what a reader knows, not by slot
+
+    def scrape() -> str | None:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{daemon.metrics_port}/metrics", timeout=10).read().decode()
+        return text if labelled in text else None
+
+    body = wait_for(scrape, step=0.2)
+    for name in ("fsd_freshness_lag_seconds", "fsd_seconds_since_sync", "fsd_missed_refreshes",
                  "fsd_sync_delay_seconds", 'fsd_request_seconds_bucket{code="OK",le="0.001",method="GetFeatures"}',
                  'fsd_publish_rows_total{group="fast",outcome="accepted"}', "fsd_skew_samples_dropped_total 0.0"):
         assert name in body, name
+
+
+NO_POLICY = """
+feature_groups:
+  - name: plain
+    entity_keys: [{name: customer_id, type: int64}]
+    max_age: 1h
+    sync_interval: 1s
+    features:
+      - {name: amount, dtype: double}
+"""
+
+
+def test_a_group_without_a_policy_still_alerts_when_never_synced_or_refreshes_are_missed(offline_daemon, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Safe defaults (#24): no freshness_policy is not "nothing checked". Never synced, two missed refreshes and a
+    lag past max age fail `fsd status --check`; the default only alerts, it never marks served values STALE."""
+    import subprocess
+    import sys
+
+    daemon = offline_daemon()
+    store = OfflineStore(tmp_path / "offline")
+
+    def check() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "fsd.cli", "status", "--check", "--target", daemon.target], capture_output=True, text=True, timeout=60)
+
+    with Client(daemon.target) as client:
+        client.apply(load_text(NO_POLICY))
+        never = wait_for(lambda: (g := client.status("plain").groups[0]).alerts and g)
+        assert never.health == "fail" and any("never synced" in a for a in never.alerts) and not never.stale
+        refused = check()
+        assert refused.returncode == 4 and "never synced" in refused.stderr, refused.stderr
+        ingest_offline(client, store, "plain", amounts([1, 2], [1.0, 2.0]))
+        assert sync_group(client, store, "plain").outcome == "success"
+        healthy = wait_for(lambda: (g := client.status("plain").groups[0]).health == "ok" and g)
+        assert healthy.alerts == () and check().returncode == 0
+        # The loader stops: after two 1 s intervals the default limit alerts, and the values are still PRESENT.
+        missed = wait_for(lambda: (g := client.status("plain").groups[0]).alerts and g, timeout=30, step=0.2)
+        assert missed.missed_refreshes >= 2 and "missed refreshes" in missed.alerts[0] and not missed.stale
+        assert client.get_features(["plain:amount"], {"customer_id": [1]})["plain:amount"].status_names() == ["PRESENT"]
+        failed = check()
+        assert failed.returncode == 4 and "missed refreshes" in failed.stderr
+
+
+def test_lag_past_max_age_alerts_without_a_policy(offline_daemon) -> None:  # type: ignore[no-untyped-def]
+    daemon = offline_daemon()
+    with Client(daemon.target) as client:
+        client.apply(load_text(NO_POLICY.replace("sync_interval: 1s", "sync_interval: 1d")))
+        client.publish("plain", amounts([1], [1.0], age_s=7200))  # two hours old, max age one hour
+        status = wait_for(lambda: (g := client.status("plain").groups[0]).alerts and g)
+        assert any("max age" in a for a in status.alerts) and status.health == "fail"
+
+
+def test_a_taken_metrics_port_is_said_at_start_with_the_flag_that_fixes_it(daemon_factory) -> None:  # type: ignore[no-untyped-def]
+    first = daemon_factory("first").start()
+    assert first.metrics_port
+    second = daemon_factory("second", env={"FSD_SERVER_METRICS_PORT": str(first.metrics_port)}).start()
+    with Client(second.target) as client:
+        assert client.status() is not None  # it serves; only metrics and the page are off, and it says so
+    out = wait_for(lambda: "DISABLED" in (text := second.log()) and text)
+    assert "--metrics-port 0" in out and "METRICS AND STATUS PAGE DISABLED" in out

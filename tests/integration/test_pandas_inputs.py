@@ -59,3 +59,12 @@ def test_int64_features_stay_int64_in_pandas_when_some_rows_are_missing(fraud_cl
     assert str(column.dtype) == "Int64"
     assert column.iloc[0] == 2**53 + 1 and column.iloc[1] == 6 and column.isna().tolist() == [False, False, True]
     assert served["transaction_velocity:txn_count_1h:status"].tolist() == ["PRESENT", "PRESENT", "NOT_FOUND"]
+
+
+def test_training_status_columns_have_only_real_categories(fraud_client: Client, tmp_path: Path) -> None:
+    at = dt.datetime.now(dt.timezone.utc)
+    entity_df = pd.DataFrame({"customer_id": [1, 2], "event_timestamp": [at, at]})
+    train = fraud_client.get_historical_features(entity_df, ["transaction_velocity:txn_count_1h"]).to_pandas()
+    status = train["transaction_velocity:txn_count_1h:status"]
+    assert list(status.cat.categories) == ["PRESENT", "NOT_FOUND", "STALE"]
+    assert status.tolist() == ["NOT_FOUND", "NOT_FOUND"]

@@ -239,7 +239,9 @@ def test_the_loader_widens_aligned_versions_without_changing_what_goes_online(da
         ingest_offline(client, store, "wide", pa.table({"customer_id": pa.array(later, pa.int64()), "event_timestamp": pa.array([t + MICROS] * 10, TS),
                                                          "b": [-1.0] * 10}))
         run = sync_group(client, store, "wide")
-        assert run.outcome == "success" and run.rows_read == 60 * 3 and run.values_written == 60 * 3
+        # rows count (entity, event time) rows sent, not values: 50 widened, then for the ten entities whose times
+        # differ, a and c at t, b at t and b at t + 1 s
+        assert run.outcome == "success" and run.rows_read == 50 + 10 + 10 + 10 and run.values_written == 60 * 3
         got = client.get_features(["wide:a", "wide:b", "wide:c"], {"customer_id": ids})
     assert got["wide:a"].values.tolist() == ids
     assert got["wide:b"].values.tolist() == [i * 0.5 for i in ids[:50]] + [-1.0] * 10
