@@ -28,6 +28,7 @@ class ServerSettings:
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9464  # 0: any free port (printed at start)
     workers: str = "1"  # serving processes sharing the port: a number, or "auto" (the usable cores); 1: this process alone
+    http_port: int = -1  # the Feast-compatible HTTP/JSON endpoint on `host`; -1: off, 0: any free port (printed)
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ class DaemonProcess:
         port_file = self.data_dir.parent / f"{self.data_dir.name}.port"
         port_file.unlink(missing_ok=True)
         (port_file.parent / f"{port_file.name}.metrics").unlink(missing_ok=True)
+        (port_file.parent / f"{port_file.name}.http").unlink(missing_ok=True)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "fsd.cli", "serve", "--data-dir", str(self.data_dir), "--host", "127.0.0.1", "--port", "0",
@@ -51,6 +52,8 @@ class DaemonProcess:
         self.port = int(port_file.read_text())
         metrics_file = port_file.parent / f"{port_file.name}.metrics"
         self.metrics_port = int(metrics_file.read_text()) if metrics_file.exists() else 0
+        http_file = port_file.parent / f"{port_file.name}.http"
+        self.http_port = int(http_file.read_text()) if http_file.exists() else 0  # with --http-port
         self.wait_serving(deadline - time.monotonic())
         return self
 

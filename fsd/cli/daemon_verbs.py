@@ -17,7 +17,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = load_settings(
         args.config or os.environ.get("FSD_CONFIG"),
-        overrides={"server": {"host": args.host, "port": args.port, "metrics_port": args.metrics_port, "workers": args.workers},
+        overrides={"server": {"host": args.host, "port": args.port, "metrics_port": args.metrics_port, "workers": args.workers,
+                              "http_port": args.http_port},
                    "store": {"data_dir": args.data_dir}},
     )
     if worker_count(settings.server) > 1:
@@ -28,7 +29,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from fsd.serving.server import Daemon
 
         daemon = Daemon(settings)  # type: ignore[assignment]
+    if settings.server.http_port >= 0 and (settings.server.tls_cert or settings.server.tls_key):
+        from fsd.errors import InvalidArgument
+
+        raise InvalidArgument("server.http_port: the HTTP endpoint has no TLS; with TLS on, serve gRPC only (or put HTTP behind a TLS proxy)",
+                              field="server.http_port")
     port = daemon.start()
+    gateway = None
+    if settings.server.http_port >= 0:
+        from fsd.serving.http_api import HttpGateway
+
+        local = "127.0.0.1" if settings.server.host in ("0.0.0.0", "", "::") else settings.server.host
+        gateway = HttpGateway(f"{local}:{port}", settings.server.host, settings.server.http_port, settings.server.max_message_bytes)
+        try:
+            gateway.start()
+        except OSError as exc:
+            daemon.stop()
+            raise SystemExit(f"fsd: the HTTP port {settings.server.http_port} is not usable ({exc}); choose --http-port (0 picks a free one)") from None
+        if args.port_file:
+            _write_atomically(f"{args.port_file}.http", str(gateway.port))
     if args.port_file and daemon.metrics_port:
         _write_atomically(f"{args.port_file}.metrics", str(daemon.metrics_port))
     if args.port_file:
@@ -40,10 +59,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     else:
         metrics = ""
     workers = f" with {worker_count(settings.server)} serving workers" if worker_count(settings.server) > 1 else ""
-    print(f"fsd serving on {settings.server.host}:{port}{workers}{metrics}", flush=True)
+    http = f", Feast-compatible HTTP on http://{settings.server.host}:{gateway.port}/get-online-features" if gateway is not None else ""
+    print(f"fsd serving on {settings.server.host}:{port}{workers}{metrics}{http}", flush=True)
 
     def _stop(signum: int, _frame: object) -> None:
         logger.info("signal %d: draining", signum)
+        if gateway is not None:
+            gateway.stop()
         daemon.stop()
 
     signal.signal(signal.SIGTERM, _stop)
@@ -141,6 +163,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, c
     serve.add_argument("--workers", default=None, help="serving processes sharing the port: a number, or auto (the usable cores); default 1 "
                        "(also server.workers, $FSD_SERVER_WORKERS)")
     serve.add_argument("--metrics-port", type=int, default=None, help="HTTP port of /metrics and the status page / (default 9464; 0 picks a free port, printed)")
+    serve.add_argument("--http-port", type=int, default=None, help="also serve Feast's HTTP/JSON API (POST /get-online-features, /push) on this "
+                       "port; 0 picks a free one (also server.http_port; default off)")
     serve.set_defaults(func=cmd_serve)  # WARNING like every verb (--log-level INFO for the start-up details)
 
     backup = sub.add_parser("backup", parents=[common, connection], help="consistent backup (RocksDB checkpoint + registry)")
