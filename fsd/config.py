@@ -80,6 +80,7 @@ class MonitorSettings:
     validate_sample: int = 500
     min_promotion_consistency: float = 0.995  # promotion gate (0: off)
     served_sample_rate: float = 0.01  # share of GetFeatures responses sampled for skew
+    history_interval_seconds: float = 60.0  # the status page's charts: the daemon samples its own metrics this often (6 h kept)
 
 
 @dataclass(frozen=True, slots=True)

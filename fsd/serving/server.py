@@ -15,6 +15,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from fsd.serving.backup import create_backup
+from fsd.monitor.history import MetricHistory
 from fsd.serving.grpc_server import new_server
 from fsd.config import Settings
 from fsd.deployment import open_storage
@@ -143,6 +144,10 @@ class Daemon:
             self.registry.snapshot, lambda group: self.registry.operations.sync_runs(group, limit=200), self.store, self.clock,
             interval_seconds=m.freshness_interval_seconds, sample_rows=m.sample_rows, on_signals=self.actions.on_freshness,
         )
+        self.history = MetricHistory(
+            self.metrics.registry, lambda: {g: s.freshness_lag_seconds for g, s in self.freshness.signals().items() if s.freshness_lag_seconds is not None},
+            self.clock.now_micros, interval_seconds=m.history_interval_seconds,
+        )
         self.served = ServedValues(rate=m.served_sample_rate)
         self.offline = self.storage.offline
         self.validator = ConsistencyValidator(self.registry.snapshot, self.store, self.offline, self.clock, self.served,
@@ -185,7 +190,7 @@ class Daemon:
     def status_page(self) -> str:
         from fsd.serving.status_page import compose
 
-        return compose(self.deployment, self.registry, self.freshness.current(), self.ledger, self.clock.now_micros())
+        return compose(self.deployment, self.registry, self.freshness.current(), self.ledger, self.clock.now_micros(), self.history.samples())
 
     def _page_authorized(self, header: str | None) -> bool:
         """With tokens on, the page needs one with the read scope (the same tokens as the RPCs)."""
@@ -262,6 +267,7 @@ class Daemon:
         self._server.start()
         self.retention.start()
         self.freshness.start()
+        self.history.start()
         self._periodic.start()
         if s.metrics:
             try:
@@ -314,6 +320,7 @@ class Daemon:
         self._periodic.stop()
         self.retention.stop(timeout=max(0.0, deadline - time.monotonic()))
         self.freshness.stop(timeout=max(0.0, deadline - time.monotonic()))
+        self.history.stop()
         self.served.close()
         self.metrics.stop()
         busy = not idle or (self._warm_thread is not None and self._warm_thread.is_alive()) or self.retention.running or self.freshness.running
