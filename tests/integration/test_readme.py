@@ -1,6 +1,7 @@
 """The README's command blocks run as written, so the documentation cannot rot."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -80,9 +81,18 @@ def python_block_after(heading: str) -> str:
     return match.group(1)
 
 
+def as_a_clone(tmp_path: Path) -> Path:
+    """A folder that looks like the clone after command 1: its `.venv` is the venv running this test (activating it
+    puts this fsd and python first on PATH), so the blocks' `. .venv/bin/activate` runs as written."""
+    (tmp_path / ".venv").symlink_to(Path(sys.prefix))
+    assert (tmp_path / ".venv" / "bin" / "activate").exists(), "tests run from a venv, as the README's command 2 makes"
+    return tmp_path
+
+
 def test_the_five_command_quickstart_and_its_python_example_run_as_written(tmp_path: Path) -> None:
     pytest.importorskip("pandas")
     heading = "## Your first feature store in five commands"
+    as_a_clone(tmp_path)
     script = block_after(heading) + "\npython3 <<'PY'\n" + python_block_after(heading) + "PY\nkill %1\n"
     run = run_bash(script.replace("python3 <<", f"{sys.executable} <<"), tmp_path)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
@@ -92,3 +102,20 @@ def test_the_five_command_quickstart_and_its_python_example_run_as_written(tmp_p
     assert "wrote 100 rows to train.parquet" in out                           # dataset
     assert "fraud_model@1" in out and "transaction_velocity:txn_count_1h:status" in out
     assert (tmp_path / "my-features" / "train.parquet").exists() and (tmp_path / "my-features" / "train_py.parquet").exists()
+
+
+def test_the_feast_http_block_runs_as_written(tmp_path: Path) -> None:
+    run = run_bash(block_after("### Feast users: the same calls over HTTP/JSON"), as_a_clone(tmp_path))
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    pushed, served = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")][:2]
+    assert pushed["rows_accepted"] == 2
+    assert served["metadata"]["feature_names"] == ["customer_id", "transaction_velocity:txn_count_1h", "transaction_velocity:txn_amount_sum_1h"]
+    assert served["results"][1]["values"] == [3, 5, None] and served["results"][1]["statuses"][2] == "NOT_FOUND"
+
+
+def test_the_yaml_examples_load() -> None:
+    from fsd.registry.definitions import load_text
+
+    for block in re.findall(r"```yaml\n(.*?)```", README, flags=re.S):
+        if block.lstrip().startswith("feature_groups:"):
+            assert load_text(block)
