@@ -28,7 +28,7 @@ class ServerSettings:
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9464  # 0: any free port (printed at start)
     workers: str = "1"  # serving processes sharing the port: a number, or "auto" (the usable cores); 1: this process alone
-    http_port: int = -1  # the Feast-compatible HTTP/JSON endpoint on `host`; -1: off, 0: any free port (printed)
+    http_port: str = ""  # the Feast-compatible HTTP/JSON endpoint on `host`: a port, "0" any free one (printed); empty: off
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +117,16 @@ def _coerce(section: str, key: str, raw: object, target: type) -> object:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
         raise InvalidArgument(f"setting {where}: must not be negative", field=where)
     return value
+
+
+def http_port(server: ServerSettings) -> int | None:
+    """server.http_port as a number (0: any free port), or None when the HTTP endpoint is off."""
+    raw = str(server.http_port).strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) > 65535:
+        raise InvalidArgument(f"setting server.http_port: a port from 0 to 65535, got {raw[:20]!r}", field="server.http_port")
+    return int(raw)
 
 
 def worker_count(server: ServerSettings) -> int:

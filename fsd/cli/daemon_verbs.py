@@ -13,12 +13,12 @@ logger = logging.getLogger("fsd")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from fsd.config import load_settings, worker_count
+    from fsd.config import http_port, load_settings, worker_count
 
     settings = load_settings(
         args.config or os.environ.get("FSD_CONFIG"),
         overrides={"server": {"host": args.host, "port": args.port, "metrics_port": args.metrics_port, "workers": args.workers,
-                              "http_port": args.http_port},
+                              "http_port": None if args.http_port is None else str(args.http_port)},
                    "store": {"data_dir": args.data_dir}},
     )
     if worker_count(settings.server) > 1:
@@ -29,23 +29,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from fsd.serving.server import Daemon
 
         daemon = Daemon(settings)  # type: ignore[assignment]
-    if settings.server.http_port >= 0 and (settings.server.tls_cert or settings.server.tls_key):
+    wanted_http = http_port(settings.server)
+    if wanted_http is not None and (settings.server.tls_cert or settings.server.tls_key):
         from fsd.errors import InvalidArgument
 
         raise InvalidArgument("server.http_port: the HTTP endpoint has no TLS; with TLS on, serve gRPC only (or put HTTP behind a TLS proxy)",
                               field="server.http_port")
     port = daemon.start()
     gateway = None
-    if settings.server.http_port >= 0:
+    if wanted_http is not None:
         from fsd.serving.http_api import HttpGateway
 
         local = "127.0.0.1" if settings.server.host in ("0.0.0.0", "", "::") else settings.server.host
-        gateway = HttpGateway(f"{local}:{port}", settings.server.host, settings.server.http_port, settings.server.max_message_bytes)
+        gateway = HttpGateway(f"{local}:{port}", settings.server.host, wanted_http, settings.server.max_message_bytes)
         try:
             gateway.start()
         except OSError as exc:
             daemon.stop()
-            raise SystemExit(f"fsd: the HTTP port {settings.server.http_port} is not usable ({exc}); choose --http-port (0 picks a free one)") from None
+            raise SystemExit(f"fsd: the HTTP port {wanted_http} is not usable ({exc}); choose --http-port (0 picks a free one)") from None
         if args.port_file:
             _write_atomically(f"{args.port_file}.http", str(gateway.port))
     if args.port_file and daemon.metrics_port:

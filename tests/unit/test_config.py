@@ -71,3 +71,14 @@ def test_daemon_refuses_a_data_dir_outside_the_allowed_roots(tmp_path: Path, mon
     settings = load_settings(env={}, overrides={"store": {"data_dir": str(tmp_path / "allowed" / ".." / "other")}})
     with pytest.raises(InvalidArgument, match="store.data_dir"):
         Daemon(settings)
+
+
+def test_http_port_is_off_by_default_and_checked() -> None:
+    from fsd.config import ServerSettings, http_port
+    from fsd.errors import InvalidArgument
+
+    assert http_port(ServerSettings()) is None
+    assert http_port(ServerSettings(http_port="0")) == 0 and http_port(ServerSettings(http_port="8080")) == 8080
+    for bad in ("-1", "70000", "http"):
+        with pytest.raises(InvalidArgument, match="server.http_port"):
+            http_port(ServerSettings(http_port=bad))
