@@ -41,8 +41,9 @@ def _keys(table: pa.Table, names: Sequence[str]) -> list[tuple[object, ...]]:
 
 
 def compute(events: pa.Table | None, labels: pa.Table, key_names: Sequence[str], label_time: str,
-            features: Sequence[ComputedFeature], event_columns: Sequence[str]) -> dict[str, ComputedColumn]:
-    """Each feature's value for each label row (keys + a tz-aware time), in the labels' order."""
+            features: Sequence[ComputedFeature], event_columns: Sequence[str], as_of_micros: int | None = None) -> dict[str, ComputedColumn]:
+    """Each feature's value for each label row (keys + a tz-aware time), in the labels' order. as_of: also hide
+    events received after it (the window still ends at the label's time)."""
     n = labels.num_rows
     out = {f.name: ComputedColumn([None] * n, np.full(n, NOT_FOUND, dtype=np.uint8), np.zeros(n, dtype=np.int64)) for f in features}
     if events is None or events.num_rows == 0 or n == 0:
@@ -70,7 +71,8 @@ def compute(events: pa.Table | None, labels: pa.Table, key_names: Sequence[str],
         position = 0
         for label_row in label_rows:
             t = int(label_times[label_row])
-            while position < len(indices) and received[indices[position]] <= t:
+            seen_until = t if as_of_micros is None else min(t, as_of_micros)
+            while position < len(indices) and received[indices[position]] <= seen_until:
                 i = indices[position]
                 values = {c: column[i] for c, column in columns.items()}
                 arrival = (int(received[i]), int(seqs[i]), int(rows[i]))

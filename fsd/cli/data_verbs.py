@@ -86,6 +86,26 @@ def cmd_publish(args: argparse.Namespace) -> int:
     return exits.OK if result.rows_rejected == 0 else exits.ROWS_REJECTED
 
 
+def cmd_push(args: argparse.Namespace) -> int:
+    from fsd.client.training import read_table
+
+    table = read_table(args.file)
+    push_id = args.push_id or uuid.uuid4().hex
+    with client_from(args) as client:
+        result = client.push_events(args.group, table, push_id=push_id, chunk_rows=args.chunk_rows)
+
+    def table_text() -> str:
+        lines = [f"push {result.publish_id}: {result.rows_accepted} events accepted, {result.rows_rejected} rejected "
+                 f"(durable in the event log and the computed features' tiles)"]
+        lines += [f"  rows {r.row_start}-{r.row_end - 1}: [{r.rule}] {r.reason}" for r in result.rejections]
+        if result.rejections_truncated:
+            lines.append("  (more rejections not shown)")
+        return "\n".join(lines)
+
+    emit(args, result, table_text)
+    return exits.OK if result.rows_rejected == 0 else exits.ROWS_REJECTED
+
+
 def parse_entities(specs: Sequence[str], key_types: dict[str, object]) -> dict[str, list[object]]:
     """--entity KEY=V1,V2 (or KEY=["a,b", "c"] as JSON) -> columns typed by the group's key types."""
     import json
@@ -267,6 +287,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, c
     publish.add_argument("--feature-version", dest="feature_version", action="append",
                          help="FEATURE=N: write version N of that column (e.g. a PENDING one); repeatable")
     publish.set_defaults(func=cmd_publish)
+
+    push = sub.add_parser("push", parents=parents, help="push raw events (Parquet or CSV) to a group with an event source")
+    push.add_argument("group", help="a feature group with an event_source")
+    push.add_argument("file", help="Parquet or CSV: entity keys, event_timestamp (with a UTC offset), the event columns")
+    push.add_argument("--push-id", default=None, help="reuse to retry a push idempotently (chunks already durable are skipped)")
+    push.add_argument("--chunk-rows", type=int, default=50_000, help="rows per streamed chunk (default 50000)")
+    push.set_defaults(func=cmd_push)
 
     get = sub.add_parser("get", parents=parents, help="read features for entities")
     get.add_argument("features", nargs="*", help="group:feature or group:feature@N (optional with --manifest)")

@@ -310,6 +310,21 @@ class Client:
 
         return serving_wire.publish_result(self._call(self._stubs.serving.Publish, chunks(), self.timeout * 20))
 
+    def push_events(self, group: str, events: object, *, push_id: str | None = None, chunk_rows: int = 50_000) -> PublishResult:
+        """Raw events for a group with an event source (entity keys, a UTC-aware event_timestamp, the declared event
+        columns; an Arrow table or batch, or a pandas DataFrame): the daemon appends them durably to the offline event
+        log and folds them into its computed features before it answers. A retry with the same push_id skips the
+        chunks already durable. Returns accepted rows and per-row rejections (late_correction, timestamp_in_future ...)."""
+        pid = push_id or uuid.uuid4().hex
+        table = data_table(events, "events")
+
+        def chunks() -> Iterator[object]:
+            batches = table.to_batches(max_chunksize=chunk_rows)
+            for sequence, part in enumerate(batches or [table]):  # an empty table still sends one chunk: the stream names the group
+                yield serving_wire.push_chunk(pid, group, sequence, table_to_ipc(part))
+
+        return serving_wire.publish_result(self._call(self._stubs.serving.PushEvents, chunks(), self.timeout * 20))
+
     def publish_status(self, publish_id: str) -> PublishStatus:
         return serving_wire.publish_status(self._call(self._stubs.serving.PublishStatus, serving_wire.publish_status_request(publish_id)))
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fsd.client.computed import historical_with_computed, is_computed
 from fsd.client.inputs import data_table
 from fsd.domain import FeatureRef, GroupInfo, OfflineWrite, VersionInfo, resolve_version
 from fsd.errors import FailedPrecondition, InvalidArgument
@@ -80,8 +81,15 @@ def historical_features(
 ) -> tuple[pa.Table, list[FeatureVersion]]:
     """Point-in-time features; unpinned refs use the version SERVING now, and the result says which."""
     check_engine(engine)
-    resolved = [fv for fv, _ in resolve_features(client, refs)]
-    return historical_table(engine, store, entity_rows, resolved, as_of_micros=as_of_micros, with_status=with_status), resolved
+    pairs = resolve_features(client, refs)
+    resolved = [fv for fv, _ in pairs]
+    if not any(is_computed(v) for _, v in pairs):
+        return historical_table(engine, store, entity_rows, resolved, as_of_micros=as_of_micros, with_status=with_status), resolved
+    plain = [fv for fv, v in pairs if not is_computed(v)]
+    precomputed = historical_table(engine, store, entity_rows, plain, as_of_micros=as_of_micros, with_status=with_status) if plain else None
+    groups = {fv.group: client.get_group(fv.group) for fv, v in pairs if is_computed(v)}
+    return historical_with_computed(store, entity_rows, pairs, groups, precomputed, as_of_micros=as_of_micros, with_status=with_status,
+                                    engine=engine), resolved
 
 
 def create_dataset(
@@ -109,6 +117,9 @@ def create_dataset(
     if path.exists() or sidecar.exists():
         raise FailedPrecondition(f"{path} already exists; choose another --out", field="out")
     resolved = resolve_features(client, refs)
+    if any(is_computed(v) for _, v in resolved):
+        raise FailedPrecondition("computed features are not written by dataset create yet: use get_historical_features and write its "
+                                 "table (the same values)", field="features")
     empty = [f"{f.group}:{f.feature}@{f.version}" for f, _ in resolved if not store.snapshots(f.group, f.feature, f.version)]
     if empty:
         raise FailedPrecondition(

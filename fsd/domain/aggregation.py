@@ -8,7 +8,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 from fsd.domain.types import DType
+
+if TYPE_CHECKING:
+    from fsd.domain.types import GroupSpec
 
 FUNCTIONS = ("count", "sum", "mean", "min", "max", "last", "count_distinct")
 TILES_PER_WINDOW = 60  # a window is 60 tiles; tile = window / 60
@@ -100,4 +105,31 @@ def check_aggregation(agg: Aggregation, event_columns: dict[str, DType], feature
     return None
 
 
-__all__ = ["Aggregation", "EventFilter", "FILTER_OPS", "FUNCTIONS", "TILES_PER_WINDOW", "check_aggregation", "parse_filter"]
+def check_event_source(spec: "GroupSpec") -> tuple[str, str] | None:
+    """(field, what is wrong) with a group's event source and computed features, or None. Computed features need an
+    event source, and a group with one holds only computed features (its values are never published directly)."""
+    declared = dict(spec.event_columns)
+    keys = {k.name for k in spec.entity_keys}
+    for name, _ in spec.event_columns:
+        if name in keys or name in ("event_timestamp", "received_timestamp") or name.startswith("_"):
+            return "event_source", f"event column {name!r} is reserved (an entity key, a timestamp or a name starting with _)"
+    if len(declared) != len(spec.event_columns):
+        return "event_source", "event columns must be unique"
+    if spec.allowed_lateness_seconds < 0:
+        return "event_source", "allowed_lateness must not be negative"
+    for feature in spec.features:
+        if feature.aggregation is None:
+            if declared:
+                return "features", f"feature {feature.name!r}: a group with an event source holds only computed features (add an aggregation)"
+            continue
+        if not declared:
+            return "features", f"feature {feature.name!r}: an aggregation needs the group's event_source"
+        problem = check_aggregation(feature.aggregation, declared, feature.dtype)
+        if problem is not None:
+            return "aggregation", f"feature {feature.name!r}: {problem}"
+        if not feature.nullable and feature.aggregation.nullable_result:
+            return "nullable", f"feature {feature.name!r}: {feature.aggregation.function} over an empty window is null: declare it nullable"
+    return None
+
+
+__all__ = ["Aggregation", "check_event_source", "EventFilter", "FILTER_OPS", "FUNCTIONS", "TILES_PER_WINDOW", "check_aggregation", "parse_filter"]

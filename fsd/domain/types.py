@@ -5,9 +5,12 @@ import enum
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from fsd.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from fsd.domain.aggregation import Aggregation
 
 MICROS_PER_SECOND = 1_000_000
 PSI_THRESHOLD = 0.2  # population stability index above this: served values are skewed from training
@@ -119,6 +122,7 @@ class FeatureSpec:
     tags: tuple[tuple[str, str], ...] = ()
     max_age_seconds: int = 0  # 0: use the group's max age
     allow_nan: bool = False
+    aggregation: Aggregation | None = None  # a computed feature: fsd computes it from the group's events
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +152,8 @@ class GroupSpec:
     sync_adaptive: bool = False  # sync_interval: adaptive — the scheduler picks each next interval within the bounds
     sync_min_seconds: int = 0  # adaptive bounds (0: the defaults, 1 minute and 1 hour)
     sync_max_seconds: int = 0
+    event_columns: tuple[tuple[str, DType], ...] = ()  # an event source: PushEvents takes these columns (computed features)
+    allowed_lateness_seconds: int = 0  # how late (received - event time) an event may arrive and still count
 
     def feature(self, name: str) -> FeatureSpec | None:
         for spec in self.features:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,55 +27,21 @@ import pyarrow as pa
 from fsd import codec
 from fsd.aggregation import tiles
 from fsd.aggregation.event_log import RECEIVED, ROW, SEQ, EventLog
-from fsd.domain import Clock, DType, FeatureSpec, GroupInfo, PublishResult, Rejection, RegistrySnapshot, VersionState
-from fsd.domain.aggregation import Aggregation
-from fsd.errors import FailedPrecondition, InvalidArgument, echo
+from fsd.aggregation.layout import computed_versions, marker_key, tile_keys
+from fsd.domain import Clock, DType, FeatureSpec, GroupInfo, PublishResult, Rejection, RegistrySnapshot
+from fsd.errors import FailedPrecondition, InvalidArgument, ResourceExhausted, echo
 from fsd.online.base import OnlineStore
+from fsd.publish.publisher import decode_ipc
 from fsd.rows import columns
 from fsd.rows.checks import RULE_REASONS, ranges
 
 logger = logging.getLogger(__name__)
 
-TILE_FORMAT = 0x03  # key space of tile blobs: 0x03 | group id | entity
-TILE_MARKER_FORMAT = 0x04  # one progress marker per group
 PUSH_ID = "_push"
 PUSH_CHUNK = "_chunk"  # with the push id: what a retried push after a crash skips
 RECENT_PUSHES = 256
 MAX_REJECTIONS_REPORTED = 1000
 _TS = pa.timestamp("us", tz="UTC")
-
-
-def tile_prefix(group_id: int) -> bytes:
-    return bytes([TILE_FORMAT]) + int(group_id).to_bytes(4, "big")
-
-
-def tile_keys(group_id: int, entities: Sequence[bytes]) -> list[bytes]:
-    prefix = tile_prefix(group_id)
-    return [prefix + entity for entity in entities]
-
-
-def marker_key(group_id: int) -> bytes:
-    return bytes([TILE_MARKER_FORMAT]) + int(group_id).to_bytes(4, "big")
-
-
-@dataclass(frozen=True, slots=True)
-class ComputedVersion:
-    slot: int
-    feature: str
-    version: int
-    aggregation: Aggregation
-    max_age_micros: int
-
-
-def computed_versions(info: GroupInfo) -> list[ComputedVersion]:
-    """The group's computed feature versions that tiles are kept for (PENDING ones too: they fill before promotion)."""
-    found = []
-    for feature, versions in sorted(info.versions.items()):
-        for v in versions:
-            if v.spec.aggregation is not None and v.state in (VersionState.PENDING, VersionState.SERVING, VersionState.DEPRECATED):
-                max_age = (v.spec.max_age_seconds or info.spec.max_age_seconds) * 1_000_000
-                found.append(ComputedVersion(v.slot, feature, v.version, v.spec.aggregation, max_age))
-    return found
 
 
 @dataclass(slots=True)
@@ -105,6 +71,7 @@ class EventPusher:
         self._clock = clock
         self._skew = max_future_skew_micros
         self._locks: dict[str, threading.Lock] = {}
+        self._markers: dict[str, _Marker] = {}  # per group, once recovered (changed only under the group's lock)
         self._locks_guard = threading.Lock()
 
     def _lock(self, group: str) -> threading.Lock:
@@ -113,7 +80,7 @@ class EventPusher:
 
     # --- the push path --------------------------------------------------------------------------------------
 
-    def push(self, group: str, chunks: Sequence[tuple[int, pa.Table]], push_id: str) -> PublishResult:
+    def push(self, group: str, chunks: Iterable[tuple[int, bytes | pa.Table]], push_id: str, max_chunk_rows: int = 1_000_000) -> PublishResult:
         info = self._snapshot().group(group)
         if not info.spec.event_columns:
             raise FailedPrecondition(f"group {echo(group)} has no event source: declare event_columns to push events to it", field="group")
@@ -122,8 +89,14 @@ class EventPusher:
         reasons: dict[str, int] = {}
         written = skipped = 0
         with self._lock(group):
-            marker = self._recover_locked(info)
-            for sequence, table in chunks:
+            marker = self._markers.get(group)
+            if marker is None or marker.slots != tuple(v.slot for v in computed_versions(info)):
+                marker = self._recover_locked(info)
+            for sequence, payload in chunks:
+                table = decode_ipc(payload) if isinstance(payload, bytes) else payload
+                if table.num_rows > max_chunk_rows:
+                    raise ResourceExhausted(f"a chunk of {table.num_rows} rows is over limits.max_chunk_rows ({max_chunk_rows}); send smaller "
+                                            "chunks (earlier chunks of this push are durable)", field="arrow_ipc")
                 received_rows += table.num_rows
                 if push_id and marker.pushes.get(push_id, -1) >= sequence:  # type: ignore[union-attr]
                     skipped += 1
@@ -215,17 +188,29 @@ class EventPusher:
         self._fold(info, batch, marker)
 
     def _fold(self, info: GroupInfo, batch: pa.Table, marker: _Marker) -> None:
-        """Fold one logged batch into the tiles; one synced write with the marker."""
+        """Fold one logged batch into the stored tiles; one synced write with the marker."""
         versions = computed_versions(info)
+        states: dict[bytes, dict[int, tiles.SlotTiles]] = {}
+        self._fold_into(info, batch, versions, states, load=True)
+        marker.slots = tuple(v.slot for v in versions)
+        puts = [(key, tiles.encode(entity)) for key, entity in states.items()]
+        puts.append((marker_key(info.group_id), marker.encode()))
+        self._store.write_batch(puts)
+
+    def _fold_into(self, info: GroupInfo, batch: pa.Table, versions: list, states: dict[bytes, dict[int, tiles.SlotTiles]],  # type: ignore[type-arg]
+                   load: bool) -> None:
+        """Fold a batch into `states` (entity tile key -> slot -> tiles), loading entities not in it from the store when
+        `load`, else starting them empty (a refill builds new versions' tiles apart)."""
         spec = info.spec
         lateness = spec.allowed_lateness_seconds * 1_000_000
         folders = [tiles.FeatureTiles(v.slot, v.aggregation, lateness) for v in versions]
         is_string = [k.type.name == "STRING" for k in spec.entity_keys]
         entities = codec.encode_entities([batch[k.name].to_pylist() for k in spec.entity_keys], is_string)
         keys = tile_keys(info.group_id, entities)
-        unique = list(dict.fromkeys(keys))
-        stored = dict(zip(unique, self._store.get_many(unique)))
-        states = {key: (tiles.decode(raw) if raw is not None else {}) for key, raw in stored.items()}
+        missing = [key for key in dict.fromkeys(keys) if key not in states]
+        stored = self._store.get_many(missing) if load and missing else [None] * len(missing)
+        for key, raw in zip(missing, stored):
+            states[key] = tiles.decode(raw) if raw is not None else {}
         times = batch["event_timestamp"].cast(pa.int64()).to_numpy(zero_copy_only=False)
         received = batch[RECEIVED].cast(pa.int64()).to_numpy(zero_copy_only=False)
         seqs = batch[SEQ].to_numpy(zero_copy_only=False)
@@ -241,14 +226,27 @@ class EventPusher:
                     state = entity[folder.slot] = tiles.SlotTiles(folder.agg.function)
                 folder.add(state, int(times[i]), arrival, row_values)
         now = int(received.max()) if len(received) else self._clock.now_micros()
-        for entity in states.values():
+        for key in dict.fromkeys(keys):
             for folder in folders:
-                if folder.slot in entity:
-                    folder.drop_expired(entity[folder.slot], now)
-        marker.slots = tuple(v.slot for v in versions)
-        puts = [(key, tiles.encode(entity)) for key, entity in states.items()]
-        puts.append((marker_key(info.group_id), marker.encode()))
-        self._store.write_batch(puts)
+                if folder.slot in states[key]:
+                    folder.drop_expired(states[key][folder.slot], now)
+
+    def _refill(self, info: GroupInfo, log: EventLog, fresh: frozenset[int], upto: int) -> None:
+        """Tiles of new computed versions from the log's batches up to `upto`, built apart and written in one batch
+        into the entities' blobs: a reader sees the new version whole or not at all, the old ones unchanged."""
+        versions = [v for v in computed_versions(info) if v.slot in fresh]
+        built: dict[bytes, dict[int, tiles.SlotTiles]] = {}
+        for seq in log.sequences():
+            if seq <= upto:
+                self._fold_into(info, log.batch(seq), versions, built, load=False)
+        keys = list(built)
+        puts = []
+        for key, raw in zip(keys, self._store.get_many(keys) if keys else []):
+            entity = {slot: state for slot, state in (tiles.decode(raw) if raw is not None else {}).items() if slot not in fresh}
+            entity.update(built[key])
+            puts.append((key, tiles.encode(entity)))
+        if puts:
+            self._store.write_batch(puts)
 
     # --- recovery and refills ---------------------------------------------------------------------------------
 
@@ -263,11 +261,12 @@ class EventPusher:
         marker = _Marker.decode(self._store.get_many([marker_key(info.group_id)])[0])
         log = EventLog(self._root, info.spec.name)
         wanted = tuple(v.slot for v in computed_versions(info))
-        if marker.slots != wanted and (marker.seq or log.last_seq()):
-            logger.warning("group %s: computed versions changed (%s -> %s): rebuilding tiles from the event log", info.spec.name,
-                           list(marker.slots), list(wanted))
-            self._store.delete_prefix(tile_prefix(info.group_id))
-            marker = _Marker(0, wanted, marker.received, marker.pushes)
+        fresh = frozenset(wanted) - frozenset(marker.slots)
+        if fresh and marker.seq:
+            # New computed versions (a changed window, say) fill from the whole log into their own slots, batch by
+            # batch in arrival order, while the versions already there keep serving from their tiles.
+            logger.warning("group %s: filling tiles of new computed versions (slots %s) from the event log", info.spec.name, sorted(fresh))
+            self._refill(info, log, fresh, marker.seq)
         for seq in log.sequences():
             if seq <= marker.seq:
                 continue
@@ -283,6 +282,7 @@ class EventPusher:
         if marker.slots != wanted:
             marker.slots = wanted
             self._store.write_batch([(marker_key(info.group_id), marker.encode())])
+        self._markers[info.spec.name] = marker
         return marker
 
 
@@ -291,4 +291,4 @@ def _arrow_type(dtype: DType) -> pa.DataType:
             DType.STRING: pa.string(), DType.BYTES: pa.binary()}.get(dtype, pa.float64())
 
 
-__all__ = ["ComputedVersion", "EventPusher", "computed_versions", "marker_key", "tile_keys", "tile_prefix"]
+__all__ = ["EventPusher"]

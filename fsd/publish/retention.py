@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fsd import codec
+from fsd.aggregation.event_log import EVENTS_DIR
+from fsd.aggregation.layout import marker_key, tile_prefix
 from fsd.domain import GroupInfo
 from fsd.errors import FsdError
 from fsd.online.base import OnlineStore
@@ -72,6 +74,8 @@ class RetentionWorker:
 def purge_group(store: OnlineStore, offline_root: str, info: GroupInfo, purge_offline: bool) -> str:
     """After a group's deletion: its online rows go; its offline datasets too when asked. Returns what was done."""
     store.delete_prefix(codec.group_prefix(info.group_id))
+    store.delete_prefix(tile_prefix(info.group_id))  # computed features' tiles and their progress marker
+    store.write_batch([], deletes=[marker_key(info.group_id)])
     done = f"group {info.spec.name} deleted; its online values were purged"
     if purge_offline:
         folder = confine_below(Path(offline_root), Path(offline_root) / info.spec.name)
@@ -79,5 +83,9 @@ def purge_group(store: OnlineStore, offline_root: str, info: GroupInfo, purge_of
         done += f", and its offline data ({folder})"
     else:
         done += f"; its offline data stays in {Path(offline_root) / info.spec.name}"
+        events = confine_below(Path(offline_root), Path(offline_root) / info.spec.name / EVENTS_DIR)
+        if events.is_dir():  # kept, but never the event log of a later group of the same name
+            events.rename(events.with_name(f"{EVENTS_DIR}.deleted-group-{info.group_id}"))
+            done += f" (its event log as {EVENTS_DIR}.deleted-group-{info.group_id})"
     logger.warning("%s", done)
     return done

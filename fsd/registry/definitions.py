@@ -11,8 +11,9 @@ import yaml
 from fsd.domain import DTYPE_NAMES, KEY_TYPE_NAMES, DType, EntityKeySpec, FeatureSpec, FreshnessPolicy, GroupSpec, is_valid_name
 from fsd.errors import InvalidArgument, echo
 from fsd.domain.durations import parse_duration
+from fsd.domain.aggregation import Aggregation, check_event_source
 
-_GROUP_KEYS = {"name", "description", "owner", "entity_keys", "source", "max_age", "sync_interval", "tags", "features", "freshness_policy",
+_GROUP_KEYS = {"name", "description", "owner", "entity_keys", "source", "max_age", "sync_interval", "tags", "features", "freshness_policy", "event_source",
                "timestamp_field", "sync_bounds"}
 POLICY_ACTIONS = ("report", "mark_stale", "block", "resync")  # what a consistency breach does
 _POLICY_KEYS = {"max_lag", "max_stale_ratio", "max_missed_refreshes", "min_consistency", "on_inconsistency"}
@@ -39,8 +40,10 @@ def _policy(ctx: "_Context", m: Mapping[str, object]) -> FreshnessPolicy:
     return FreshnessPolicy(_duration(ctx, p, "max_lag"), ratio("max_stale_ratio"), missed, ratio("min_consistency"), str(action))
 _FEATURE_KEYS = {
     "name", "dtype", "nullable", "vector_dim", "description", "transformation", "window",
-    "source_dependencies", "meaning", "owner", "tags", "max_age", "allow_nan",
+    "source_dependencies", "meaning", "owner", "tags", "max_age", "allow_nan", "aggregation",
 }
+_AGGREGATION_KEYS = {"function", "column", "window", "filter"}
+_EVENT_SOURCE_KEYS = {"columns", "allowed_lateness"}
 _KEY_KEYS = {"name", "type"}
 
 
@@ -164,6 +167,10 @@ def _feature(ctx: _Context, raw: object) -> FeatureSpec:
     allow_nan = _bool(ctx, m, "allow_nan", False)
     if allow_nan and dtype not in (DType.DOUBLE, DType.FLOAT, DType.FLOAT_VECTOR):
         raise ctx.fail(m, "allow_nan", f"feature {name}: allow_nan is only for float types")
+    aggregation = None
+    if m.get("aggregation") is not None:
+        a = _check_keys(ctx, m["aggregation"], _AGGREGATION_KEYS, "aggregation")
+        aggregation = Aggregation(_str(ctx, a, "function"), _str(ctx, a, "column"), _duration(ctx, a, "window"), _str(ctx, a, "filter"))
     return FeatureSpec(
         name=name,
         dtype=dtype,
@@ -178,6 +185,7 @@ def _feature(ctx: _Context, raw: object) -> FeatureSpec:
         tags=_tags(ctx, m),
         max_age_seconds=_duration(ctx, m, "max_age"),
         allow_nan=allow_nan,
+        aggregation=aggregation,
     )
 
 
@@ -209,7 +217,22 @@ def _group(ctx: _Context, raw: object) -> GroupSpec:
         if feature.name in reserved:
             raise ctx.fail(feature_raw, "name", f"group {name}: feature name {feature.name!r} is reserved (entity key or timestamp column)")
         seen.add(feature.name)
-    return GroupSpec(
+    event_columns: tuple[tuple[str, DType], ...] = ()
+    lateness = 0
+    if m.get("event_source") is not None:
+        source = _check_keys(ctx, m["event_source"], _EVENT_SOURCE_KEYS, "event_source")
+        cols = source.get("columns")
+        if not isinstance(cols, dict) or not cols:
+            raise ctx.fail(source, "columns", f"group {name}: event_source.columns maps each event column to its dtype")
+        typed = []
+        for column, dtype_text in cols.items():
+            if not isinstance(column, str) or not is_valid_name(column):
+                raise ctx.fail(source, "columns", f"group {name}: event column {column!r} must be a lower-case identifier")
+            if not isinstance(dtype_text, str) or dtype_text.lower() not in DTYPE_NAMES or dtype_text.lower() in ("float_vector", "bytes"):
+                raise ctx.fail(source, "columns", f"group {name}: event column {column}: dtype must be int64, double, float, bool or string")
+            typed.append((column, DTYPE_NAMES[dtype_text.lower()]))
+        event_columns, lateness = tuple(typed), _duration(ctx, source, "allowed_lateness")
+    spec = GroupSpec(
         name=name,
         entity_keys=tuple(keys),
         features=tuple(features),
@@ -221,7 +244,13 @@ def _group(ctx: _Context, raw: object) -> GroupSpec:
         **_sync_schedule(ctx, m),
         policy=_policy(ctx, m),
         timestamp_field=_str(ctx, m, "timestamp_field") or "event_timestamp",
+        event_columns=event_columns,
+        allowed_lateness_seconds=lateness,
     )
+    problem = check_event_source(spec)
+    if problem is not None:
+        raise ctx.fail(m, problem[0] if problem[0] in m else "features", f"group {name}: {problem[1]}")
+    return spec
 
 
 def load_text(text: str, path: str = "<text>") -> list[GroupSpec]:
@@ -317,3 +346,6 @@ def validate_group(spec: GroupSpec) -> None:
     validate_policy(spec.policy, where)
     if not is_valid_name(spec.timestamp_field) or spec.timestamp_field in set(key_names) | set(occurrences):
         raise InvalidArgument(f"{where}: timestamp_field must be a column name that is not a key or feature", field="timestamp_field")
+    problem = check_event_source(spec)
+    if problem is not None:
+        raise InvalidArgument(f"{where}: {echo(problem[1], 300)}", field=problem[0])

@@ -5,6 +5,7 @@ import json
 from dataclasses import asdict
 
 from fsd.domain import DType, EntityKeySpec, FeatureSpec, FreshnessPolicy, GroupSpec, KeyType
+from fsd.domain.aggregation import Aggregation
 
 
 def feature_to_dict(spec: FeatureSpec) -> dict[str, object]:
@@ -20,6 +21,7 @@ def feature_from_dict(data: dict) -> FeatureSpec:  # type: ignore[type-arg]
     values["dtype"] = DType(values["dtype"])
     values["source_dependencies"] = tuple(values.get("source_dependencies", ()))
     values["tags"] = tuple(tuple(t) for t in values.get("tags", ()))
+    values["aggregation"] = Aggregation(**values["aggregation"]) if values.get("aggregation") else None
     return FeatureSpec(**values)
 
 
@@ -39,6 +41,8 @@ def group_to_json(spec: GroupSpec) -> str:
         "sync_adaptive": spec.sync_adaptive,
         "sync_min_seconds": spec.sync_min_seconds,
         "sync_max_seconds": spec.sync_max_seconds,
+        "event_columns": [[name, int(dtype)] for name, dtype in spec.event_columns],
+        "allowed_lateness_seconds": spec.allowed_lateness_seconds,
     }
     return json.dumps(data, sort_keys=True)
 
@@ -60,4 +64,6 @@ def group_from_json(text: str) -> GroupSpec:
         sync_adaptive=data.get("sync_adaptive", False),
         sync_min_seconds=data.get("sync_min_seconds", 0),
         sync_max_seconds=data.get("sync_max_seconds", 0),
+        event_columns=tuple((name, DType(dtype)) for name, dtype in data.get("event_columns", ())),
+        allowed_lateness_seconds=data.get("allowed_lateness_seconds", 0),
     )

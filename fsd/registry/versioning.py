@@ -38,6 +38,9 @@ def behaviour_of(feature: FeatureSpec, group_source: str) -> dict[str, object]:
     values["dtype"] = int(feature.dtype)
     values["source_dependencies"] = sorted(feature.source_dependencies)
     values["group_source"] = group_source
+    if feature.aggregation is not None:  # only when declared: the hashes of precomputed features stay as they were
+        a = feature.aggregation
+        values["aggregation"] = {"function": a.function, "column": a.column, "window_seconds": a.window_seconds, "filter": a.filter}
     return values
 
 

@@ -23,6 +23,7 @@ _OPEN = {"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"}
 METHOD_SCOPES = {
     "/fsd.v1.FeatureStore/GetFeatures": "read",
     "/fsd.v1.FeatureStore/Publish": "write",
+    "/fsd.v1.FeatureStore/PushEvents": "write",
     "/fsd.v1.FeatureStore/PublishStatus": "write",
     "/fsd.v1.Registry/ListGroups": "read",
     "/fsd.v1.Registry/Plan": "read",

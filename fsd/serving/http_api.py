@@ -21,8 +21,8 @@ import grpc
 
 from fsd.domain import DType
 from fsd.errors import FsdError, error_for_code
-from fsd.v1 import registry_pb2_grpc, serving_pb2_grpc
 from fsd.wire import feast_json, registry as registry_wire, serving as serving_wire
+from fsd.wire.services import stubs
 
 logger = logging.getLogger(__name__)
 
@@ -94,8 +94,8 @@ class HttpGateway:
         self._stopping = asyncio.Event()
         channel = grpc.aio.insecure_channel(self._target, options=[("grpc.max_receive_message_length", self._max_body),
                                                                    ("grpc.max_send_message_length", self._max_body)])
-        serving = serving_pb2_grpc.FeatureStoreStub(channel)
-        registry = registry_pb2_grpc.RegistryStub(channel)
+        both = stubs(channel)
+        serving, registry = both.serving, both.registry
         app = web.Application(client_max_size=self._max_body)
         app.router.add_post("/get-online-features", lambda request: self._get_online_features(request, serving))
         app.router.add_post("/push", lambda request: self._push(request, serving, registry))
@@ -130,7 +130,7 @@ class HttpGateway:
             raise error_for_code("INVALID_ARGUMENT", f"the body is not JSON ({type(exc).__name__} at position {getattr(exc, 'pos', '?')})",
                                  "body") from None
 
-    async def _get_online_features(self, request: Any, serving: serving_pb2_grpc.FeatureStoreStub) -> Any:
+    async def _get_online_features(self, request: Any, serving: Any) -> Any:
         from aiohttp import web
 
         try:
@@ -146,7 +146,7 @@ class HttpGateway:
         except grpc.aio.AioRpcError as exc:
             return _rpc_error(exc)
 
-    async def _push(self, request: Any, serving: serving_pb2_grpc.FeatureStoreStub, registry: registry_pb2_grpc.RegistryStub) -> Any:
+    async def _push(self, request: Any, serving: Any, registry: Any) -> Any:
         import uuid
 
         import pyarrow as pa

@@ -1,6 +1,7 @@
 """The read path: one entry point, `Lookup.get_features`, walked in named steps — plan the request (resolve refs
 against the registry snapshot, memoised per snapshot), check the entities, encode row keys, one batched read,
-then one fused native pass from rows to serialised FeatureColumn bytes with freshness statuses.
+then one fused native pass from rows to serialised FeatureColumn bytes with freshness statuses. A computed
+group's rows are made from its tiles as of the read (computed_rows), then take the same pass.
 
 The commonest request (one group keyed by one int64 column, plan already known) takes an internal fast branch
 that skips the general entity checks and builds keys straight from the packed ids; every other request, and
@@ -15,8 +16,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fsd import codec
+from fsd.aggregation.layout import computed_versions, tile_key_of_row
+from fsd.aggregation.tiles import FeatureTiles
+from fsd.aggregation.tiles import decode as decode_tiles
 from fsd.codec import _columns_py
-from fsd.domain import Clock, GetRequest, KeyType, RegistrySnapshot, ResolvedFeature, column_name, manifest_refs
+from fsd.domain import Clock, DType, GetRequest, KeyType, RegistrySnapshot, ResolvedFeature, column_name, manifest_refs
 from fsd.errors import InvalidArgument, ResourceExhausted, Unavailable
 from fsd.online.base import OnlineStore
 
@@ -43,6 +47,44 @@ class EntityColumn:
 
 
 @dataclass(frozen=True, slots=True)
+class ComputedRead:
+    """A computed feature version a request reads: how its tiles combine into a value, and its stored form."""
+
+    tiles: FeatureTiles
+    dtype: DType
+    max_age_micros: int
+
+
+def computed_rows(blobs: Sequence[bytes | None], reads: Sequence[ComputedRead], now: int) -> list[bytes | None]:
+    """Rows in the stored row format, computed from the entities' tile blobs as of `now`: the encoder downstream
+    then treats them as any row (statuses, max age, blocking). No blob: no event ever, NOT_FOUND."""
+    out: list[bytes | None] = []
+    for blob in blobs:
+        if blob is None:
+            out.append(None)
+            continue
+        states = decode_tiles(blob)
+        entries: dict[int, bytes] = {}
+        for read in reads:
+            state = states.get(read.tiles.slot)
+            if state is None:
+                continue  # a version whose tiles are still filling from the event log
+            _, value, newest = read.tiles.value_at(state, now, read.max_age_micros)
+            null = value is None
+            if read.dtype == DType.STRING:
+                column: object = ["" if null else value]
+            else:
+                column = np.asarray([0 if null else value], dtype=_NUMPY[read.dtype])
+            entries[read.tiles.slot] = codec.encode_values(int(read.dtype), column, np.asarray([null]), np.asarray([newest], dtype=np.int64),
+                                                           np.asarray([now], dtype=np.int64), 0)[0]
+        out.append(codec.build_row(entries) if entries else None)
+    return out
+
+
+_NUMPY = {DType.INT64: np.int64, DType.DOUBLE: np.float64, DType.FLOAT: np.float32, DType.BOOL: np.bool_}
+
+
+@dataclass(frozen=True, slots=True)
 class GroupPlan:
     """One group a request reads: its row-key layout and which of the request's features it serves."""
 
@@ -50,6 +92,7 @@ class GroupPlan:
     group_id: int
     key_columns: tuple[tuple[str, KeyType], ...]
     members: tuple[int, ...]  # indices into RequestPlan.resolved
+    computed: tuple[ComputedRead, ...] = ()  # set: a group with an event source, read from its tiles
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +192,13 @@ def plan_request(snapshot: RegistrySnapshot, refs: Sequence[str], manifest: str)
     groups = []
     for name, indices in members.items():
         info = snapshot.group(name)
-        groups.append(GroupPlan(name, info.group_id, tuple((k.name, k.type) for k in info.spec.entity_keys), tuple(indices)))
+        computed: tuple[ComputedRead, ...] = ()
+        if info.spec.event_columns:
+            lateness = info.spec.allowed_lateness_seconds * 1_000_000
+            wanted = {resolved[i].slot for i in indices}
+            computed = tuple(ComputedRead(FeatureTiles(v.slot, v.aggregation, lateness), resolved[next(i for i in indices if resolved[i].slot == v.slot)].dtype,
+                                          v.max_age_micros) for v in computed_versions(info) if v.slot in wanted)
+        groups.append(GroupPlan(name, info.group_id, tuple((k.name, k.type) for k in info.spec.entity_keys), tuple(indices), computed))
     only = groups[0].key_columns if len(groups) == 1 else ()
     int64_key = only[0][0] if len(only) == 1 and only[0][1] == KeyType.INT64 else ""
     pinned = bool(manifest) or all("@" in ref for ref in refs)
@@ -278,13 +327,21 @@ class Lookup:
         return plan_request(snapshot, refs, request.manifest)
 
     def _read(self, plan: RequestPlan, count: int, keys_per_group: list[list[bytes]], epoch: int) -> FetchedRows:
-        """One batched read for every group."""
+        """One batched read for every group; a computed group's rows come from its tiles, as of now."""
+        computed = any(g.computed for g in plan.groups)
+        if computed:
+            keys_per_group = [[tile_key_of_row(k) for k in keys] if g.computed else keys for g, keys in zip(plan.groups, keys_per_group)]
         if len(plan.groups) == 1:
             rows = {plan.groups[0].name: self._store.get_many(keys_per_group[0])}
         else:
             raw = self._store.get_many([k for keys in keys_per_group for k in keys])
             rows = {g.name: raw[i * count:(i + 1) * count] for i, g in enumerate(plan.groups)}
-        return FetchedRows(count, plan, rows, self._clock.now_micros(), epoch)
+        now = self._clock.now_micros()
+        if computed:
+            for g in plan.groups:
+                if g.computed:
+                    rows[g.name] = computed_rows(rows[g.name], g.computed, now)
+        return FetchedRows(count, plan, rows, now, epoch)
 
 
 def decode_rows(fetched: FetchedRows) -> LookupResult:

@@ -16,6 +16,7 @@ from grpc_reflection.v1alpha import reflection
 
 from fsd.serving.backup import create_backup
 from fsd.monitor.history import MetricHistory
+from fsd.publish.events import EventPusher
 from fsd.serving.grpc_server import new_server
 from fsd.config import Settings
 from fsd.deployment import open_storage
@@ -133,6 +134,9 @@ class Daemon:
             self.store, self.registry.snapshot, self.clock, _DaemonPublishEvents(self),
             PublishLimits(max_future_skew_micros=limits.max_future_skew_seconds * 1_000_000, max_chunk_rows=limits.max_chunk_rows),
         )
+        # Computed features keep tiles by read-modify-write: one writer only, so not with replicas sharing a registry.
+        self.events = None if self.shared_registry else EventPusher(
+            self.store, self.deployment.offline_root, self.registry.snapshot, self.clock, limits.max_future_skew_seconds * 1_000_000)
         self.retention = RetentionWorker(self.registry, self.publisher, settings.store.retire_retention_seconds, is_leader=self.is_leader)
         m = settings.monitor
         self.metrics = Metrics(request_histogram=workers is None)
@@ -210,7 +214,7 @@ class Daemon:
         lookup = Lookup(self.store, self.clock, LookupLimits(limits.max_entities, limits.max_features, limits.max_values), refs_from_wire)
         feature_store = FeatureStoreServicer(
             lookup, self.registry, self.publisher, self.served, self.metrics.record_publish, max_concurrent_publishes=limits.max_concurrent_publishes,
-            lease_ok=self.lease_ok,
+            lease_ok=self.lease_ok, events=self.events, max_chunk_rows=limits.max_chunk_rows,
         )
         # GetFeatures takes request bytes (split natively in the common shape) and replies with bytes the read
         # path serialised from rows.
@@ -264,6 +268,10 @@ class Daemon:
             self.watcher = RegistryWatcher(self.registry, lease_seconds=self.settings.registry.lease_seconds, replica_id=replica,
                                            address=f"{s.host}:{port}", shared=True, on_lease=self._on_lease)
             self.watcher.start()
+        if self.events is not None:  # tiles level with the event log before anything is served; refilled on new versions
+            self.events.recover()
+            events = self.events
+            self.registry.add_listener(lambda snapshot: threading.Thread(target=events.recover, name="fsd-tiles-refill", daemon=True).start())
         self._server.start()
         self.retention.start()
         self.freshness.start()

@@ -15,6 +15,7 @@ from fsd.serving.lookup import Lookup
 from fsd.monitor.skew import ServedValues
 from fsd.domain.durations import format_duration
 from fsd.registry.registry import Registry
+from fsd.publish.events import EventPusher
 from fsd.publish.publisher import Publisher
 from fsd.wire import registry as wire
 from fsd.wire import serving as serving_wire
@@ -51,7 +52,9 @@ MAX_OFFLINE_WRITE_ROWS = 2**53  # a count any store can hold exactly; far beyond
 class FeatureStoreServicer:
     def __init__(self, lookup: Lookup, registry: Registry, publisher: Publisher, served: ServedValues | None = None,
                  on_published: Callable[[PublishResult], None] | None = None, max_concurrent_publishes: int = 2,
-                 lease_ok: Callable[[], bool] = lambda: True) -> None:
+                 lease_ok: Callable[[], bool] = lambda: True, events: EventPusher | None = None, max_chunk_rows: int = 1_000_000) -> None:
+        self._events = events
+        self._max_chunk_rows = max_chunk_rows
         self._lookup = lookup
         self._lease_ok = lease_ok
         self._served = served
@@ -84,6 +87,21 @@ class FeatureStoreServicer:
             self._publish_slots.release()
         if self._on_published is not None:
             self._on_published(result)
+        return serving_wire.publish_response(result)
+
+    def PushEvents(self, request_iterator: Iterator[object], context: grpc.ServicerContext) -> object:
+        if self._events is None:
+            raise FailedPrecondition("PushEvents needs a single writer: replicas sharing a registry do not keep computed features yet "
+                                     "(push to a daemon with its own registry)", field="group")
+        if not self._publish_slots.acquire(blocking=False):
+            raise ResourceExhausted(
+                f"{self._max_publishes} publishes are already streaming; retry this push later (limits.max_concurrent_publishes)", field="push_id",
+            )
+        try:
+            group, push_id, chunks = serving_wire.push_chunks(request_iterator)  # type: ignore[arg-type]
+            result = self._events.push(group, chunks, push_id, self._max_chunk_rows)
+        finally:
+            self._publish_slots.release()
         return serving_wire.publish_response(result)
 
     def PublishStatus(self, request, context: grpc.ServicerContext) -> object:  # type: ignore[no-untyped-def]

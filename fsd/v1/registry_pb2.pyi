@@ -39,7 +39,7 @@ class EntityKeySpec(_message.Message):
     def __init__(self, name: _Optional[str] = ..., type: _Optional[_Union[KeyType, str]] = ...) -> None: ...
 
 class FeatureDef(_message.Message):
-    __slots__ = ("name", "dtype", "nullable", "vector_dim", "description", "transformation", "window_seconds", "source_dependencies", "meaning", "owner", "tags", "max_age_seconds", "allow_nan")
+    __slots__ = ("name", "dtype", "nullable", "vector_dim", "description", "transformation", "window_seconds", "source_dependencies", "meaning", "owner", "tags", "max_age_seconds", "allow_nan", "aggregation")
     class TagsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -60,6 +60,7 @@ class FeatureDef(_message.Message):
     TAGS_FIELD_NUMBER: _ClassVar[int]
     MAX_AGE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     ALLOW_NAN_FIELD_NUMBER: _ClassVar[int]
+    AGGREGATION_FIELD_NUMBER: _ClassVar[int]
     name: str
     dtype: _types_pb2.DType
     nullable: bool
@@ -73,10 +74,31 @@ class FeatureDef(_message.Message):
     tags: _containers.ScalarMap[str, str]
     max_age_seconds: int
     allow_nan: bool
-    def __init__(self, name: _Optional[str] = ..., dtype: _Optional[_Union[_types_pb2.DType, str]] = ..., nullable: _Optional[bool] = ..., vector_dim: _Optional[int] = ..., description: _Optional[str] = ..., transformation: _Optional[str] = ..., window_seconds: _Optional[int] = ..., source_dependencies: _Optional[_Iterable[str]] = ..., meaning: _Optional[str] = ..., owner: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ..., max_age_seconds: _Optional[int] = ..., allow_nan: _Optional[bool] = ...) -> None: ...
+    aggregation: Aggregation
+    def __init__(self, name: _Optional[str] = ..., dtype: _Optional[_Union[_types_pb2.DType, str]] = ..., nullable: _Optional[bool] = ..., vector_dim: _Optional[int] = ..., description: _Optional[str] = ..., transformation: _Optional[str] = ..., window_seconds: _Optional[int] = ..., source_dependencies: _Optional[_Iterable[str]] = ..., meaning: _Optional[str] = ..., owner: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ..., max_age_seconds: _Optional[int] = ..., allow_nan: _Optional[bool] = ..., aggregation: _Optional[_Union[Aggregation, _Mapping]] = ...) -> None: ...
+
+class Aggregation(_message.Message):
+    __slots__ = ("function", "column", "window_seconds", "filter")
+    FUNCTION_FIELD_NUMBER: _ClassVar[int]
+    COLUMN_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    function: str
+    column: str
+    window_seconds: int
+    filter: str
+    def __init__(self, function: _Optional[str] = ..., column: _Optional[str] = ..., window_seconds: _Optional[int] = ..., filter: _Optional[str] = ...) -> None: ...
+
+class EventColumn(_message.Message):
+    __slots__ = ("name", "dtype")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DTYPE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    dtype: _types_pb2.DType
+    def __init__(self, name: _Optional[str] = ..., dtype: _Optional[_Union[_types_pb2.DType, str]] = ...) -> None: ...
 
 class GroupDef(_message.Message):
-    __slots__ = ("name", "entity_keys", "source", "owner", "description", "tags", "max_age_seconds", "sync_interval_seconds", "features", "policy", "timestamp_field", "sync_adaptive", "sync_min_seconds", "sync_max_seconds")
+    __slots__ = ("name", "entity_keys", "source", "owner", "description", "tags", "max_age_seconds", "sync_interval_seconds", "features", "policy", "timestamp_field", "sync_adaptive", "sync_min_seconds", "sync_max_seconds", "event_columns", "allowed_lateness_seconds")
     class TagsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -98,6 +120,8 @@ class GroupDef(_message.Message):
     SYNC_ADAPTIVE_FIELD_NUMBER: _ClassVar[int]
     SYNC_MIN_SECONDS_FIELD_NUMBER: _ClassVar[int]
     SYNC_MAX_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    EVENT_COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_LATENESS_SECONDS_FIELD_NUMBER: _ClassVar[int]
     name: str
     entity_keys: _containers.RepeatedCompositeFieldContainer[EntityKeySpec]
     source: str
@@ -112,7 +136,9 @@ class GroupDef(_message.Message):
     sync_adaptive: bool
     sync_min_seconds: int
     sync_max_seconds: int
-    def __init__(self, name: _Optional[str] = ..., entity_keys: _Optional[_Iterable[_Union[EntityKeySpec, _Mapping]]] = ..., source: _Optional[str] = ..., owner: _Optional[str] = ..., description: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ..., max_age_seconds: _Optional[int] = ..., sync_interval_seconds: _Optional[int] = ..., features: _Optional[_Iterable[_Union[FeatureDef, _Mapping]]] = ..., policy: _Optional[_Union[FreshnessPolicy, _Mapping]] = ..., timestamp_field: _Optional[str] = ..., sync_adaptive: _Optional[bool] = ..., sync_min_seconds: _Optional[int] = ..., sync_max_seconds: _Optional[int] = ...) -> None: ...
+    event_columns: _containers.RepeatedCompositeFieldContainer[EventColumn]
+    allowed_lateness_seconds: int
+    def __init__(self, name: _Optional[str] = ..., entity_keys: _Optional[_Iterable[_Union[EntityKeySpec, _Mapping]]] = ..., source: _Optional[str] = ..., owner: _Optional[str] = ..., description: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ..., max_age_seconds: _Optional[int] = ..., sync_interval_seconds: _Optional[int] = ..., features: _Optional[_Iterable[_Union[FeatureDef, _Mapping]]] = ..., policy: _Optional[_Union[FreshnessPolicy, _Mapping]] = ..., timestamp_field: _Optional[str] = ..., sync_adaptive: _Optional[bool] = ..., sync_min_seconds: _Optional[int] = ..., sync_max_seconds: _Optional[int] = ..., event_columns: _Optional[_Iterable[_Union[EventColumn, _Mapping]]] = ..., allowed_lateness_seconds: _Optional[int] = ...) -> None: ...
 
 class FreshnessPolicy(_message.Message):
     __slots__ = ("max_lag_seconds", "max_stale_ratio", "max_missed_refreshes", "min_consistency", "on_inconsistency")

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from fsd.v1 import types_pb2 as fsd_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x66sd/v1/serving.proto\x12\x06\x66sd.v1\x1a\x12\x66sd/v1/types.proto\"~\n\x0c\x45ntityColumn\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x0cint64_values\x18\x02 \x01(\x0b\x32\x11.fsd.v1.Int64ListH\x00\x12+\n\rstring_values\x18\x03 \x01(\x0b\x32\x12.fsd.v1.StringListH\x00\x42\x08\n\x06values\"`\n\x12GetFeaturesRequest\x12&\n\x08\x65ntities\x18\x01 \x03(\x0b\x32\x14.fsd.v1.EntityColumn\x12\x10\n\x08\x66\x65\x61tures\x18\x02 \x03(\t\x12\x10\n\x08manifest\x18\x03 \x01(\t\"\xde\x01\n\rFeatureColumn\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\r\n\x05group\x18\x02 \x01(\t\x12\x0f\n\x07\x66\x65\x61ture\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\r\x12\x1c\n\x05\x64type\x18\x05 \x01(\x0e\x32\r.fsd.v1.DType\x12\x1e\n\x06values\x18\x06 \x01(\x0b\x32\x0e.fsd.v1.Column\x12\x0f\n\x07is_null\x18\x07 \x03(\x08\x12%\n\x08statuses\x18\x08 \x03(\x0e\x32\x13.fsd.v1.ValueStatus\x12\x19\n\x11\x65vent_time_micros\x18\t \x03(\x10\"\x98\x01\n\x13GetFeaturesResponse\x12\x14\n\x0c\x65ntity_count\x18\x01 \x01(\x04\x12\'\n\x08\x66\x65\x61tures\x18\x02 \x03(\x0b\x32\x15.fsd.v1.FeatureColumn\x12\x18\n\x10served_at_micros\x18\x03 \x01(\x03\x12\x10\n\x08manifest\x18\x04 \x01(\t\x12\x16\n\x0eregistry_epoch\x18\x05 \x01(\x04\"\x8b\x02\n\x0cPublishChunk\x12\x12\n\npublish_id\x18\x01 \x01(\t\x12\r\n\x05group\x18\x02 \x01(\t\x12\x10\n\x08sequence\x18\x03 \x01(\x04\x12\x11\n\tarrow_ipc\x18\x04 \x01(\x0c\x12\x43\n\x10\x66\x65\x61ture_versions\x18\x05 \x03(\x0b\x32).fsd.v1.PublishChunk.FeatureVersionsEntry\x12!\n\x04mode\x18\x06 \x01(\x0e\x32\x13.fsd.v1.PublishMode\x12\x13\n\x0bsnapshot_id\x18\x07 \x01(\t\x1a\x36\n\x14\x46\x65\x61tureVersionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\r:\x02\x38\x01\"*\n\x14PublishStatusRequest\x12\x12\n\npublish_id\x18\x01 \x01(\t\"h\n\x15PublishStatusResponse\x12\x12\n\npublish_id\x18\x01 \x01(\t\x12\r\n\x05known\x18\x02 \x01(\x08\x12\x1d\n\x15last_durable_sequence\x18\x03 \x01(\x03\x12\r\n\x05group\x18\x04 \x01(\t\"_\n\x0cRowRejection\x12\x11\n\trow_start\x18\x01 \x01(\x04\x12\x0f\n\x07row_end\x18\x02 \x01(\x04\x12\r\n\x05\x66ield\x18\x03 \x01(\t\x12\x0c\n\x04rule\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\"\xa8\x03\n\x0fPublishResponse\x12\x12\n\npublish_id\x18\x01 \x01(\t\x12\r\n\x05group\x18\x02 \x01(\t\x12\x16\n\x0e\x63hunks_written\x18\x03 \x01(\x04\x12 \n\x18\x63hunks_skipped_duplicate\x18\x04 \x01(\x04\x12\x15\n\rrows_received\x18\x05 \x01(\x04\x12\x15\n\rrows_accepted\x18\x06 \x01(\x04\x12\x15\n\rrows_rejected\x18\x07 \x01(\x04\x12\x16\n\x0evalues_written\x18\x08 \x01(\x04\x12\x1c\n\x14values_skipped_older\x18\t \x01(\x04\x12(\n\nrejections\x18\n \x03(\x0b\x32\x14.fsd.v1.RowRejection\x12\x1c\n\x14rejections_truncated\x18\x0b \x01(\x08\x12@\n\rreason_counts\x18\x0c \x03(\x0b\x32).fsd.v1.PublishResponse.ReasonCountsEntry\x1a\x33\n\x11ReasonCountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01*o\n\x0bPublishMode\x12\x1c\n\x18PUBLISH_MODE_UNSPECIFIED\x10\x00\x12\x0b\n\x07INITIAL\x10\x01\x12\x0b\n\x07REFRESH\x10\x02\x12\x0c\n\x08\x42\x41\x43KFILL\x10\x03\x12\x0e\n\nCORRECTION\x10\x04\x12\n\n\x06RESYNC\x10\x05\x32\xe0\x01\n\x0c\x46\x65\x61tureStore\x12\x46\n\x0bGetFeatures\x12\x1a.fsd.v1.GetFeaturesRequest\x1a\x1b.fsd.v1.GetFeaturesResponse\x12:\n\x07Publish\x12\x14.fsd.v1.PublishChunk\x1a\x17.fsd.v1.PublishResponse(\x01\x12L\n\rPublishStatus\x12\x1c.fsd.v1.PublishStatusRequest\x1a\x1d.fsd.v1.PublishStatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x66sd/v1/serving.proto\x12\x06\x66sd.v1\x1a\x12\x66sd/v1/types.proto\"~\n\x0c\x45ntityColumn\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x0cint64_values\x18\x02 \x01(\x0b\x32\x11.fsd.v1.Int64ListH\x00\x12+\n\rstring_values\x18\x03 \x01(\x0b\x32\x12.fsd.v1.StringListH\x00\x42\x08\n\x06values\"`\n\x12GetFeaturesRequest\x12&\n\x08\x65ntities\x18\x01 \x03(\x0b\x32\x14.fsd.v1.EntityColumn\x12\x10\n\x08\x66\x65\x61tures\x18\x02 \x03(\t\x12\x10\n\x08manifest\x18\x03 \x01(\t\"\xde\x01\n\rFeatureColumn\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\r\n\x05group\x18\x02 \x01(\t\x12\x0f\n\x07\x66\x65\x61ture\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\r\x12\x1c\n\x05\x64type\x18\x05 \x01(\x0e\x32\r.fsd.v1.DType\x12\x1e\n\x06values\x18\x06 \x01(\x0b\x32\x0e.fsd.v1.Column\x12\x0f\n\x07is_null\x18\x07 \x03(\x08\x12%\n\x08statuses\x18\x08 \x03(\x0e\x32\x13.fsd.v1.ValueStatus\x12\x19\n\x11\x65vent_time_micros\x18\t \x03(\x10\"\x98\x01\n\x13GetFeaturesResponse\x12\x14\n\x0c\x65ntity_count\x18\x01 \x01(\x04\x12\'\n\x08\x66\x65\x61tures\x18\x02 \x03(\x0b\x32\x15.fsd.v1.FeatureColumn\x12\x18\n\x10served_at_micros\x18\x03 \x01(\x03\x12\x10\n\x08manifest\x18\x04 \x01(\t\x12\x16\n\x0eregistry_epoch\x18\x05 \x01(\x04\"\x8b\x02\n\x0cPublishChunk\x12\x12\n\npublish_id\x18\x01 \x01(\t\x12\r\n\x05group\x18\x02 \x01(\t\x12\x10\n\x08sequence\x18\x03 \x01(\x04\x12\x11\n\tarrow_ipc\x18\x04 \x01(\x0c\x12\x43\n\x10\x66\x65\x61ture_versions\x18\x05 \x03(\x0b\x32).fsd.v1.PublishChunk.FeatureVersionsEntry\x12!\n\x04mode\x18\x06 \x01(\x0e\x32\x13.fsd.v1.PublishMode\x12\x13\n\x0bsnapshot_id\x18\x07 \x01(\t\x1a\x36\n\x14\x46\x65\x61tureVersionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\r:\x02\x38\x01\"V\n\x0fPushEventsChunk\x12\x0f\n\x07push_id\x18\x01 \x01(\t\x12\r\n\x05group\x18\x02 \x01(\t\x12\x10\n\x08sequence\x18\x03 \x01(\x04\x12\x11\n\tarrow_ipc\x18\x04 \x01(\x0c\"*\n\x14PublishStatusRequest\x12\x12\n\npublish_id\x18\x01 \x01(\t\"h\n\x15PublishStatusResponse\x12\x12\n\npublish_id\x18\x01 \x01(\t\x12\r\n\x05known\x18\x02 \x01(\x08\x12\x1d\n\x15last_durable_sequence\x18\x03 \x01(\x03\x12\r\n\x05group\x18\x04 \x01(\t\"_\n\x0cRowRejection\x12\x11\n\trow_start\x18\x01 \x01(\x04\x12\x0f\n\x07row_end\x18\x02 \x01(\x04\x12\r\n\x05\x66ield\x18\x03 \x01(\t\x12\x0c\n\x04rule\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\"\xa8\x03\n\x0fPublishResponse\x12\x12\n\npublish_id\x18\x01 \x01(\t\x12\r\n\x05group\x18\x02 \x01(\t\x12\x16\n\x0e\x63hunks_written\x18\x03 \x01(\x04\x12 \n\x18\x63hunks_skipped_duplicate\x18\x04 \x01(\x04\x12\x15\n\rrows_received\x18\x05 \x01(\x04\x12\x15\n\rrows_accepted\x18\x06 \x01(\x04\x12\x15\n\rrows_rejected\x18\x07 \x01(\x04\x12\x16\n\x0evalues_written\x18\x08 \x01(\x04\x12\x1c\n\x14values_skipped_older\x18\t \x01(\x04\x12(\n\nrejections\x18\n \x03(\x0b\x32\x14.fsd.v1.RowRejection\x12\x1c\n\x14rejections_truncated\x18\x0b \x01(\x08\x12@\n\rreason_counts\x18\x0c \x03(\x0b\x32).fsd.v1.PublishResponse.ReasonCountsEntry\x1a\x33\n\x11ReasonCountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01*o\n\x0bPublishMode\x12\x1c\n\x18PUBLISH_MODE_UNSPECIFIED\x10\x00\x12\x0b\n\x07INITIAL\x10\x01\x12\x0b\n\x07REFRESH\x10\x02\x12\x0c\n\x08\x42\x41\x43KFILL\x10\x03\x12\x0e\n\nCORRECTION\x10\x04\x12\n\n\x06RESYNC\x10\x05\x32\xa2\x02\n\x0c\x46\x65\x61tureStore\x12\x46\n\x0bGetFeatures\x12\x1a.fsd.v1.GetFeaturesRequest\x1a\x1b.fsd.v1.GetFeaturesResponse\x12:\n\x07Publish\x12\x14.fsd.v1.PublishChunk\x1a\x17.fsd.v1.PublishResponse(\x01\x12@\n\nPushEvents\x12\x17.fsd.v1.PushEventsChunk\x1a\x17.fsd.v1.PublishResponse(\x01\x12L\n\rPublishStatus\x12\x1c.fsd.v1.PublishStatusRequest\x1a\x1d.fsd.v1.PublishStatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,8 +36,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PUBLISHCHUNK_FEATUREVERSIONSENTRY']._serialized_options = b'8\001'
   _globals['_PUBLISHRESPONSE_REASONCOUNTSENTRY']._loaded_options = None
   _globals['_PUBLISHRESPONSE_REASONCOUNTSENTRY']._serialized_options = b'8\001'
-  _globals['_PUBLISHMODE']._serialized_start=1602
-  _globals['_PUBLISHMODE']._serialized_end=1713
+  _globals['_PUBLISHMODE']._serialized_start=1690
+  _globals['_PUBLISHMODE']._serialized_end=1801
   _globals['_ENTITYCOLUMN']._serialized_start=52
   _globals['_ENTITYCOLUMN']._serialized_end=178
   _globals['_GETFEATURESREQUEST']._serialized_start=180
@@ -50,16 +50,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PUBLISHCHUNK']._serialized_end=926
   _globals['_PUBLISHCHUNK_FEATUREVERSIONSENTRY']._serialized_start=872
   _globals['_PUBLISHCHUNK_FEATUREVERSIONSENTRY']._serialized_end=926
-  _globals['_PUBLISHSTATUSREQUEST']._serialized_start=928
-  _globals['_PUBLISHSTATUSREQUEST']._serialized_end=970
-  _globals['_PUBLISHSTATUSRESPONSE']._serialized_start=972
-  _globals['_PUBLISHSTATUSRESPONSE']._serialized_end=1076
-  _globals['_ROWREJECTION']._serialized_start=1078
-  _globals['_ROWREJECTION']._serialized_end=1173
-  _globals['_PUBLISHRESPONSE']._serialized_start=1176
-  _globals['_PUBLISHRESPONSE']._serialized_end=1600
-  _globals['_PUBLISHRESPONSE_REASONCOUNTSENTRY']._serialized_start=1549
-  _globals['_PUBLISHRESPONSE_REASONCOUNTSENTRY']._serialized_end=1600
-  _globals['_FEATURESTORE']._serialized_start=1716
-  _globals['_FEATURESTORE']._serialized_end=1940
+  _globals['_PUSHEVENTSCHUNK']._serialized_start=928
+  _globals['_PUSHEVENTSCHUNK']._serialized_end=1014
+  _globals['_PUBLISHSTATUSREQUEST']._serialized_start=1016
+  _globals['_PUBLISHSTATUSREQUEST']._serialized_end=1058
+  _globals['_PUBLISHSTATUSRESPONSE']._serialized_start=1060
+  _globals['_PUBLISHSTATUSRESPONSE']._serialized_end=1164
+  _globals['_ROWREJECTION']._serialized_start=1166
+  _globals['_ROWREJECTION']._serialized_end=1261
+  _globals['_PUBLISHRESPONSE']._serialized_start=1264
+  _globals['_PUBLISHRESPONSE']._serialized_end=1688
+  _globals['_PUBLISHRESPONSE_REASONCOUNTSENTRY']._serialized_start=1637
+  _globals['_PUBLISHRESPONSE_REASONCOUNTSENTRY']._serialized_end=1688
+  _globals['_FEATURESTORE']._serialized_start=1804
+  _globals['_FEATURESTORE']._serialized_end=2094
 # @@protoc_insertion_point(module_scope)

@@ -104,6 +104,18 @@ class PublishChunk(_message.Message):
     snapshot_id: str
     def __init__(self, publish_id: _Optional[str] = ..., group: _Optional[str] = ..., sequence: _Optional[int] = ..., arrow_ipc: _Optional[bytes] = ..., feature_versions: _Optional[_Mapping[str, int]] = ..., mode: _Optional[_Union[PublishMode, str]] = ..., snapshot_id: _Optional[str] = ...) -> None: ...
 
+class PushEventsChunk(_message.Message):
+    __slots__ = ("push_id", "group", "sequence", "arrow_ipc")
+    PUSH_ID_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    ARROW_IPC_FIELD_NUMBER: _ClassVar[int]
+    push_id: str
+    group: str
+    sequence: int
+    arrow_ipc: bytes
+    def __init__(self, push_id: _Optional[str] = ..., group: _Optional[str] = ..., sequence: _Optional[int] = ..., arrow_ipc: _Optional[bytes] = ...) -> None: ...
+
 class PublishStatusRequest(_message.Message):
     __slots__ = ("publish_id",)
     PUBLISH_ID_FIELD_NUMBER: _ClassVar[int]

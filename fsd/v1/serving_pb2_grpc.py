@@ -44,6 +44,11 @@ class FeatureStoreStub:
                 request_serializer=fsd_dot_v1_dot_serving__pb2.PublishChunk.SerializeToString,
                 response_deserializer=fsd_dot_v1_dot_serving__pb2.PublishResponse.FromString,
                 _registered_method=True)
+        self.PushEvents = channel.stream_unary(
+                '/fsd.v1.FeatureStore/PushEvents',
+                request_serializer=fsd_dot_v1_dot_serving__pb2.PushEventsChunk.SerializeToString,
+                response_deserializer=fsd_dot_v1_dot_serving__pb2.PublishResponse.FromString,
+                _registered_method=True)
         self.PublishStatus = channel.unary_unary(
                 '/fsd.v1.FeatureStore/PublishStatus',
                 request_serializer=fsd_dot_v1_dot_serving__pb2.PublishStatusRequest.SerializeToString,
@@ -69,9 +74,18 @@ class FeatureStoreServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def PublishStatus(self, request, context):
+    def PushEvents(self, request_iterator, context):
         """Where an interrupted publish stands: resume from the last durable chunk + 1.
+        Raw events of a group with an event source: appended durably to its offline event log and folded into the
+        computed features' tiles before the reply; per-row rejections as for Publish (late_correction,
+        timestamp_in_future, key and type rules). A retried push (same push_id) skips chunks already durable.
         """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PublishStatus(self, request, context):
+        """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -87,6 +101,11 @@ def add_FeatureStoreServicer_to_server(servicer, server):
             'Publish': grpc.stream_unary_rpc_method_handler(
                     servicer.Publish,
                     request_deserializer=fsd_dot_v1_dot_serving__pb2.PublishChunk.FromString,
+                    response_serializer=fsd_dot_v1_dot_serving__pb2.PublishResponse.SerializeToString,
+            ),
+            'PushEvents': grpc.stream_unary_rpc_method_handler(
+                    servicer.PushEvents,
+                    request_deserializer=fsd_dot_v1_dot_serving__pb2.PushEventsChunk.FromString,
                     response_serializer=fsd_dot_v1_dot_serving__pb2.PublishResponse.SerializeToString,
             ),
             'PublishStatus': grpc.unary_unary_rpc_method_handler(
@@ -148,6 +167,33 @@ class FeatureStore:
             target,
             '/fsd.v1.FeatureStore/Publish',
             fsd_dot_v1_dot_serving__pb2.PublishChunk.SerializeToString,
+            fsd_dot_v1_dot_serving__pb2.PublishResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PushEvents(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/fsd.v1.FeatureStore/PushEvents',
+            fsd_dot_v1_dot_serving__pb2.PushEventsChunk.SerializeToString,
             fsd_dot_v1_dot_serving__pb2.PublishResponse.FromString,
             options,
             channel_credentials,

@@ -9,6 +9,7 @@ from fsd.domain import (
     ApplyResult, BackupInfo, Change, Deployment, DType, EntityKeySpec, FeatureSpec, FreshnessPolicy, GroupInfo, GroupSpec, History,
     HistoryEntry, Incident, KeyType, ManifestInfo, OfflineWrite, PinnedFeature, ReplicaInfo, SyncRun, VersionInfo, VersionState,
 )
+from fsd.domain.aggregation import Aggregation
 from fsd.errors import InvalidArgument, ResourceExhausted
 from fsd.v1 import registry_pb2
 
@@ -20,6 +21,9 @@ def feature_to_proto(spec: FeatureSpec) -> registry_pb2.FeatureDef:
         name=spec.name, dtype=int(spec.dtype), nullable=spec.nullable, vector_dim=spec.vector_dim, description=spec.description,
         transformation=spec.transformation, window_seconds=spec.window_seconds, source_dependencies=list(spec.source_dependencies),
         meaning=spec.meaning, owner=spec.owner, tags=dict(spec.tags), max_age_seconds=spec.max_age_seconds, allow_nan=spec.allow_nan,
+        aggregation=None if spec.aggregation is None else registry_pb2.Aggregation(
+            function=spec.aggregation.function, column=spec.aggregation.column, window_seconds=spec.aggregation.window_seconds,
+            filter=spec.aggregation.filter),
     )
 
 
@@ -32,6 +36,8 @@ def group_to_proto(spec: GroupSpec) -> registry_pb2.GroupDef:
         features=[feature_to_proto(f) for f in spec.features], policy=registry_pb2.FreshnessPolicy(**asdict(spec.policy)),
         timestamp_field=spec.timestamp_field, sync_adaptive=spec.sync_adaptive, sync_min_seconds=spec.sync_min_seconds,
         sync_max_seconds=spec.sync_max_seconds,
+        event_columns=[registry_pb2.EventColumn(name=name, dtype=int(dtype)) for name, dtype in spec.event_columns],
+        allowed_lateness_seconds=spec.allowed_lateness_seconds,
     )
 
 
@@ -45,6 +51,8 @@ def feature_from_proto(msg: registry_pb2.FeatureDef) -> FeatureSpec:
         transformation=msg.transformation, window_seconds=msg.window_seconds, source_dependencies=tuple(msg.source_dependencies),
         meaning=msg.meaning, owner=msg.owner, tags=tuple(sorted(msg.tags.items())), max_age_seconds=msg.max_age_seconds,
         allow_nan=msg.allow_nan,
+        aggregation=Aggregation(msg.aggregation.function, msg.aggregation.column, msg.aggregation.window_seconds, msg.aggregation.filter)
+        if msg.HasField("aggregation") else None,
     )
 
 
@@ -63,8 +71,16 @@ def group_from_proto(msg: registry_pb2.GroupDef) -> GroupSpec:
         policy=FreshnessPolicy(max_lag_seconds=p.max_lag_seconds, max_stale_ratio=p.max_stale_ratio, max_missed_refreshes=p.max_missed_refreshes,
                                min_consistency=p.min_consistency, on_inconsistency=p.on_inconsistency or "report"),
         timestamp_field=msg.timestamp_field or "event_timestamp", sync_adaptive=msg.sync_adaptive, sync_min_seconds=msg.sync_min_seconds,
-        sync_max_seconds=msg.sync_max_seconds,
+        sync_max_seconds=msg.sync_max_seconds, event_columns=tuple((c.name, _dtype(c.dtype, c.name)) for c in msg.event_columns),
+        allowed_lateness_seconds=msg.allowed_lateness_seconds,
     )
+
+
+def _dtype(code: int, name: str) -> DType:
+    try:
+        return DType(code)
+    except ValueError:
+        raise InvalidArgument(f"event column {name[:100]!r}: unknown dtype {code}", field="event_columns") from None
 
 
 class ApplyArgs(NamedTuple):

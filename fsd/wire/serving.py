@@ -159,6 +159,42 @@ def publish_chunks(requests: Iterator[serving_pb2.PublishChunk]) -> Iterator[Pub
                            chunk.snapshot_id)
 
 
+def push_chunks(requests: Iterator[serving_pb2.PushEventsChunk]) -> tuple[str, str, Iterator[tuple[int, bytes]]]:
+    """(group, push id, each chunk's sequence and Arrow IPC bytes, read lazily): the first chunk is read here for its group."""
+    iterator = iter(requests)
+    first = next(iterator, None)
+    if first is None:
+        raise InvalidArgument("push stream carried no chunks", field="arrow_ipc")
+    if not first.group:
+        raise InvalidArgument("the first chunk must name the group", field="group")
+    group, push_id = first.group, first.push_id
+    if len(push_id) > 128:
+        raise InvalidArgument("push_id is over 128 characters", field="push_id")
+
+    def tables() -> Iterator[tuple[int, bytes]]:
+        expected = 0
+        for chunk in _chain(first, iterator):
+            if chunk.group and chunk.group != group:
+                raise InvalidArgument("group changed within one push stream", field="group")
+            if chunk.push_id != push_id:
+                raise InvalidArgument("push_id changed within one push stream", field="push_id")
+            if chunk.sequence != expected:
+                raise InvalidArgument(f"chunk sequence {chunk.sequence} arrived, expected {expected}", field="sequence")
+            expected += 1
+            yield chunk.sequence, chunk.arrow_ipc
+
+    return group, push_id, tables()
+
+
+def _chain(first: object, rest: Iterator[object]) -> Iterator[object]:
+    yield first
+    yield from rest
+
+
+def push_chunk(push_id: str, group: str, sequence: int, arrow_ipc: bytes) -> serving_pb2.PushEventsChunk:
+    return serving_pb2.PushEventsChunk(push_id=push_id, group=group, sequence=sequence, arrow_ipc=arrow_ipc)
+
+
 def publish_chunk(publish_id: str, group: str, sequence: int, arrow_ipc: bytes, feature_versions: Mapping[str, int], mode: str,
                   snapshot_id: str) -> serving_pb2.PublishChunk:
     return serving_pb2.PublishChunk(publish_id=publish_id, group=group, sequence=sequence, arrow_ipc=arrow_ipc,

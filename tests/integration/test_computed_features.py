@@ -26,6 +26,7 @@ from fsd.domain.aggregation import Aggregation
 from fsd.errors import FsdError, InvalidArgument
 from fsd.registry.definitions import load_text
 from tests.daemon_process import DaemonProcess
+from tests.helpers import wait_for
 
 TS = pa.timestamp("us", tz="UTC")
 REPO = """
@@ -169,19 +170,23 @@ def shared_computed(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[n
     daemon.stop()
 
 
-def test_a_new_window_fills_from_the_log_while_the_old_version_serves(computed) -> None:  # type: ignore[no-untyped-def]
-    _, client = computed
-    client.push_events("card_activity", events([1, 1, 1], [300, 5000, 6600], [1.0, 2.0, 4.0], ["a", "b", "c"]))  # 5 min, 83 min, 110 min ago
+def test_a_new_window_fills_from_the_log_while_the_old_version_serves(daemon_factory) -> None:  # type: ignore[no-untyped-def]
+    repo = REPO.replace("allowed_lateness: 10m", "allowed_lateness: 3h")  # events up to 3 h late still count
+    client = Client(daemon_factory().start().target)
+    client.apply(load_text(repo))
+    client.push_events("card_activity", events([1, 1, 1], [300, 5000, 7500], [1.0, 2.0, 4.0], ["a", "b", "c"]))  # 5, 83, 125 min ago
     client.push_events("card_activity", events([1], [10], [8.0], ["d"]))
     before = client.get_features(["card_activity:txn_count_1h"], {"card_id": [1]})["card_activity:txn_count_1h"].values.tolist()
-    assert before == [2]  # the 1 h window: two events (the late ones at 83 and 110 min are outside it)
-    result = client.apply(load_text(REPO.replace("{name: txn_count_1h, dtype: int64, aggregation: {function: count, window: 1h}}",
+    assert before == [2]  # the 1 h window: two events (those 83 and 125 min old are outside it)
+    result = client.apply(load_text(repo.replace("{name: txn_count_1h, dtype: int64, aggregation: {function: count, window: 1h}}",
                                                  "{name: txn_count_1h, dtype: int64, aggregation: {function: count, window: 2h}}")))
-    assert any(c.kind == "new_version" for c in result.changes)
+    assert [(c.feature, c.action, c.version) for c in result.changes if c.action == "new_version"] == [("txn_count_1h", "new_version", 2)]
     still = client.get_features(["card_activity:txn_count_1h"], {"card_id": [1]})
     assert still["card_activity:txn_count_1h"].version == 1 and still["card_activity:txn_count_1h"].values.tolist() == [2]
-    filled = client.get_features(["card_activity:txn_count_1h@2"], {"card_id": [1]})
-    assert filled["card_activity:txn_count_1h@2"].values.tolist() == [3]  # 2 h reaches the event 83 min ago, not 110
+    filled = wait_for(lambda: (got := client.get_features(["card_activity:txn_count_1h@2"], {"card_id": [1]})["card_activity:txn_count_1h@2"])
+                      .status_names() == ["PRESENT"] and got)
+    assert filled.version == 2 and filled.values.tolist() == [3]  # 2 h reaches the event 83 min ago, not the one 125 min ago
+    client.close()
 
 
 def test_kill_9_during_pushes_loses_nothing_acknowledged(daemon_factory) -> None:  # type: ignore[no-untyped-def]
@@ -229,3 +234,11 @@ def test_fsd_push_from_a_parquet_file(computed, tmp_path: Path) -> None:  # type
     assert run.returncode == 0, run.stderr
     assert "2 events accepted" in run.stdout
     assert client.get_features(["card_activity:amount_sum_1h"], {"card_id": [7]})["card_activity:amount_sum_1h"].values.tolist() == [7.0]
+
+
+def test_deleting_the_group_removes_its_tiles(computed) -> None:  # type: ignore[no-untyped-def]
+    daemon, client = computed
+    client.push_events("card_activity", events([1], [5], [1.0], ["a"]))
+    client.delete_group("card_activity", force=True)
+    client.apply(load_text(REPO))  # the same name again: a new group, with nothing of the old one
+    assert served(client, [1])[1][1][0] == (2, None)

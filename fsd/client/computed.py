@@ -1,0 +1,61 @@
+"""Training values of computed features: what `get_historical_features` adds for features with an aggregation,
+from the group's offline event log (fsd.aggregation.offline), in the same table as precomputed features."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pyarrow as pa
+
+from fsd.aggregation.event_log import EventLog
+from fsd.aggregation.offline import ComputedFeature, compute
+from fsd.domain import DType, GroupInfo, VersionInfo
+from fsd.errors import FailedPrecondition
+from fsd.offline.retrieval import FeatureVersion, check_entity_rows, feature_columns, status_column
+from fsd.offline.store import OfflineStore
+
+_ARROW = {DType.INT64: pa.int64(), DType.DOUBLE: pa.float64(), DType.FLOAT: pa.float32(), DType.BOOL: pa.bool_(), DType.STRING: pa.string()}
+
+
+def is_computed(version: VersionInfo) -> bool:
+    return version.spec.aggregation is not None
+
+
+def historical_with_computed(store: OfflineStore, entity_rows: pa.Table, resolved: Sequence[tuple[FeatureVersion, VersionInfo]],
+                             groups: dict[str, GroupInfo], precomputed: pa.Table | None, *, as_of_micros: int | None, with_status: bool,
+                             engine: str) -> pa.Table:
+    """The point-in-time table with every requested feature in request order: precomputed ones from `precomputed`
+    (the engine's table for them), computed ones from the event log at each row's event_timestamp."""
+    if engine != "local":
+        raise FailedPrecondition(f"computed features are computed by the local engine only (engine {engine!r} was asked)", field="engine")
+    check_entity_rows(entity_rows, "event_timestamp")
+    names = feature_columns(entity_rows.column_names, [fv for fv, _ in resolved])
+    by_group: dict[str, list[int]] = {}
+    for index, (fv, version) in enumerate(resolved):
+        if is_computed(version):
+            by_group.setdefault(fv.group, []).append(index)
+    computed: dict[int, tuple[pa.Array, pa.Array]] = {}
+    for group, indices in by_group.items():
+        spec = groups[group].spec
+        features = [ComputedFeature(names[i], resolved[i][1].spec.aggregation, resolved[i][0].max_age_micros) for i in indices]  # type: ignore[arg-type]
+        events = EventLog(store.root, group).read()
+        columns = compute(events, entity_rows, [k.name for k in spec.entity_keys], "event_timestamp", features,
+                          [name for name, _ in spec.event_columns], as_of_micros=as_of_micros)
+        for i in indices:
+            column = columns[names[i]]
+            computed[i] = (pa.array(column.values, _ARROW[resolved[i][1].spec.dtype]), status_column(column.status))
+    out = entity_rows
+    pre_names = iter([c for c in (precomputed.column_names[entity_rows.num_columns:] if precomputed is not None else []) if not c.endswith(":status")])
+    for index, name in enumerate(names):
+        if index in computed:
+            values, status = computed[index]
+        else:
+            source = next(pre_names)
+            values = precomputed[source]  # type: ignore[index]
+            status = precomputed[f"{source}:status"] if with_status else None  # type: ignore[index]
+        out = out.append_column(name, values)
+        if with_status:
+            out = out.append_column(f"{name}:status", status)
+    return out
+
+
+__all__ = ["historical_with_computed", "is_computed"]
