@@ -116,8 +116,32 @@ class FreshnessMonitor:
             self._on_signals(computed)
         return computed
 
+    def _sample_computed(self, info: GroupInfo, now: int) -> tuple[dict[int, SlotSample], int]:
+        """A computed group's freshness is the age of the newest event applied: read from a sample of its tiles, with
+        each serving version's value counted stale as GetFeatures would serve it now."""
+        from fsd.aggregation import tiles
+        from fsd.aggregation.layout import computed_versions, tile_prefix
+
+        versions = {v.slot: v for v in computed_versions(info)}
+        samples = {slot: SlotSample(feature=v.feature, version=v.version) for slot, v in versions.items()
+                   if info.serving_version(v.feature) is not None and info.serving_version(v.feature).version == v.version}  # type: ignore[union-attr]
+        newest = 0
+        for _, blob in sample_rows(self._store, tile_prefix(info.group_id), self._sample_rows):
+            for slot, state in tiles.decode(blob).items():
+                newest = max(newest, state.newest_dropped, *(t.newest for t in state.tiles.values()))
+                sample, version = samples.get(slot), versions.get(slot)
+                if sample is None or version is None:
+                    continue
+                folder = tiles.FeatureTiles(slot, version.aggregation, info.spec.allowed_lateness_seconds * 1_000_000)
+                status, _, _ = folder.value_at(state, now, version.max_age_micros)
+                sample.present += 1
+                sample.stale += status == tiles.STALE
+        return samples, newest
+
     def _sample(self, info: GroupInfo, now: int) -> tuple[dict[int, SlotSample], int]:
         """Stale counts per serving slot over at most sample_rows rows from a random point of the group's range."""
+        if info.spec.event_columns:
+            return self._sample_computed(info, now)
         rows = sample_rows(self._store, codec.group_prefix(info.group_id), self._sample_rows)
         samples: dict[int, SlotSample] = {}
         newest = 0

@@ -34,6 +34,7 @@ RULE_REASONS = {
     "nan_or_inf_not_allowed": "NaN or infinity in a feature that does not allow it",
     "vector_dim_mismatch": "vector length differs from the declared vector_dim",
     "null_inside_vector": "null element inside a vector",
+    "late_correction": "event arrived later than the group's allowed_lateness after it happened (it would change a window already served)",
 }
 
 

@@ -242,3 +242,13 @@ def test_deleting_the_group_removes_its_tiles(computed) -> None:  # type: ignore
     client.delete_group("card_activity", force=True)
     client.apply(load_text(REPO))  # the same name again: a new group, with nothing of the old one
     assert served(client, [1])[1][1][0] == (2, None)
+
+
+def test_freshness_of_a_computed_group_is_the_age_of_the_newest_event(computed) -> None:  # type: ignore[no-untyped-def]
+    _, client = computed
+    client.push_events("card_activity", events([1, 2], [90, 30], [1.0, 2.0], ["a", "b"]))
+    status = wait_for(lambda: (g := client.status("card_activity").groups[0]).freshness_lag_seconds is not None and g, step=0.2)
+    assert 30 <= status.freshness_lag_seconds < 90  # the newest event is 30 s old
+    assert not any("never synced" in a for a in status.alerts)
+    ratios = {f.feature: f.stale_entity_ratio for f in status.features}
+    assert ratios["txn_count_1h"] == 0.0  # sampled, and fresh

@@ -119,3 +119,12 @@ def test_the_yaml_examples_load() -> None:
     for block in re.findall(r"```yaml\n(.*?)```", README, flags=re.S):
         if block.lstrip().startswith("feature_groups:"):
             assert load_text(block)
+
+
+def test_the_computed_features_block_runs_as_written(tmp_path: Path) -> None:
+    run = run_bash(block_after("### Computed features: a window aggregation declared once"), as_a_clone(tmp_path))
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    out = run.stdout
+    assert out.count("2 events accepted") == 2
+    assert "92.5" in out and "185.0" in out
+    assert "online [185.0] training [185.0]" in out

@@ -14,7 +14,10 @@ from fsd.domain.durations import format_duration, parse_duration
 
 def test_example_repo_loads() -> None:
     groups = {g.name: g for g in load_repo(FRAUD_REPO)}
-    assert set(groups) == {"customer_profile", "transaction_velocity", "customer_merchant"}
+    assert set(groups) == {"customer_profile", "transaction_velocity", "customer_merchant", "card_activity"}
+    activity = groups["card_activity"]  # computed by fsd from pushed events
+    assert dict(activity.event_columns) == {"amount_eur": DType.DOUBLE, "merchant_mcc": DType.STRING}
+    assert activity.feature("amount_sum_1h").aggregation.function == "sum"  # type: ignore[union-attr]
     velocity = groups["transaction_velocity"]
     assert velocity.max_age_seconds == 900 and velocity.sync_interval_seconds == 60
     assert velocity.feature("txn_count_1h").window_seconds == 3600  # type: ignore[union-attr]
@@ -70,3 +73,38 @@ def test_durations(text: object, seconds: int) -> None:
 def test_bad_durations(bad: object) -> None:
     with pytest.raises(ValueError):
         parse_duration(bad)
+
+
+@pytest.mark.parametrize("feature,message", [
+    ("{name: f, dtype: int64, aggregation: {function: median, column: amount, window: 1h}}", "must be one of"),
+    ("{name: f, dtype: double, aggregation: {function: sum, column: nope, window: 1h}}", "not a column"),
+    ("{name: f, dtype: int64, aggregation: {function: sum, column: amount, window: 1h}}", "gives double"),
+    ("{name: f, dtype: double, aggregation: {function: sum, column: amount, window: 90s}}", "whole number of minutes"),
+    ("{name: f, dtype: double, nullable: false, aggregation: {function: mean, column: amount, window: 1h}}", "declare it nullable"),
+    ("{name: f, dtype: int64, aggregation: {function: count, window: 1h, filter: 'amount >'}}", "filter"),
+    ("{name: f, dtype: double}", "holds only computed features"),
+])
+def test_aggregation_mistakes_are_named(feature: str, message: str) -> None:
+    text = f"""
+feature_groups:
+  - name: events
+    entity_keys: [{{name: id, type: int64}}]
+    event_source: {{columns: {{amount: double}}}}
+    features:
+      - {feature}
+"""
+    with pytest.raises(InvalidArgument, match=message):
+        load_text(text)
+
+
+def test_a_changed_window_is_a_new_behaviour_and_precomputed_hashes_stay() -> None:
+    from fsd.domain import FeatureSpec
+    from fsd.domain.aggregation import Aggregation
+    from fsd.registry.versioning import behaviour_hash
+
+    plain = FeatureSpec("x", DType.DOUBLE, transformation="sum(a)", window_seconds=3600)
+    # the hash this feature had before aggregations existed: re-applying a repo creates no new versions
+    assert behaviour_hash(plain, "parquet://s") == "30d4e3808f4aa70ad74a8150d65f4da2343048e3c03be8c3bec90e521822515a"
+    one = FeatureSpec("n", DType.INT64, aggregation=Aggregation("count", "", 3600))
+    two = FeatureSpec("n", DType.INT64, aggregation=Aggregation("count", "", 7200))
+    assert behaviour_hash(one, "") != behaviour_hash(two, "") != behaviour_hash(FeatureSpec("n", DType.INT64), "")
