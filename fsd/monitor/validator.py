@@ -16,6 +16,7 @@ from fsd.domain import (
     Clock, DType, FeatureValidation, GroupInfo, KeyType, MismatchCounts, RegistrySnapshot, VersionInfo, VersionState,
 )
 from fsd.errors import FailedPrecondition, InvalidArgument, NotFound
+from fsd.monitor.computed_check import check_computed
 from fsd.monitor.sampling import sample_rows
 from fsd.monitor.skew import ServedValues, psi
 from fsd.offline.retrieval import FeatureVersion, latest_values
@@ -69,6 +70,10 @@ class ConsistencyValidator:
 
     def check_version(self, info: GroupInfo, feature: str, version: VersionInfo, sample: int, skew: bool) -> FeatureValidation:
         report = _Tally()
+        if version.spec.aggregation is not None:  # computed: recomputed from the event log at this instant
+            report.sampled, report.matching, report.mismatches = check_computed(
+                self._store, str(self._offline.root), info, version, sample, self._clock.now_micros())
+            return report.result(feature, version.version)
         keys = tuple(k.name for k in info.spec.entity_keys)
         now = self._clock.now_micros()
         expected = latest_values(self._offline, FeatureVersion(info.spec.name, feature, version.version, keys, 0), as_of_micros=now)

@@ -252,3 +252,18 @@ def test_freshness_of_a_computed_group_is_the_age_of_the_newest_event(computed) 
     assert not any("never synced" in a for a in status.alerts)
     ratios = {f.feature: f.stale_entity_ratio for f in status.features}
     assert ratios["txn_count_1h"] == 0.0  # sampled, and fresh
+
+
+def test_the_validator_recomputes_from_the_event_log_and_sees_a_tampered_tile(computed) -> None:  # type: ignore[no-untyped-def]
+    """Validation of computed features compares values (100 % when nothing is wrong), and a difference between the
+    tiles and the event log — here, an event appended to the log behind the daemon's back — is a defect."""
+    daemon, client = computed
+    client.push_events("card_activity", events([1, 2, 3], [60, 30, 10], [5.0, 6.0, 7.0], ["a", "b", "c"]))
+    result = client.validate("card_activity", sample=10)
+    assert result.features and all(f.sampled == 3 and f.consistency == 1.0 for f in result.features)
+    log = EventLog(client.get_deployment().offline_root, "card_activity")
+    extra = log.batch(1).slice(0, 1)
+    log.append(999, extra)  # an event the tiles never saw
+    tampered = client.validate("card_activity", sample=10, feature="txn_count_1h")
+    assert tampered.features[0].consistency < 1.0 and tampered.features[0].mismatches.value_differs == 1
+    assert "events involved" in daemon.log()
