@@ -74,16 +74,18 @@ def cmd_publish(args: argparse.Namespace) -> int:
         print(f"\ninterrupted: chunks already acknowledged are durable; resume with: {resume_hint}", file=sys.stderr)
         return exits.INTERRUPTED
 
-    def table_text() -> str:
-        lines = [f"publish {result.publish_id}: {result.rows_accepted} rows accepted, {result.rows_rejected} rejected, "
-                 f"{result.values_written} values written, {result.values_skipped_older} skipped (newer online)"]
-        lines += [f"  rows {r.row_start}-{r.row_end - 1}: [{r.rule}] {r.reason}" for r in result.rejections]
-        if result.rejections_truncated:
-            lines.append("  (more rejections not shown)")
-        return "\n".join(lines)
-
-    emit(args, result, table_text)
+    emit(args, result, lambda: result_text(f"publish {result.publish_id}: {result.rows_accepted} rows accepted, {result.rows_rejected} rejected, "
+                                           f"{result.values_written} values written, {result.values_skipped_older} skipped (newer online)", result))
     return exits.OK if result.rows_rejected == 0 else exits.ROWS_REJECTED
+
+
+def result_text(headline: str, result: object) -> str:
+    """A publish's or push's outcome: the headline, then each rejected row range with its rule."""
+    lines = [headline]
+    lines += [f"  rows {r.row_start}-{r.row_end - 1}: [{r.rule}] {r.reason}" for r in result.rejections]  # type: ignore[attr-defined]
+    if result.rejections_truncated:  # type: ignore[attr-defined]
+        lines.append("  (more rejections not shown)")
+    return "\n".join(lines)
 
 
 def cmd_push(args: argparse.Namespace) -> int:
@@ -94,15 +96,8 @@ def cmd_push(args: argparse.Namespace) -> int:
     with client_from(args) as client:
         result = client.push_events(args.group, table, push_id=push_id, chunk_rows=args.chunk_rows)
 
-    def table_text() -> str:
-        lines = [f"push {result.publish_id}: {result.rows_accepted} events accepted, {result.rows_rejected} rejected "
-                 f"(durable in the event log and the computed features' tiles)"]
-        lines += [f"  rows {r.row_start}-{r.row_end - 1}: [{r.rule}] {r.reason}" for r in result.rejections]
-        if result.rejections_truncated:
-            lines.append("  (more rejections not shown)")
-        return "\n".join(lines)
-
-    emit(args, result, table_text)
+    emit(args, result, lambda: result_text(f"push {result.publish_id}: {result.rows_accepted} events accepted, {result.rows_rejected} rejected "
+                                           "(durable in the event log and the computed features' tiles)", result))
     return exits.OK if result.rows_rejected == 0 else exits.ROWS_REJECTED
 
 

@@ -33,7 +33,7 @@ from fsd.errors import FailedPrecondition, InvalidArgument, ResourceExhausted, e
 from fsd.online.base import OnlineStore
 from fsd.publish.publisher import decode_ipc
 from fsd.rows import columns
-from fsd.rows.checks import RULE_REASONS, ranges
+from fsd.rows.checks import RowRejections
 
 logger = logging.getLogger(__name__)
 
@@ -134,15 +134,8 @@ class EventPusher:
         ts_type = table.schema.field("event_timestamp").type
         if not pa.types.is_timestamp(ts_type) or ts_type.tz is None:
             raise InvalidArgument("events: event_timestamp must be a timezone-aware (UTC) timestamp", field="event_timestamp")
-        invalid = np.zeros(table.num_rows, dtype=np.bool_)
-        rejections: list[Rejection] = []
-
-        def collect(column: str, violations: dict[str, np.ndarray]) -> None:
-            nonlocal invalid
-            for rule, mask in violations.items():
-                for start, end in ranges(mask & ~invalid):
-                    rejections.append(Rejection(row_offset + start, row_offset + end, column, rule, f"{column}: {RULE_REASONS.get(rule, rule)}"))
-                invalid |= mask
+        found = RowRejections(table.num_rows, row_offset)
+        collect = found.collect
 
         key_columns = []
         for key in spec.entity_keys:
@@ -159,8 +152,8 @@ class EventPusher:
             if name in table.column_names:
                 col = columns.feature_column(table.column(name), FeatureSpec(name, dtype, nullable=True))
                 collect(name, col.violations)
-        rejections.sort(key=lambda r: (r.row_start, r.field))
-        keep = ~invalid
+        rejections = found.sorted()
+        keep = ~found.invalid
         if not keep.any():
             return None, rejections
         marker.received = received

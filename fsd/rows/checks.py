@@ -122,20 +122,30 @@ def check_feature_types(table: pa.Table, group: GroupSpec, specs: Mapping[str, t
             )
 
 
+class RowRejections:
+    """Rows rejected so far, each reported once under the first rule it broke (rows counted from `offset`)."""
+
+    def __init__(self, rows: int, offset: int = 0) -> None:
+        self.invalid = np.zeros(rows, dtype=np.bool_)
+        self.rejections: list[Rejection] = []
+        self._offset = offset
+
+    def collect(self, column: str, violations: dict[str, np.ndarray]) -> None:
+        for rule, mask in violations.items():
+            for start, end in ranges(mask & ~self.invalid):
+                self.rejections.append(Rejection(self._offset + start, self._offset + end, column, rule, f"{column}: {RULE_REASONS.get(rule, rule)}"))
+            self.invalid |= mask
+
+    def sorted(self) -> list[Rejection]:
+        return sorted(self.rejections, key=lambda r: (r.row_start, r.field))
+
+
 def validate_rows(
     table: pa.Table, group: GroupSpec, specs: Mapping[str, FeatureSpec], now_micros: int, max_future_skew_micros: int
 ) -> ValidatedRows:
     """Every row rule, vectorised. A row breaking any rule is rejected whole, reported once under its first rule."""
-    invalid = np.zeros(table.num_rows, dtype=np.bool_)
-    rejections: list[Rejection] = []
-
-    def collect(column: str, violations: dict[str, np.ndarray]) -> None:
-        nonlocal invalid
-        for rule, mask in violations.items():
-            fresh = mask & ~invalid
-            for start, end in ranges(fresh):
-                rejections.append(Rejection(start, end, column, rule, f"{column}: {RULE_REASONS.get(rule, rule)}"))
-            invalid |= mask
+    found = RowRejections(table.num_rows)
+    collect = found.collect
 
     keys = []
     for key in group.entity_keys:
@@ -157,5 +167,4 @@ def validate_rows(
         col = columns.feature_column(table.column(name), spec)
         collect(name, col.violations)
         features[name] = col
-    rejections.sort(key=lambda r: (r.row_start, r.field))
-    return ValidatedRows(~invalid, rejections, keys, times.values, created, features)
+    return ValidatedRows(~found.invalid, found.sorted(), keys, times.values, created, features)
