@@ -353,8 +353,11 @@ def down(directory: str | Path, state: ClusterState | None = None) -> None:
         data = Path(str(state.postgres["data"]))
         if inside(root, data) or _marked(data, state.postgres.get("owner_token")):
             shutil.rmtree(data, ignore_errors=True)
+    killed = [node for node in state.redis if _kill(node, signal.SIGKILL)]
+    deadline = time.monotonic() + 10
+    while any(same_process(node) for node in killed) and time.monotonic() < deadline:
+        time.sleep(0.02)  # a signal is delivered asynchronously: down returns once they are gone
     for node in state.redis:
-        _kill(node, signal.SIGKILL)
         node_dir = root / f"redis-{node['port']}"
         if inside(root, node_dir) and not node_dir.is_symlink():
             shutil.rmtree(node_dir, ignore_errors=True)
