@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pyarrow as pa
 
 from fsd.aggregation.event_log import EventLog
 from fsd.aggregation.offline import ComputedFeature, compute
 from fsd.domain import DType, GroupInfo, VersionInfo
-from fsd.errors import FailedPrecondition
+from fsd.offline.partitioned import DatasetSummary
 from fsd.offline.retrieval import FeatureVersion, check_entity_rows, feature_columns, status_column
 from fsd.offline.store import OfflineStore
 
@@ -24,9 +25,8 @@ def historical_with_computed(store: OfflineStore, entity_rows: pa.Table, resolve
                              groups: dict[str, GroupInfo], precomputed: pa.Table | None, *, as_of_micros: int | None, with_status: bool,
                              engine: str) -> pa.Table:
     """The point-in-time table with every requested feature in request order: precomputed ones from `precomputed`
-    (the engine's table for them), computed ones from the event log at each row's event_timestamp."""
-    if engine != "local":
-        raise FailedPrecondition(f"computed features are computed by the local engine only (engine {engine!r} was asked)", field="engine")
+    (the named engine's table for them), computed ones folded from the event log at each row's event_timestamp —
+    the same fold whichever engine joins the precomputed ones, so every engine gives the same computed values."""
     check_entity_rows(entity_rows, "event_timestamp")
     names = feature_columns(entity_rows.column_names, [fv for fv, _ in resolved])
     by_group: dict[str, list[int]] = {}
@@ -58,4 +58,16 @@ def historical_with_computed(store: OfflineStore, entity_rows: pa.Table, resolve
     return out
 
 
-__all__ = ["historical_with_computed", "is_computed"]
+def summary_of(table: pa.Table, entity_columns: int) -> DatasetSummary:
+    """The dataset manifest's figures of a finished training table: rows, time range, each feature's statuses."""
+    summary = DatasetSummary(rows=table.num_rows)
+    summary.add_times(table["event_timestamp"].cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_numpy(zero_copy_only=False))
+    names = {"PRESENT": 1, "NOT_FOUND": 2, "STALE": 3}
+    for column in table.column_names[entity_columns:]:
+        if column.endswith(":status"):
+            codes = np.asarray([names[s] for s in table[column].to_pylist()], dtype=np.int64)
+            summary.status_counts[column[: -len(":status")]] = np.bincount(codes, minlength=4)
+    return summary
+
+
+__all__ = ["historical_with_computed", "is_computed", "summary_of"]

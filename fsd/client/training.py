@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fsd.client.computed import historical_with_computed, is_computed
+from fsd.aggregation.event_log import EventLog
+from fsd.client.computed import historical_with_computed, is_computed, summary_of
 from fsd.client.inputs import data_table
 from fsd.domain import FeatureRef, GroupInfo, OfflineWrite, VersionInfo, resolve_version
 from fsd.errors import FailedPrecondition, InvalidArgument
@@ -117,14 +118,13 @@ def create_dataset(
     if path.exists() or sidecar.exists():
         raise FailedPrecondition(f"{path} already exists; choose another --out", field="out")
     resolved = resolve_features(client, refs)
-    if any(is_computed(v) for _, v in resolved):
-        raise FailedPrecondition("computed features are not written by dataset create yet: use get_historical_features and write its "
-                                 "table (the same values)", field="features")
-    empty = [f"{f.group}:{f.feature}@{f.version}" for f, _ in resolved if not store.snapshots(f.group, f.feature, f.version)]
+    computed = any(is_computed(v) for _, v in resolved)
+    empty = [f"{f.group}:{f.feature}@{f.version}" for f, v in resolved
+             if not (store.snapshots(f.group, f.feature, f.version) if not is_computed(v) else EventLog(store.root, f.group).sequences())]
     if empty:
         raise FailedPrecondition(
             f"no offline data for {', '.join(empty)} in the offline store {store.root}: the training set would be all NOT_FOUND; "
-            "ingest it first (fsd offline ingest GROUP FILE)", field="features",
+            "ingest it first (fsd offline ingest GROUP FILE; computed features: fsd push GROUP FILE)", field="features",
         )
     versions = [fv for fv, _ in resolved]
     rows = entity_rows if isinstance(entity_rows, pa.Table) else confine(entity_rows, "entities")
@@ -134,15 +134,29 @@ def create_dataset(
     # (a planted link included) instead of following it.
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
-        return _stage_and_publish(client, store, rows, versions, path, sidecar, staging, name, actor, as_of_micros, engine, memory_budget)
+        if computed:  # in memory, precomputed columns from the engine and computed ones folded from the event log
+            table = rows if isinstance(rows, pa.Table) else pq.read_table(rows)
+            rows = historical_with_computed(store, table, resolved, {f.group: client.get_group(f.group) for f, v in resolved if is_computed(v)},
+                                            historical_table(engine, store, table, [f for f, v in resolved if not is_computed(v)],
+                                                             as_of_micros=as_of_micros, with_status=True)
+                                            if any(not is_computed(v) for _, v in resolved) else None,
+                                            as_of_micros=as_of_micros, with_status=True, engine=engine)
+        return _stage_and_publish(client, store, rows, versions, path, sidecar, staging, name, actor, as_of_micros, engine, memory_budget,
+                                  computed=computed)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
 def _stage_and_publish(client: Client, store: OfflineStore, rows: pa.Table | Path, versions: list[FeatureVersion], path: Path, sidecar: Path,
-                       staging: Path, name: str | None, actor: str, as_of_micros: int | None, engine: str, memory_budget: int) -> dict[str, object]:
+                       staging: Path, name: str | None, actor: str, as_of_micros: int | None, engine: str, memory_budget: int,
+                       computed: bool = False) -> dict[str, object]:
     tmp = staging / "data.parquet"
-    summary = write_training_set(engine, store, rows, versions, tmp, as_of_micros=as_of_micros, memory_budget=memory_budget)
+    if computed:  # `rows` is the finished table
+        summary = summary_of(rows, len(rows.column_names) - 2 * len(versions))  # type: ignore[arg-type]
+        pq.write_table(rows, tmp, compression="zstd")  # type: ignore[arg-type]
+        rows = rows.select(rows.column_names[: len(rows.column_names) - 2 * len(versions)])  # type: ignore[union-attr]
+    else:
+        summary = write_training_set(engine, store, rows, versions, tmp, as_of_micros=as_of_micros, memory_budget=memory_budget)
     manifest = None
     if name:
         manifest = client.create_manifest(name, [f"{f.group}:{f.feature}@{f.version}" for f in versions], created_by=actor,
@@ -152,7 +166,8 @@ def _stage_and_publish(client: Client, store: OfflineStore, rows: pa.Table | Pat
         "serving_manifest": manifest.ref if manifest else None,
         "features": [
             {"ref": f"{f.group}:{f.feature}@{f.version}", "column": column, "definition_hash": f.behaviour_hash,
-             "offline_snapshots": store.snapshots(f.group, f.feature, f.version), "statuses": summary.statuses(column)}
+             "offline_snapshots": store.snapshots(f.group, f.feature, f.version) or [f"events:{seq}" for seq in EventLog(store.root, f.group).sequences()[-1:]],
+             "statuses": summary.statuses(column)}
             for f, column in zip(versions, columns)
         ],
         "rows": summary.rows,

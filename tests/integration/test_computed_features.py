@@ -267,3 +267,19 @@ def test_the_validator_recomputes_from_the_event_log_and_sees_a_tampered_tile(co
     tampered = client.validate("card_activity", sample=10, feature="txn_count_1h")
     assert tampered.features[0].consistency < 1.0 and tampered.features[0].mismatches.value_differs == 1
     assert "events involved" in daemon.log()
+
+
+def test_dataset_create_and_every_engine_give_the_same_computed_values(computed, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _, client = computed
+    client.push_events("card_activity", events([1, 1, 2], [300, 100, 50], [10.0, 20.0, 5.0], ["a", "b", "a"]))
+    t, now = served(client, [1, 2, 3])
+    at = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(microseconds=t)
+    rows = pa.table({"card_id": pa.array([1, 2, 3], pa.int64()), "event_timestamp": pa.array([at] * 3, TS)})
+    local = client.get_historical_features(rows, REFS)
+    assert client.get_historical_features(rows, REFS, engine="duckdb").equals(local)
+    doc = client.create_dataset(rows, str(tmp_path / "train.parquet"), REFS, name="activity_model")
+    written = pq.read_table(tmp_path / "train.parquet")
+    assert written.select(local.column_names).to_pylist() == local.to_pylist()
+    assert doc["serving_manifest"] == "activity_model@1" and doc["rows"] == 3
+    assert doc["features"][0]["statuses"] == {"PRESENT": 2, "STALE": 0, "NOT_FOUND": 1}
+    assert training(client, [1, 2, 3], t) == now
