@@ -48,7 +48,11 @@ class Event:
 def passes(condition: EventFilter | None, values: Mapping[str, object]) -> bool:
     if condition is None:
         return True
-    value = values.get(condition.column)
+    return passes_value(condition, values.get(condition.column))
+
+
+def passes_value(condition: EventFilter, value: object) -> bool:
+    """Whether the filter holds for the filtered column's value (a null never passes)."""
     if value is None:
         return False
     literal = condition.literal

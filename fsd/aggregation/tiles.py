@@ -10,11 +10,11 @@ their newest event time kept, so a blob stays bounded by 60 tiles plus the laten
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from fsd.aggregation import hll
-from fsd.aggregation.reference import NOT_FOUND, PRESENT, STALE, passes
+from fsd.aggregation.reference import NOT_FOUND, PRESENT, STALE, passes, passes_value
 from fsd.domain.aggregation import TILES_PER_WINDOW, Aggregation, parse_filter
 
 BLOB_FORMAT = 1
@@ -58,31 +58,42 @@ class FeatureTiles:
 
     def add(self, state: SlotTiles, event_micros: int, arrival: tuple[int, int, int], values: Mapping[str, object]) -> None:
         """One event, in arrival order (received, sequence, row)."""
-        k = event_micros // self.tile
-        tile = state.tiles.get(k)
-        if tile is None:
-            tile = state.tiles[k] = Tile()
-        tile.newest = max(tile.newest, event_micros)
-        agg = self.agg
-        if not passes(self.filter, values):
-            return
-        value = values.get(agg.column) if agg.column else True
-        if value is None:
-            return
+        self.add_rows([state], [event_micros], [arrival], {name: [value] for name, value in values.items()})
+
+    def add_rows(self, states: Sequence[SlotTiles], times: Sequence[int], arrivals: Sequence[tuple[int, int, int]],
+                 values: Mapping[str, Sequence[object]]) -> None:
+        """add() of row i into states[i] for every row (in arrival order): the same result, one tight loop per
+        feature instead of a call per event (what a push batch takes)."""
+        tile, agg, condition = self.tile, self.agg, self.filter
+        column = values.get(agg.column) if agg.column else None
+        tested = values.get(condition.column) if condition is not None else None
         f = agg.function
-        if f in ("sum", "mean"):
-            tile.s += float(value)  # type: ignore[arg-type]
-        elif f == "min":
-            tile.extreme = float(value) if tile.n == 0 else min(tile.extreme, float(value))  # type: ignore[arg-type]
-        elif f == "max":
-            tile.extreme = float(value) if tile.n == 0 else max(tile.extreme, float(value))  # type: ignore[arg-type]
-        elif f == "last":
-            stamp = (event_micros, *arrival)
-            if tile.last is None or stamp > tile.last:
-                tile.last, tile.last_value = stamp, value  # type: ignore[assignment]
-        elif f == "count_distinct":
-            hll.add(tile.registers, value)
-        tile.n += 1
+        for i, state in enumerate(states):
+            e = times[i]
+            k = e // tile
+            found = state.tiles.get(k)
+            if found is None:
+                found = state.tiles[k] = Tile()
+            if e > found.newest:
+                found.newest = e
+            if condition is not None and not passes_value(condition, tested[i] if tested is not None else None):
+                continue
+            value = column[i] if column is not None else True
+            if value is None:
+                continue
+            if f in ("sum", "mean"):
+                found.s += float(value)  # type: ignore[arg-type]
+            elif f == "min":
+                found.extreme = float(value) if found.n == 0 else min(found.extreme, float(value))  # type: ignore[arg-type]
+            elif f == "max":
+                found.extreme = float(value) if found.n == 0 else max(found.extreme, float(value))  # type: ignore[arg-type]
+            elif f == "last":
+                stamp = (e, *arrivals[i])
+                if found.last is None or stamp > found.last:
+                    found.last, found.last_value = stamp, value  # type: ignore[assignment]
+            elif f == "count_distinct":
+                hll.add(found.registers, value)
+            found.n += 1
 
     def drop_expired(self, state: SlotTiles, now_micros: int) -> None:
         oldest = now_micros // self.tile - self.keep_tiles

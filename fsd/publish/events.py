@@ -209,15 +209,18 @@ class EventPusher:
         seqs = batch[SEQ].to_numpy(zero_copy_only=False)
         rows = batch[ROW].to_numpy(zero_copy_only=False)
         values = {name: batch[name].to_pylist() for name, _ in spec.event_columns}
-        for i, key in enumerate(keys):
-            entity = states[key]
-            row_values = {name: column[i] for name, column in values.items()}
-            arrival = (int(received[i]), int(seqs[i]), int(rows[i]))
-            for folder in folders:
-                state = entity.get(folder.slot)
+        arrivals = list(zip(received.tolist(), seqs.tolist(), rows.tolist()))
+        event_times = times.tolist()
+        for folder in folders:  # one loop per feature over the batch, rows in arrival order
+            slot, function = folder.slot, folder.agg.function
+            per_row = []
+            for key in keys:
+                entity = states[key]
+                state = entity.get(slot)
                 if state is None:
-                    state = entity[folder.slot] = tiles.SlotTiles(folder.agg.function)
-                folder.add(state, int(times[i]), arrival, row_values)
+                    state = entity[slot] = tiles.SlotTiles(function)
+                per_row.append(state)
+            folder.add_rows(per_row, event_times, arrivals, values)
         now = int(received.max()) if len(received) else self._clock.now_micros()
         for key in dict.fromkeys(keys):
             for folder in folders:

@@ -106,8 +106,8 @@ def training(client: Client, cards: list[int], t: int) -> dict[int, list[tuple[i
 
 
 @pytest.fixture
-def computed(daemon_factory):  # type: ignore[no-untyped-def]
-    daemon = daemon_factory().start()
+def computed(daemon_factory, both_serving_modes):  # type: ignore[no-untyped-def]
+    daemon = daemon_factory(workers=both_serving_modes).start()
     with Client(daemon.target) as client:
         client.apply(load_text(REPO))
         yield daemon, client

@@ -102,3 +102,21 @@ def test_offline_point_in_time_values_equal_the_reference(case: tuple, label_off
     for row, offset in enumerate(label_offsets):
         status, value, newest = value_at(agg, events[1 + row % 2], T0 + offset, 90_000_000)
         assert (int(got.status[row]), got.values[row], int(got.event_micros[row])) == (status, value, newest)
+
+
+@settings(max_examples=150, deadline=None)
+@given(scenario(), st.sampled_from(range(len(AGGREGATIONS))))
+def test_a_batch_fold_equals_event_by_event(case: tuple, which: int) -> None:  # type: ignore[type-arg]
+    """add_rows over a batch whose rows interleave entities (what a push takes) builds the tiles one row at a time does."""
+    raw, _ = case
+    agg = AGGREGATIONS[which]
+    feature = tiles.FeatureTiles(3, agg, 20_000_000)
+    one_by_one = {1: tiles.SlotTiles(agg.function), 2: tiles.SlotTiles(agg.function)}
+    batched = {1: tiles.SlotTiles(agg.function), 2: tiles.SlotTiles(agg.function)}
+    rows = [(1 + seq % 2, T0 + offset, (T0 + offset + delay, seq, 0), {"amount": amount, "merchant": merchant, "card": card})
+            for seq, (offset, delay, amount, merchant, card) in enumerate(raw)]
+    for entity, event, arrival, values in rows:
+        feature.add(one_by_one[entity], event, arrival, values)
+    feature.add_rows([batched[r[0]] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
+                     {c: [r[3][c] for r in rows] for c in ("amount", "merchant", "card")})
+    assert tiles.encode(batched) == tiles.encode(one_by_one)
