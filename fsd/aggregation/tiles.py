@@ -21,7 +21,7 @@ BLOB_FORMAT = 1
 FUNCTION_CODES = {"count": 1, "sum": 2, "mean": 3, "min": 4, "max": 5, "last": 6, "count_distinct": 7}
 _I64 = struct.Struct("<q")
 _F64 = struct.Struct("<d")
-_HEAD = struct.Struct("<BH")
+_HEAD = struct.Struct("<BqH")  # format, the last push sequence folded into this blob, slot count
 _SLOT = struct.Struct("<IBqH")
 _TILE = struct.Struct("<qqq")  # tile index, newest event time, counted events
 _LAST = struct.Struct("<qqqq")  # event time, received, push sequence, row
@@ -132,9 +132,15 @@ class FeatureTiles:
         return status, value, newest
 
 
-def encode(states: Mapping[int, SlotTiles]) -> bytes:
+def applied_seq(blob: bytes) -> int:
+    """The last push sequence folded into this entity's tiles: a replay skips what the entity already holds, so
+    a batch written to an engine without atomic multi-key writes (Redis Cluster) never counts twice."""
+    return _HEAD.unpack_from(blob, 0)[1]
+
+
+def encode(states: Mapping[int, SlotTiles], seq: int = 0) -> bytes:
     """An entity's tiles of every computed feature version of its group, as the stored blob."""
-    out = bytearray(_HEAD.pack(BLOB_FORMAT, len(states)))
+    out = bytearray(_HEAD.pack(BLOB_FORMAT, seq, len(states)))
     for slot, state in sorted(states.items()):
         out += _SLOT.pack(slot, FUNCTION_CODES[state.function], state.newest_dropped, len(state.tiles))
         for k, tile in sorted(state.tiles.items()):
@@ -155,7 +161,7 @@ def encode(states: Mapping[int, SlotTiles]) -> bytes:
 
 
 def decode(blob: bytes) -> dict[int, SlotTiles]:
-    fmt, count = _HEAD.unpack_from(blob, 0)
+    fmt, _, count = _HEAD.unpack_from(blob, 0)
     if fmt != BLOB_FORMAT:
         raise ValueError(f"tile blob format {fmt} is not {BLOB_FORMAT}")
     pos = _HEAD.size

@@ -18,6 +18,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,7 +65,12 @@ class _Marker:
 
 class EventPusher:
     def __init__(self, store: OnlineStore, offline_root: Path, snapshot: Callable[[], RegistrySnapshot], clock: Clock,
-                 max_future_skew_micros: int) -> None:
+                 max_future_skew_micros: int, hold: Callable[[str], AbstractContextManager[None]] | None = None, shared: bool = False) -> None:
+        """hold: the registry's exclusive hold across processes (replicas sharing a registry push to the same tiles
+        and event log: one of them at a time per group); shared: other processes write too, so the progress marker
+        is re-read under the hold on every push instead of trusted from memory."""
+        self._hold = hold or (lambda name: nullcontext())
+        self._shared = shared
         self._store = store
         self._root = Path(offline_root)
         self._snapshot = snapshot
@@ -88,8 +94,8 @@ class EventPusher:
         rejections: list[Rejection] = []
         reasons: dict[str, int] = {}
         written = skipped = 0
-        with self._lock(group):
-            marker = self._markers.get(group)
+        with self._lock(group), self._hold(f"tiles:{info.group_id}"):
+            marker = None if self._shared else self._markers.get(group)
             if marker is None or marker.slots != tuple(v.slot for v in computed_versions(info)):
                 marker = self._recover_locked(info)
             for sequence, payload in chunks:
@@ -184,16 +190,18 @@ class EventPusher:
         """Fold one logged batch into the stored tiles; one synced write with the marker."""
         versions = computed_versions(info)
         states: dict[bytes, dict[int, tiles.SlotTiles]] = {}
-        self._fold_into(info, batch, versions, states, load=True)
+        seq = int(batch[SEQ][0].as_py()) if batch.num_rows else marker.seq
+        self._fold_into(info, batch, versions, states, load=True, seq=seq)
         marker.slots = tuple(v.slot for v in versions)
-        puts = [(key, tiles.encode(entity)) for key, entity in states.items()]
+        puts = [(key, tiles.encode(entity, seq)) for key, entity in states.items()]
         puts.append((marker_key(info.group_id), marker.encode()))
         self._store.write_batch(puts)
 
     def _fold_into(self, info: GroupInfo, batch: pa.Table, versions: list, states: dict[bytes, dict[int, tiles.SlotTiles]],  # type: ignore[type-arg]
-                   load: bool) -> None:
+                   load: bool, seq: int = 0) -> None:
         """Fold a batch into `states` (entity tile key -> slot -> tiles), loading entities not in it from the store when
-        `load`, else starting them empty (a refill builds new versions' tiles apart)."""
+        `load` (skipping the rows of entities whose stored tiles already hold push `seq`), else starting them empty
+        (a refill builds new versions' tiles apart)."""
         spec = info.spec
         lateness = spec.allowed_lateness_seconds * 1_000_000
         folders = [tiles.FeatureTiles(v.slot, v.aggregation, lateness) for v in versions]
@@ -202,8 +210,16 @@ class EventPusher:
         keys = tile_keys(info.group_id, entities)
         missing = [key for key in dict.fromkeys(keys) if key not in states]
         stored = self._store.get_many(missing) if load and missing else [None] * len(missing)
+        done = set()
         for key, raw in zip(missing, stored):
+            if raw is not None and seq and tiles.applied_seq(raw) >= seq:
+                done.add(key)  # a replay of a batch this entity already holds
+                continue
             states[key] = tiles.decode(raw) if raw is not None else {}
+        if done:
+            keep = [key not in done for key in keys]
+            batch = batch.filter(pa.array(keep))
+            keys = [key for key, kept in zip(keys, keep) if kept]
         times = batch["event_timestamp"].cast(pa.int64()).to_numpy(zero_copy_only=False)
         received = batch[RECEIVED].cast(pa.int64()).to_numpy(zero_copy_only=False)
         seqs = batch[SEQ].to_numpy(zero_copy_only=False)
@@ -240,7 +256,7 @@ class EventPusher:
         for key, raw in zip(keys, self._store.get_many(keys) if keys else []):
             entity = {slot: state for slot, state in (tiles.decode(raw) if raw is not None else {}).items() if slot not in fresh}
             entity.update(built[key])
-            puts.append((key, tiles.encode(entity)))
+            puts.append((key, tiles.encode(entity, tiles.applied_seq(raw) if raw is not None else 0)))
         if puts:
             self._store.write_batch(puts)
 
@@ -250,7 +266,7 @@ class EventPusher:
         """Bring every event group's tiles level with its log (at start)."""
         for info in self._snapshot().groups.values():
             if info.spec.event_columns:
-                with self._lock(info.spec.name):
+                with self._lock(info.spec.name), self._hold(f"tiles:{info.group_id}"):
                     self._recover_locked(info)
 
     def _recover_locked(self, info: GroupInfo) -> _Marker:

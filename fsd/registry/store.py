@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 from fsd.domain import (
@@ -166,6 +167,11 @@ class Coordination(Protocol):
 
     def wait_for_change(self, timeout: float) -> None:
         """Return when another process may have changed the registry, or after `timeout` seconds."""
+        ...
+
+    def hold(self, name: str) -> AbstractContextManager[None]:
+        """Exclusive, while the context lasts, among every process sharing this registry (per name): what keeps
+        one writer at a time on state outside the registry, such as a group's computed-feature tiles."""
         ...
 
 

@@ -134,9 +134,9 @@ class Daemon:
             self.store, self.registry.snapshot, self.clock, _DaemonPublishEvents(self),
             PublishLimits(max_future_skew_micros=limits.max_future_skew_seconds * 1_000_000, max_chunk_rows=limits.max_chunk_rows),
         )
-        # Computed features keep tiles by read-modify-write: one writer only, so not with replicas sharing a registry.
-        self.events = None if self.shared_registry else EventPusher(
-            self.store, self.deployment.offline_root, self.registry.snapshot, self.clock, limits.max_future_skew_seconds * 1_000_000)
+        # Computed features keep tiles by read-modify-write: one writer per group at a time, across replicas too.
+        self.events = EventPusher(self.store, self.deployment.offline_root, self.registry.snapshot, self.clock,
+                                  limits.max_future_skew_seconds * 1_000_000, hold=self.registry.store.hold, shared=self.shared_registry)
         self.retention = RetentionWorker(self.registry, self.publisher, settings.store.retire_retention_seconds, is_leader=self.is_leader)
         m = settings.monitor
         self.metrics = Metrics(request_histogram=workers is None)

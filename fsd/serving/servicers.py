@@ -91,8 +91,7 @@ class FeatureStoreServicer:
 
     def PushEvents(self, request_iterator: Iterator[object], context: grpc.ServicerContext) -> object:
         if self._events is None:
-            raise FailedPrecondition("PushEvents needs a single writer: replicas sharing a registry do not keep computed features yet "
-                                     "(push to a daemon with its own registry)", field="group")
+            raise FailedPrecondition("this process does not take PushEvents", field="group")
         if not self._publish_slots.acquire(blocking=False):
             raise ResourceExhausted(
                 f"{self._max_publishes} publishes are already streaming; retry this push later (limits.max_concurrent_publishes)", field="push_id",

@@ -4,6 +4,7 @@ in `postgres.py` (imported only when a postgresql:// registry is opened)."""
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import sqlite3
 import threading
@@ -81,6 +82,10 @@ class Dialect(Protocol):
         """Whether this process holds (or just took) the background-work lease."""
         ...
 
+    def hold(self, name: str) -> AbstractContextManager[None]:
+        """Exclusive among the processes of this database, per name, while the context lasts."""
+        ...
+
     def wait_for_change(self, timeout: float) -> None:
         """Return when another process may have changed the registry, or after `timeout` seconds."""
         ...
@@ -111,6 +116,7 @@ class SqliteDialect:
             raise StorageError(f"registry {path}: {exc}") from None
         self._lock = threading.RLock()
         self._lead_fd: int | None = None
+        self._holds: dict[str, threading.Lock] = {}
 
     @contextmanager
     def transaction(self, write: bool) -> Iterator[Tx]:
@@ -139,6 +145,21 @@ class SqliteDialect:
 
     def lock(self, tx: Tx, key: str) -> None:
         """BEGIN IMMEDIATE already serialises every writer of the file."""
+
+    @contextmanager
+    def hold(self, name: str) -> Iterator[None]:
+        """Exclusive among the processes using this file: an flock on a file beside it, per name."""
+        if self._path == ":memory:":
+            with self._holds.setdefault(name, threading.Lock()):
+                yield
+            return
+        digest = hashlib.blake2b(name.encode(), digest_size=8).hexdigest()
+        fd = os.open(f"{self._path}.hold-{digest}", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
 
     def try_lead(self) -> bool:
         if self._path == ":memory:":

@@ -86,6 +86,20 @@ class PostgresDialect:
     def lock(self, tx: Tx, key: str) -> None:
         tx.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (key,))
 
+    @contextmanager
+    def hold(self, name: str) -> Iterator[None]:
+        """Exclusive among every replica of this database: a session advisory lock on a connection of its own, so
+        it is released when this process dies or loses the database."""
+        conn = self._connect(autocommit=True)
+        try:
+            conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"fsd-hold:{name}",))
+            yield
+            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (f"fsd-hold:{name}",))
+        except psycopg.Error as exc:
+            raise _unavailable(exc) from None
+        finally:
+            conn.close()
+
     def try_lead(self) -> bool:
         """Hold the advisory lock on a connection of its own: when this process dies or loses the database, the
         session ends, the lock is released, and another replica takes over on its next try."""

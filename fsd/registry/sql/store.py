@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import asdict
 from pathlib import Path
 
@@ -296,6 +297,9 @@ class SqlRegistryStore:
 
     def try_lead(self) -> bool:
         return self._db.try_lead()
+
+    def hold(self, name: str) -> AbstractContextManager[None]:
+        return self._db.hold(name)
 
     def wait_for_change(self, timeout: float) -> None:
         self._db.wait_for_change(timeout)
