@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from fsd.aggregation import hll
-from fsd.aggregation.reference import NOT_FOUND, PRESENT, STALE, passes, passes_value
+from fsd.aggregation.reference import NOT_FOUND, PRESENT, STALE, passes_value
 from fsd.domain.aggregation import TILES_PER_WINDOW, Aggregation, parse_filter
 
 BLOB_FORMAT = 1
