@@ -63,13 +63,15 @@ def _wait_port(port_file: Path, proc: subprocess.Popen, timeout: float = 60) -> 
     return int(port_file.read_text())
 
 
-def start_daemon(data_dir: Path, log: Path) -> tuple[subprocess.Popen, int, float]:  # type: ignore[type-arg]
-    """Start `fsd serve`; returns (process, port, seconds until health SERVING)."""
+def start_daemon(data_dir: Path, log: Path, *extra: str) -> tuple[subprocess.Popen, int, float]:  # type: ignore[type-arg]
+    """Start `fsd serve` (with `extra` arguments); returns (process, port, seconds until health SERVING). Side files
+    the daemon writes beside its port file (`.metrics`, `.http`) are `data_dir.parent / "fsd.port.<kind>"`."""
     port_file = data_dir.parent / "fsd.port"
     port_file.unlink(missing_ok=True)
     began = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "fsd.cli", "--log-level", "WARNING", "serve", "--data-dir", str(data_dir), "--port", "0", "--port-file", str(port_file)],
+        [sys.executable, "-m", "fsd.cli", "--log-level", "WARNING", "serve", "--data-dir", str(data_dir), "--port", "0", "--port-file", str(port_file),
+         *extra],
         stdout=open(log, "ab"), stderr=subprocess.STDOUT,
     )
     port = _wait_port(port_file, proc)

@@ -17,8 +17,6 @@ import argparse
 import datetime as dt
 import random
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,7 +26,7 @@ import pyarrow as pa
 
 from fsd.client import Client
 from fsd.registry.definitions import load_text
-from loadtests.bench import percentile, require_native_codec
+from loadtests.bench import percentile, require_native_codec, start_daemon
 
 TS = pa.timestamp("us", tz="UTC")
 FUNCS = [("count", ""), ("sum", "amount"), ("mean", "amount"), ("min", "amount"), ("max", "amount"), ("last", "amount"),
@@ -50,17 +48,6 @@ feature_groups:
               f"aggregation: {{function: {fn}, {'column: ' + col + ', ' if col else ''}window: {1 + i % 2}h}}}}" for i, (fn, col) in enumerate(FUNCS)),
     "\n".join([f"      - {{name: f{i}, dtype: double}}" for i in range(10)] + ["      - {name: amount, dtype: double}", "      - {name: merchant, dtype: string}"]),
 )
-
-
-def start(work: Path) -> tuple[subprocess.Popen, str]:  # type: ignore[type-arg]
-    port_file = work / "bench.port"
-    proc = subprocess.Popen([sys.executable, "-m", "fsd.cli", "serve", "--data-dir", str(work / "data"), "--port", "0", "--port-file", str(port_file),
-                             "--metrics-port", "0"], stdout=open(work / "daemon.log", "ab"), stderr=subprocess.STDOUT)
-    while not port_file.exists():
-        if proc.poll() is not None:
-            raise RuntimeError("fsd did not start")
-        time.sleep(0.05)
-    return proc, f"127.0.0.1:{int(port_file.read_text())}"
 
 
 def event_table(n: int, entities: int, seed: int) -> pa.Table:
@@ -92,7 +79,8 @@ def main() -> int:
     args = parser.parse_args()
     require_native_codec()
     work = Path(tempfile.mkdtemp(prefix="fsd-bench-computed-"))
-    proc, target = start(work)
+    proc, port, _ = start_daemon(work / "data", work / "daemon.log", "--metrics-port", "0")
+    target = f"127.0.0.1:{port}"
     try:
         with Client(target, timeout=600) as client:
             client.wait_ready(60)

@@ -14,8 +14,6 @@ import http.client
 import json
 import random
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,19 +22,7 @@ import grpc
 
 from fsd.client import Client
 from loadtests import dataset
-from loadtests.bench import GET_METHOD, percentile, require_native_codec
-
-
-def start(work: Path) -> tuple[subprocess.Popen, str, int]:  # type: ignore[type-arg]
-    port_file = work / "http.port"
-    proc = subprocess.Popen([sys.executable, "-m", "fsd.cli", "serve", "--data-dir", str(work / "data"), "--port", "0", "--port-file", str(port_file),
-                             "--metrics-port", "0", "--http-port", "0"], stdout=open(work / "daemon.log", "ab"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
-    while not port_file.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("fsd did not start")
-        time.sleep(0.05)
-    return proc, f"127.0.0.1:{int(port_file.read_text())}", int((work / "http.port.http").read_text())
+from loadtests.bench import GET_METHOD, percentile, require_native_codec, start_daemon
 
 
 def _stats(latencies: list[float], seconds: float) -> dict[str, float]:
@@ -94,7 +80,8 @@ def main() -> int:
     args = parser.parse_args()
     require_native_codec()
     work = Path(tempfile.mkdtemp(prefix="fsd-bench-http-"))
-    proc, target, http_port = start(work)
+    proc, port, _ = start_daemon(work / "data", work / "daemon.log", "--metrics-port", "0", "--http-port", "0")
+    target, http_port = f"127.0.0.1:{port}", int((work / "fsd.port.http").read_text())
     try:
         with Client(target, timeout=300) as client:
             client.wait_ready(60)
