@@ -19,6 +19,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from fsd.client import Client, table_to_ipc
+from fsd.dev.ownership import identity
 from fsd.domain import ValueStatus
 from fsd.registry.definitions import load_text
 from fsd.v1 import serving_pb2, serving_pb2_grpc
@@ -356,8 +357,8 @@ def test_killing_a_redis_master_during_publishes_loses_no_acknowledged_write(dep
                     os.kill(int(victim["pid"]), signal.SIGKILL)
                     killed, killed_at_ack = time.monotonic(), len(acked)
                 if victim is not None and victim.get("restarted") is None and time.monotonic() - killed > 1.0:
-                    victim["pid"] = cluster.start_redis_node(Path(deployment.cluster.dir), int(victim["port"]))
-                    victim["restarted"] = True
+                    victim.update(identity(cluster.start_redis_node(Path(deployment.cluster.dir), int(victim["port"]))) or {})
+                    victim["restarted"] = True  # the new identity recorded: the fixture stops this process, not a stale PID
                 if victim is not None and len(acked) == killed_at_ack + 1 and "resumed" not in victim:
                     victim["resumed"] = round(time.monotonic() - killed, 2)
                 if victim is not None and len(acked) >= killed_at_ack + 20:
@@ -370,7 +371,7 @@ def test_killing_a_redis_master_during_publishes_loses_no_acknowledged_write(dep
         assert lost == 0
     finally:
         if victim is not None and victim.get("restarted") is None:  # rejoin as a replica, for the tests after this one
-            victim["pid"] = cluster.start_redis_node(Path(deployment.cluster.dir), int(victim["port"]))
+            victim.update(identity(cluster.start_redis_node(Path(deployment.cluster.dir), int(victim["port"]))) or {})
         if victim is not None:
             victim.pop("restarted", None)
             victim.pop("resumed", None)
