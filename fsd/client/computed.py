@@ -9,13 +9,11 @@ import pyarrow as pa
 
 from fsd.aggregation.event_log import EventLog
 from fsd.aggregation.offline import ComputedFeature, compute
-from fsd.domain import DType, GroupInfo, VersionInfo
+from fsd.domain import GroupInfo, VersionInfo
 from fsd.offline.partitioned import DatasetSummary
 from fsd.offline.retrieval import FeatureVersion, check_entity_rows, feature_columns, status_column
 from fsd.offline.store import OfflineStore
-
-_ARROW = {DType.INT64: pa.int64(), DType.DOUBLE: pa.float64(), DType.FLOAT: pa.float32(), DType.BOOL: pa.bool_(), DType.STRING: pa.string()}
-
+from fsd.rows.columns import scalar_arrow_type
 
 def is_computed(version: VersionInfo) -> bool:
     return version.spec.aggregation is not None
@@ -42,7 +40,7 @@ def historical_with_computed(store: OfflineStore, entity_rows: pa.Table, resolve
                           [name for name, _ in spec.event_columns], as_of_micros=as_of_micros)
         for i in indices:
             column = columns[names[i]]
-            computed[i] = (pa.array(column.values, _ARROW[resolved[i][1].spec.dtype]), status_column(column.status))
+            computed[i] = (pa.array(column.values, scalar_arrow_type(resolved[i][1].spec.dtype)), status_column(column.status))
     out = entity_rows
     pre_names = iter([c for c in (precomputed.column_names[entity_rows.num_columns:] if precomputed is not None else []) if not c.endswith(":status")])
     for index, name in enumerate(names):

@@ -29,12 +29,12 @@ from fsd import codec
 from fsd.aggregation import tiles
 from fsd.aggregation.event_log import RECEIVED, ROW, SEQ, EventLog
 from fsd.aggregation.layout import computed_versions, marker_key, tile_keys
-from fsd.domain import Clock, DType, FeatureSpec, GroupInfo, PublishResult, Rejection, RegistrySnapshot
+from fsd.domain import Clock, FeatureSpec, GroupInfo, PublishResult, Rejection, RegistrySnapshot
 from fsd.errors import FailedPrecondition, InvalidArgument, ResourceExhausted, echo
 from fsd.online.base import OnlineStore
 from fsd.publish.publisher import decode_ipc
 from fsd.rows import columns
-from fsd.rows.checks import RowRejections
+from fsd.rows.checks import RowRejections, require_utc_timestamp
 
 logger = logging.getLogger(__name__)
 
@@ -137,17 +137,12 @@ class EventPusher:
         if unknown:
             raise InvalidArgument(f"events: column {echo(unknown[0])} is not an event column of group {spec.name} "
                                   f"(declared: {', '.join(declared) or 'none'})", field=unknown[0][:100])
-        ts_type = table.schema.field("event_timestamp").type
-        if not pa.types.is_timestamp(ts_type) or ts_type.tz is None:
-            raise InvalidArgument("events: event_timestamp must be a timezone-aware (UTC) timestamp", field="event_timestamp")
+        require_utc_timestamp(table, "event_timestamp")
         found = RowRejections(table.num_rows, row_offset)
         collect = found.collect
 
-        key_columns = []
         for key in spec.entity_keys:
-            col = columns.entity_key_column(table.column(key.name), key.type)
-            collect(key.name, col.violations)
-            key_columns.append(col)
+            collect(key.name, columns.entity_key_column(table.column(key.name), key.type).violations)
         received = max(self._clock.now_micros(), marker.received)
         times = columns.event_time_column(table.column("event_timestamp"))
         times.violations["timestamp_in_future"] = (times.values > received + self._skew) & ~times.nulls
@@ -171,7 +166,7 @@ class EventPusher:
         out[SEQ] = pa.array(np.full(accepted.num_rows, marker.seq + 1, dtype=np.int64))
         out[ROW] = pa.array(positions)
         for name, dtype in spec.event_columns:
-            out[name] = accepted[name] if name in accepted.column_names else pa.nulls(accepted.num_rows, _arrow_type(dtype))
+            out[name] = accepted[name] if name in accepted.column_names else pa.nulls(accepted.num_rows, columns.scalar_arrow_type(dtype))
         return pa.table(out), rejections
 
     def _apply_locked(self, info: GroupInfo, batch: pa.Table, marker: _Marker, push_id: str, sequence: int) -> None:
@@ -296,11 +291,6 @@ class EventPusher:
             self._store.write_batch([(marker_key(info.group_id), marker.encode())])
         self._markers[info.spec.name] = marker
         return marker
-
-
-def _arrow_type(dtype: DType) -> pa.DataType:
-    return {DType.INT64: pa.int64(), DType.DOUBLE: pa.float64(), DType.FLOAT: pa.float32(), DType.BOOL: pa.bool_(),
-            DType.STRING: pa.string(), DType.BYTES: pa.binary()}.get(dtype, pa.float64())
 
 
 __all__ = ["EventPusher"]

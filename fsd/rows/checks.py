@@ -57,7 +57,7 @@ def ranges(mask: np.ndarray) -> list[tuple[int, int]]:
     return [(int(edges[i]), int(edges[i + 1])) for i in range(0, len(edges), 2)]
 
 
-def _require_utc_timestamp(table: pa.Table, name: str) -> None:
+def require_utc_timestamp(table: pa.Table, name: str) -> None:
     ts_type = table.schema.field(name).type
     if not pa.types.is_timestamp(ts_type):
         raise InvalidArgument(f"column {name!r} is {ts_type}, expected a timezone-aware timestamp", field=name)
@@ -101,9 +101,9 @@ def feature_columns(table: pa.Table, group: GroupSpec) -> list[str]:
             raise InvalidArgument(f"group {group.name}: entity key {key.name!r} is {arrow_type}, the group declares {key.type.name.lower()}", field=key.name)
     if EVENT_TIMESTAMP not in names:
         raise InvalidArgument(f"column {EVENT_TIMESTAMP!r} is missing", field=EVENT_TIMESTAMP)
-    _require_utc_timestamp(table, EVENT_TIMESTAMP)
+    require_utc_timestamp(table, EVENT_TIMESTAMP)
     if CREATED_TIMESTAMP in names:
-        _require_utc_timestamp(table, CREATED_TIMESTAMP)
+        require_utc_timestamp(table, CREATED_TIMESTAMP)
     features = [n for n in names if n not in key_names and n not in (EVENT_TIMESTAMP, CREATED_TIMESTAMP)]
     if not features:
         raise InvalidArgument(f"group {group.name}: the table carries no feature columns", field="arrow_ipc")

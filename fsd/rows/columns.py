@@ -12,6 +12,14 @@ import pyarrow.compute as pc
 from fsd.codec import MAX_KEY_STRING_BYTES
 from fsd.domain import DType, FeatureSpec, KeyType
 
+_SCALAR_TYPES = {DType.INT64: pa.int64(), DType.DOUBLE: pa.float64(), DType.FLOAT: pa.float32(), DType.BOOL: pa.bool_(),
+                 DType.STRING: pa.string(), DType.BYTES: pa.binary()}
+
+
+def scalar_arrow_type(dtype: DType) -> pa.DataType:
+    """The Arrow type of one value of a scalar dtype (every dtype but float_vector)."""
+    return _SCALAR_TYPES[dtype]
+
 INT64_MAX = np.iinfo(np.int64).max
 
 
