@@ -44,6 +44,7 @@ class ComputedVersion:
     version: int
     aggregation: Aggregation
     max_age_micros: int
+    state: VersionState
 
 
 def computed_versions(info: GroupInfo) -> list[ComputedVersion]:
@@ -53,7 +54,7 @@ def computed_versions(info: GroupInfo) -> list[ComputedVersion]:
         for v in versions:
             if v.spec.aggregation is not None and v.state in (VersionState.PENDING, VersionState.SERVING, VersionState.DEPRECATED):
                 max_age = (v.spec.max_age_seconds or info.spec.max_age_seconds) * 1_000_000
-                found.append(ComputedVersion(v.slot, feature, v.version, v.spec.aggregation, max_age))
+                found.append(ComputedVersion(v.slot, feature, v.version, v.spec.aggregation, max_age, v.state))
     return found
 
 

@@ -124,7 +124,7 @@ class FreshnessMonitor:
 
         versions = {v.slot: v for v in computed_versions(info)}
         samples = {slot: SlotSample(feature=v.feature, version=v.version) for slot, v in versions.items()
-                   if info.serving_version(v.feature) is not None and info.serving_version(v.feature).version == v.version}  # type: ignore[union-attr]
+                   if v.state == VersionState.SERVING}
         newest = 0
         for _, blob in sample_rows(self._store, tile_prefix(info.group_id), self._sample_rows):
             for slot, state in tiles.decode(blob).items():

@@ -19,7 +19,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -50,15 +50,15 @@ class _Marker:
     seq: int = 0
     slots: tuple[int, ...] = ()
     received: int = 0  # arrival times never go backwards, whatever the clock does
-    pushes: dict[str, int] | None = None  # push id -> last durable chunk
+    pushes: dict[str, int] = field(default_factory=dict)  # push id -> last durable chunk
 
     def encode(self) -> bytes:
-        return json.dumps({"seq": self.seq, "slots": list(self.slots), "received": self.received, "pushes": self.pushes or {}}).encode()
+        return json.dumps({"seq": self.seq, "slots": list(self.slots), "received": self.received, "pushes": self.pushes}).encode()
 
     @staticmethod
     def decode(raw: bytes | None) -> _Marker:
         if raw is None:
-            return _Marker(pushes={})
+            return _Marker()
         data = json.loads(raw)
         return _Marker(int(data["seq"]), tuple(data["slots"]), int(data["received"]), {str(k): int(v) for k, v in data["pushes"].items()})
 
@@ -104,7 +104,7 @@ class EventPusher:
                     raise ResourceExhausted(f"a chunk of {table.num_rows} rows is over limits.max_chunk_rows ({max_chunk_rows}); send smaller "
                                             "chunks (earlier chunks of this push are durable)", field="arrow_ipc")
                 received_rows += table.num_rows
-                if push_id and marker.pushes.get(push_id, -1) >= sequence:  # type: ignore[union-attr]
+                if push_id and marker.pushes.get(push_id, -1) >= sequence:
                     skipped += 1
                     continue
                 accepted, chunk_rejections = self._check(info, table, marker, received_rows - table.num_rows)
@@ -116,7 +116,7 @@ class EventPusher:
                     accepted_rows += accepted.num_rows
                     written += 1
                 elif push_id:
-                    marker.pushes[push_id] = sequence  # type: ignore[index]
+                    marker.pushes[push_id] = sequence
         values = accepted_rows * len(computed_versions(info))
         if accepted_rows:
             reasons["EVENT_ACCEPTED"] = accepted_rows
@@ -176,9 +176,9 @@ class EventPusher:
         EventLog(self._root, info.spec.name).append(seq, batch)
         marker.seq = seq
         if push_id:
-            marker.pushes[push_id] = sequence  # type: ignore[index]
-            while len(marker.pushes) > RECENT_PUSHES:  # type: ignore[arg-type]
-                marker.pushes.pop(next(iter(marker.pushes)))  # type: ignore[union-attr, arg-type]
+            marker.pushes[push_id] = sequence
+            while len(marker.pushes) > RECENT_PUSHES:
+                marker.pushes.pop(next(iter(marker.pushes)))
         self._fold(info, batch, marker)
 
     def _fold(self, info: GroupInfo, batch: pa.Table, marker: _Marker) -> None:
@@ -284,7 +284,7 @@ class EventPusher:
                 push_ids = batch[PUSH_ID].to_pylist() if PUSH_ID in batch.column_names else []
                 if push_ids and push_ids[0]:
                     chunk = int(batch[PUSH_CHUNK][0].as_py())
-                    marker.pushes[push_ids[0]] = max(marker.pushes.get(push_ids[0], -1), chunk)  # type: ignore[union-attr]
+                    marker.pushes[push_ids[0]] = max(marker.pushes.get(push_ids[0], -1), chunk)
                 self._fold(info, batch, marker)
         if marker.slots != wanted:
             marker.slots = wanted

@@ -229,9 +229,9 @@ def plan_request(snapshot: RegistrySnapshot, refs: Sequence[str], manifest: str)
         computed: tuple[ComputedRead, ...] = ()
         if info.spec.event_columns:
             lateness = info.spec.allowed_lateness_seconds * 1_000_000
-            wanted = {resolved[i].slot for i in indices}
-            computed = tuple(ComputedRead(FeatureTiles(v.slot, v.aggregation, lateness), resolved[next(i for i in indices if resolved[i].slot == v.slot)].dtype,
-                                          v.max_age_micros) for v in computed_versions(info) if v.slot in wanted)
+            wanted = {resolved[i].slot: resolved[i] for i in indices}
+            computed = tuple(ComputedRead(FeatureTiles(v.slot, v.aggregation, lateness), wanted[v.slot].dtype, v.max_age_micros)
+                             for v in computed_versions(info) if v.slot in wanted)
         groups.append(GroupPlan(name, info.group_id, tuple((k.name, k.type) for k in info.spec.entity_keys), tuple(indices), computed))
     only = groups[0].key_columns if len(groups) == 1 else ()
     int64_key = only[0][0] if len(only) == 1 and only[0][1] == KeyType.INT64 else ""

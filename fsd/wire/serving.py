@@ -5,6 +5,7 @@ them natively into serialised FeatureColumn bytes (their readable specification 
 fsd.codec._columns_py) and frames them; the bytes are what SerializeToString would produce (tests/unit/test_wire.py)."""
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -173,7 +174,7 @@ def push_chunks(requests: Iterator[serving_pb2.PushEventsChunk]) -> tuple[str, s
 
     def tables() -> Iterator[tuple[int, bytes]]:
         expected = 0
-        for chunk in _chain(first, iterator):
+        for chunk in itertools.chain((first,), iterator):
             if chunk.group and chunk.group != group:
                 raise InvalidArgument("group changed within one push stream", field="group")
             if chunk.push_id != push_id:
@@ -184,11 +185,6 @@ def push_chunks(requests: Iterator[serving_pb2.PushEventsChunk]) -> tuple[str, s
             yield chunk.sequence, chunk.arrow_ipc
 
     return group, push_id, tables()
-
-
-def _chain(first: object, rest: Iterator[object]) -> Iterator[object]:
-    yield first
-    yield from rest
 
 
 def push_chunk(push_id: str, group: str, sequence: int, arrow_ipc: bytes) -> serving_pb2.PushEventsChunk:
