@@ -1,117 +1,134 @@
-"""The evaluation's Markdown table (mean and spread over seeds) and its two figures."""
+"""The evaluation's tables (mean and spread over seeds, pooled and per group) and its two figures."""
 from __future__ import annotations
 
 import statistics
 from pathlib import Path
 
-METRICS = (("freshness", "freshness", "pct"), ("sync_success", "sync success", "pct"), ("consistency", "consistency", "pct"),
-           ("drift_events", "drift events", "num"), ("lag_mean_s", "lag mean s", "num"), ("lag_p95_s", "lag p95 s", "num"),
-           ("skew", "skew", "pct"), ("sync_runs", "sync runs", "num"))
+MODE_ORDER = ("single-node", "offline-only", "split", "distributed", "versioned", "versioned+distributed")
+FIG1 = (("freshness", "freshness", "pct"), ("sync_success", "sync success", "pct"), ("job_success", "job says success", "pct"),
+        ("value_consistency", "online = offline", "pct"), ("version_consistency", "expected version", "pct"))
+FIG2 = (("drift_events", "drift events", "num"), ("drift_minutes", "drift feature-minutes", "num"), ("lag_mean_s", "lag mean s", "num"), ("lag_p95_s", "lag p95 s", "num"),
+        ("propagation_mean_s", "run propagation mean s", "num3"), ("skew", "skew", "pct"))
 
 
 def pct(value: object) -> str:
     return "not measured" if value is None else f"{100 * float(value):.1f} %"  # type: ignore[arg-type]
 
 
-def num(value: object) -> str:
-    return "not measured" if value is None else f"{float(value):.1f}"  # type: ignore[arg-type]
+def _metric(r: dict[str, object], key: str, group: str) -> float | None:
+    value = r["groups"][group].get(key)  # type: ignore[index]
+    return None if value is None else float(value)
 
 
-def aggregate(results: list[dict[str, object]], key: str) -> tuple[float, float, float] | None:
-    """(mean, min, max) over seeds; None where a metric was not measured."""
-    values = [float(r[key]) for r in results if r.get(key) is not None]  # type: ignore[arg-type]
+def aggregate(results: list[dict[str, object]], key: str, group: str = "pooled") -> tuple[float, float, float, float] | None:
+    """(mean, standard deviation, min, max) over seeds; None where a metric was not measured."""
+    values = [v for r in results if (v := _metric(r, key, group)) is not None]
     if not values:
         return None
-    return statistics.fmean(values), min(values), max(values)
+    return statistics.fmean(values), statistics.pstdev(values), min(values), max(values)
 
 
-def _cell(agg: tuple[float, float, float] | None, kind: str) -> str:
+def cell(agg: tuple[float, float, float, float] | None, kind: str) -> str:
     if agg is None:
         return "not measured"
-    mean, low, high = agg
-    scale, unit = (100, " %") if kind == "pct" else (1, "")
-    text = f"{scale * mean:.1f}{unit}"
-    return text if high == low else f"{text} ({scale * low:.1f}–{scale * high:.1f})"
+    mean, sd, _, _ = agg
+    scale, unit, digits = {"pct": (100, " %", 1), "num": (1, "", 1), "num3": (1, "", 3)}[kind]
+    return f"{scale * mean:.{digits}f}{unit} ± {scale * sd:.{digits}f}"
 
 
-_MODE_ORDER = ("single-node", "offline-only", "split", "distributed", "versioned")
-_INTERVAL_ORDER = ("-", "1m", "5m", "15m", "30m", "60m", "adaptive")
-
-
-def configurations(document: dict[str, object]) -> list[tuple[str, str, list[dict[str, object]]]]:
-    """(mode, interval, the seeds' results), modes and intervals in a fixed order."""
+def configurations(document: dict[str, object], interval: str | None = None) -> list[tuple[str, str, list[dict[str, object]]]]:
     out: dict[tuple[str, str], list[dict[str, object]]] = {}
     for r in document["results"]:  # type: ignore[union-attr]
         out.setdefault((str(r["mode"]), str(r["interval"])), []).append(r)
+    keys = sorted(out, key=lambda k: (MODE_ORDER.index(k[0]) if k[0] in MODE_ORDER else 99, _minutes(k[1])))
+    return [(m, i, out[(m, i)]) for m, i in keys if interval is None or i in (interval, "inline")]
 
-    def order(key: tuple[str, str]) -> tuple[int, int]:
-        mode, interval = key
-        return (_MODE_ORDER.index(mode) if mode in _MODE_ORDER else 99, _INTERVAL_ORDER.index(interval) if interval in _INTERVAL_ORDER else 99)
 
-    return [(mode, interval, out[(mode, interval)]) for mode, interval in sorted(out, key=order)]
+def _minutes(interval: str) -> int:
+    return int(interval[:-1]) if interval.endswith("m") else 0
 
 
 def table(document: dict[str, object]) -> str:
     seeds = document["seeds"]
-    lines = [f"{document['entities']} entities, {document['hours']} simulated hours, seeds {seeds} (mean, and min–max over seeds)", "",
-             "| mode | interval | " + " | ".join(label for _, label, _ in METRICS) + " |",
-             "|---|---|" + "---|" * len(METRICS)]
+    head = f"{document['entities']} entities, {document['hours']} simulated hours, seeds {seeds}: mean ± standard deviation over seeds"
+    lines = [head, "", f"### Figure 1 metrics, every mode at {document['fig1_interval']} (pooled over groups)", ""]
+    lines += _rows(document, FIG1, document["fig1_interval"], "pooled")  # type: ignore[arg-type]
+    for group in ("txn", "profile"):
+        lines += ["", f"#### group {group}", ""] + _rows(document, FIG1, document["fig1_interval"], group)  # type: ignore[arg-type]
+    lines += ["", "### Figure 2 metrics, every interval (pooled)", ""] + _rows(document, FIG2, None, "pooled", extra=True)
+    lines += ["", "### Causes (sums over seeds, pooled)", "", "| mode | interval | drift onsets by cause | skewed values by cause | validations / forced resyncs | replica writes lost |",
+              "|---|---|---|---|---|---|"]
     for mode, interval, rs in configurations(document):
-        lines.append(f"| {mode} | {interval} | " + " | ".join(_cell(aggregate(rs, key), kind) for key, _, kind in METRICS) + " |")
-    adaptive = [rs for mode, interval, rs in configurations(document) if interval == "adaptive"]
-    if adaptive:
-        by_group: dict[str, list[int]] = {}
-        for r in adaptive[0]:
-            for group, count in r["runs_by_group"].items():  # type: ignore[union-attr]
-                by_group.setdefault(group, []).append(count)
-        lines += ["", "Adaptive runs per group (mean over seeds): " +
-                  ", ".join(f"{g} {statistics.fmean(c):.0f}" for g, c in sorted(by_group.items()))]
+        drift: dict[str, int] = {}
+        skew: dict[str, int] = {}
+        for r in rs:
+            for k, v in r["groups"]["pooled"]["drift_by_cause"].items():  # type: ignore[index]
+                drift[k] = drift.get(k, 0) + v
+            for k, v in r["groups"]["pooled"]["skew_by_cause"].items():  # type: ignore[index]
+                skew[k] = skew.get(k, 0) + v
+        lines.append(f"| {mode} | {interval} | {_counts(drift)} | {_counts(skew)} | {sum(int(r['validations']) for r in rs)} / "  # type: ignore[arg-type]
+                     f"{sum(int(r['forced_resyncs']) for r in rs)} | {sum(int(r['lost_replica_writes']) for r in rs)} |")  # type: ignore[arg-type]
     return "\n".join(lines)
 
 
-def plots(document: dict[str, object], folder: Path) -> list[Path]:
-    from loadtests.plotting import pyplot, save
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])) or "none"
 
-    plt = pyplot()
+
+def _rows(document: dict[str, object], metrics: tuple[tuple[str, str, str], ...], interval: str | None, group: str, extra: bool = False) -> list[str]:
+    labels = [label for _, label, _ in metrics] + (["sync runs"] if extra else [])
+    lines = ["| mode | interval | " + " | ".join(labels) + " |", "|---|---|" + "---|" * len(labels)]
+    for mode, iv, rs in configurations(document, interval):
+        cells = [cell(aggregate(rs, key, group), kind) for key, _, kind in metrics]
+        if extra:
+            cells.append(cell(aggregate(rs, "runs", group), "num"))
+        lines.append(f"| {mode} | {iv} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def plots(document: dict[str, object], out: Path) -> list[Path]:
+    """Figure 1: the modes at one interval; Figure 2: drift, lag and skew against the interval."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
 
     paths = []
-    configs = configurations(document)
-    at = "5m" if any(i == "5m" for _, i, _ in configs) else "15m"
-    chosen = [(m, i, rs) for m, i, rs in configs if i in (at, "-")]
-    if chosen:
-        fig, ax = plt.subplots(figsize=(7.5, 4.2))
-        keys = (("freshness", "freshness"), ("sync_success", "sync success"), ("consistency", "serving consistency"))
-        width = 0.8 / len(chosen)
-        for n, (mode, interval, rs) in enumerate(chosen):
-            spans = [aggregate(rs, k) for k, _ in keys]
-            heights = [100 * a[0] if a else float("nan") for a in spans]  # not measured: no bar, a label
-            errors = [[100 * (a[0] - a[1]) if a else 0 for a in spans], [100 * (a[2] - a[0]) if a else 0 for a in spans]]
-            xs = [x + n * width for x in range(len(keys))]
-            ax.bar(xs, heights, width, yerr=errors, capsize=3, label=f"{mode}" + (f" ({interval})" if interval != "-" else ""))
-            for x, a in zip(xs, spans):
-                if a is None:
-                    ax.text(x, 2, "not measured", rotation=90, ha="center", va="bottom", fontsize=7)
-        ax.set_xticks([x + 0.4 - width / 2 for x in range(len(keys))], [label for _, label in keys])
-        ax.set_ylabel("%")
-        ax.set_ylim(0, 105)
-        ax.set_title(f"Deployment modes at a {at} sync interval (bars: mean; whiskers: seed range)")
-        ax.legend(fontsize=8, loc="lower right")
-        paths.append(save(fig, folder / "figure1_modes.png"))
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
-    for mode in ("split", "versioned"):
-        series = [(i, rs) for m, i, rs in configs if m == mode and i.endswith("m")]
-        series.sort(key=lambda x: int(x[0][:-1]))
-        if not series:
-            continue
-        x = [int(i[:-1]) for i, _ in series]
-        for ax, key, label in zip(axes, ("drift_events", "lag_mean_s", "skew"), ("version-drift events", "mean online lag, s", "training-inference skew, %")):
-            scale = 100 if key == "skew" else 1
-            ys = [scale * (aggregate(rs, key) or (0, 0, 0))[0] for _, rs in series]
-            ax.plot(x, ys, "o-", label=mode)
-            ax.set_xlabel("sync interval, simulated minutes")
-            ax.set_title(label)
-            ax.set_xscale("log")
-            ax.grid(True, alpha=0.3)
-    axes[0].legend()
-    paths.append(save(fig, folder / "figure2_intervals.png"))
+    fig1 = configurations(document, document["fig1_interval"])  # type: ignore[arg-type]
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    width = 0.8 / len(FIG1)
+    for j, (key, label, _) in enumerate(FIG1):
+        means = [100 * (aggregate(rs, key) or (0, 0, 0, 0))[0] for _, _, rs in fig1]
+        sds = [100 * (aggregate(rs, key) or (0, 0, 0, 0))[1] for _, _, rs in fig1]
+        ax.bar([i + j * width for i in range(len(fig1))], means, width, yerr=sds, label=label)
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(fig1))], [m for m, _, _ in fig1], fontsize=8)
+    ax.set_ylabel("%")
+    ax.set_ylim(0, 105)
+    ax.set_title(f"Figure 1: every mode at {document['fig1_interval']} (mean ± sd over seeds)")
+    ax.legend(fontsize=7, ncol=5, loc="lower center")
+    fig.tight_layout()
+    paths.append(out / "figure1_modes.png")
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    by_mode: dict[str, list[tuple[int, list[dict[str, object]]]]] = {}
+    for mode, interval, rs in configurations(document):
+        if interval != "inline":
+            by_mode.setdefault(mode, []).append((_minutes(interval), rs))
+    for ax, (key, label, scale) in zip(axes, (("drift_minutes", "drift (feature-minutes in an episode)", 1), ("lag_mean_s", "lag mean (s)", 1),
+                                          ("skew", "skew (%)", 100))):
+        for mode, points in by_mode.items():
+            xs = [x for x, rs in points if aggregate(rs, key)]
+            ys = [scale * aggregate(rs, key)[0] for _, rs in points if aggregate(rs, key)]  # type: ignore[index]
+            es = [scale * aggregate(rs, key)[1] for _, rs in points if aggregate(rs, key)]  # type: ignore[index]
+            ax.errorbar(xs, ys, yerr=es, marker="o", label=mode, capsize=2)
+        ax.set_xlabel("sync interval (min)")
+        ax.set_xscale("log")
+        ax.set_title(label)
+    axes[0].legend(fontsize=7)
+    fig.suptitle("Figure 2: the intervals (mean ± sd over seeds)")
+    fig.tight_layout()
+    paths.append(out / "figure2_intervals.png")
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
     return paths

@@ -20,6 +20,7 @@ class SharedCluster:
         self.state.redis = cluster.create_redis_cluster(self.root, 3, 1, node_timeout_ms=2000)
         self.state.postgres = cluster.start_postgres(self.root)
         self._runs = itertools.count(1)
+        self._pauses = itertools.count()
 
     @property
     def redis_nodes(self) -> str:
@@ -34,6 +35,13 @@ class SharedCluster:
         subprocess.run(cluster._as_postgres([str(Path(str(pg["bindir"])) / "createdb"), "-h", "127.0.0.1", "-p", str(pg["port"]),
                                              "-U", str(pg["user"]), name]), capture_output=True, text=True, timeout=60, check=True)
         return f"postgresql://{pg['user']}@127.0.0.1:{pg['port']}/{name}"
+
+    def pause_a_master(self, millis: int) -> None:
+        """One master stops taking commands for `millis` (CLIENT PAUSE ALL): calls that meet it wait, as for a failover."""
+        from loadtests.paper_eval.fsd_modes import pause_master
+
+        masters = [n for n in self.state.redis if n.get("role", "master") == "master"] or self.state.redis
+        pause_master(int(masters[next(self._pauses) % len(masters)]["port"]), millis)
 
     def close(self) -> None:
         cluster.down(self.root, self.state)
