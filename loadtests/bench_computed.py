@@ -1,6 +1,6 @@
 """Computed features against their precomputed twins, same daemon, same run.
 
-    python -m loadtests.bench_computed [--events 200000] [--entities 10000] [--calls 1000] [--labels 100000]
+    python -m loadtests.bench_computed [--events 200000] [--entities 10000] [--calls 1000] [--labels 100000] [--functions numeric|mixed]
 
 1. PushEvents, durable (event log fsynced, tiles synced), beside a Publish of the same columns and rows to a
    precomputed group: rows/s of each and the ratio.
@@ -29,8 +29,20 @@ from fsd.registry.definitions import load_text
 from loadtests.bench import percentile, require_native_codec, start_daemon
 
 TS = pa.timestamp("us", tz="UTC")
-FUNCS = [("count", ""), ("sum", "amount"), ("mean", "amount"), ("min", "amount"), ("max", "amount"), ("last", "amount"),
+MIXED = [("count", ""), ("sum", "amount"), ("mean", "amount"), ("min", "amount"), ("max", "amount"), ("last", "amount"),
          ("count_distinct", "merchant"), ("count", "amount"), ("sum", "amount"), ("max", "amount")]
+NUMERIC = [("count", ""), ("sum", "amount"), ("mean", "amount"), ("min", "amount"), ("max", "amount"), ("count", "amount"),
+           ("sum", "amount"), ("max", "amount"), ("min", "amount"), ("mean", "amount")]
+
+
+def repo(funcs: list[tuple[str, str]]) -> str:
+    return REPO % (
+        "\n".join(f"      - {{name: f{i}, dtype: {'int64' if fn in ('count', 'count_distinct') else 'double'}, "
+                  f"aggregation: {{function: {fn}, {'column: ' + col + ', ' if col else ''}window: {1 + i % 2}h}}}}" for i, (fn, col) in enumerate(funcs)),
+        "\n".join([f"      - {{name: f{i}, dtype: double}}" for i in range(10)] + ["      - {name: amount, dtype: double}", "      - {name: merchant, dtype: string}"]),
+    )
+
+
 REPO = """
 feature_groups:
   - name: activity
@@ -43,11 +55,7 @@ feature_groups:
     entity_keys: [{name: card_id, type: int64}]
     features:
 %s
-""" % (
-    "\n".join(f"      - {{name: f{i}, dtype: {'int64' if fn in ('count', 'count_distinct') else 'double'}, "
-              f"aggregation: {{function: {fn}, {'column: ' + col + ', ' if col else ''}window: {1 + i % 2}h}}}}" for i, (fn, col) in enumerate(FUNCS)),
-    "\n".join([f"      - {{name: f{i}, dtype: double}}" for i in range(10)] + ["      - {name: amount, dtype: double}", "      - {name: merchant, dtype: string}"]),
-)
+"""
 
 
 def event_table(n: int, entities: int, seed: int) -> pa.Table:
@@ -76,7 +84,10 @@ def main() -> int:
     parser.add_argument("--entities", type=int, default=10_000)
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--labels", type=int, default=100_000)
+    parser.add_argument("--functions", choices=("numeric", "mixed"), default="numeric",
+                        help="numeric: count/sum/mean/min/max (the compiled fold); mixed: with last and count_distinct (the Python fold)")
     args = parser.parse_args()
+    funcs = NUMERIC if args.functions == "numeric" else MIXED
     require_native_codec()
     work = Path(tempfile.mkdtemp(prefix="fsd-bench-computed-"))
     proc, port, _ = start_daemon(work / "data", work / "daemon.log", "--metrics-port", "0")
@@ -84,7 +95,7 @@ def main() -> int:
     try:
         with Client(target, timeout=600) as client:
             client.wait_ready(60)
-            client.apply(load_text(REPO))
+            client.apply(load_text(repo(funcs)))
             events = event_table(args.events, args.entities, 1)
             began = time.perf_counter()
             pushed = client.push_events("activity", events, chunk_rows=50_000)
@@ -94,7 +105,7 @@ def main() -> int:
             client.publish("plain", plain, chunk_rows=50_000)
             publish_s = time.perf_counter() - began
             print(f"PushEvents: {pushed.rows_accepted} events in {push_s:.2f} s = {pushed.rows_accepted / push_s:,.0f} events/s (durable: log + tiles, "
-                  f"{len(FUNCS)} computed features); Publish of the same {plain.num_rows} rows: {plain.num_rows / publish_s:,.0f} rows/s; "
+                  f"{len(funcs)} {args.functions} computed features); Publish of the same {plain.num_rows} rows: {plain.num_rows / publish_s:,.0f} rows/s; "
                   f"push/publish = {(pushed.rows_accepted / push_s) / (plain.num_rows / publish_s):.2f}")
             client.publish("plain", pa.table({"card_id": pa.array(range(1, args.entities + 1), pa.int64()),
                                               "event_timestamp": pa.array([dt.datetime.now(dt.timezone.utc)] * args.entities, TS),

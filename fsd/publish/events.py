@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 
 from fsd import codec
-from fsd.aggregation import tiles
+from fsd.aggregation import batch_fold, tiles
 from fsd.aggregation.event_log import RECEIVED, ROW, SEQ, EventLog
 from fsd.aggregation.layout import computed_versions, marker_key, tile_keys
 from fsd.domain import Clock, FeatureSpec, GroupInfo, PublishResult, Rejection, RegistrySnapshot
@@ -42,6 +42,7 @@ PUSH_ID = "_push"
 PUSH_CHUNK = "_chunk"  # with the push id: what a retried push after a crash skips
 RECENT_PUSHES = 256
 MAX_REJECTIONS_REPORTED = 1000
+FOLD_ROWS = 262_144  # logged chunks of one push folded together up to this many rows: one blob write per entity
 _TS = pa.timestamp("us", tz="UTC")
 
 
@@ -98,25 +99,42 @@ class EventPusher:
             marker = None if self._shared else self._markers.get(group)
             if marker is None or marker.slots != tuple(v.slot for v in computed_versions(info)):
                 marker = self._recover_locked(info)
-            for sequence, payload in chunks:
-                table = decode_ipc(payload) if isinstance(payload, bytes) else payload
-                if table.num_rows > max_chunk_rows:
-                    raise ResourceExhausted(f"a chunk of {table.num_rows} rows is over limits.max_chunk_rows ({max_chunk_rows}); send smaller "
-                                            "chunks (earlier chunks of this push are durable)", field="arrow_ipc")
-                received_rows += table.num_rows
-                if push_id and marker.pushes.get(push_id, -1) >= sequence:
-                    skipped += 1
-                    continue
-                accepted, chunk_rejections = self._check(info, table, marker, received_rows - table.num_rows)
-                for r in chunk_rejections:
-                    reasons[r.rule] = reasons.get(r.rule, 0) + (r.row_end - r.row_start)
-                rejections.extend(chunk_rejections)
-                if accepted is not None and accepted.num_rows:
-                    self._apply_locked(info, accepted, marker, push_id, sequence)
-                    accepted_rows += accepted.num_rows
-                    written += 1
-                elif push_id:
-                    marker.pushes[push_id] = sequence
+            logged: list[pa.Table] = []  # logged, not yet folded: folded together (one blob write per entity)
+            try:
+                for sequence, payload in chunks:
+                    table = decode_ipc(payload) if isinstance(payload, bytes) else payload
+                    if table.num_rows > max_chunk_rows:
+                        raise ResourceExhausted(f"a chunk of {table.num_rows} rows is over limits.max_chunk_rows ({max_chunk_rows}); send smaller "
+                                                "chunks (earlier chunks of this push are durable)", field="arrow_ipc")
+                    received_rows += table.num_rows
+                    if push_id and marker.pushes.get(push_id, -1) >= sequence:
+                        skipped += 1
+                        continue
+                    accepted, chunk_rejections = self._check(info, table, marker, received_rows - table.num_rows)
+                    for r in chunk_rejections:
+                        reasons[r.rule] = reasons.get(r.rule, 0) + (r.row_end - r.row_start)
+                    rejections.extend(chunk_rejections)
+                    if accepted is not None and accepted.num_rows:
+                        logged.append(self._log_locked(info, accepted, marker, push_id, sequence))
+                        accepted_rows += accepted.num_rows
+                        written += 1
+                        if sum(t.num_rows for t in logged) >= FOLD_ROWS:
+                            self._fold(info, pa.concat_tables(logged), marker)
+                            logged = []
+                    elif push_id:
+                        marker.pushes[push_id] = sequence
+                if logged:
+                    self._fold(info, pa.concat_tables(logged), marker)
+            except BaseException as exc:
+                if logged and isinstance(exc, Exception):  # a later chunk failed: what was logged is folded, as acknowledged
+                    try:
+                        self._fold(info, pa.concat_tables(logged), marker)
+                        logged = []
+                    except Exception:  # noqa: BLE001 - the original error is the one to report
+                        logger.warning("group %s: folding the logged chunks after a failed push failed too", group, exc_info=True)
+                if logged:
+                    self._markers.pop(group, None)  # the tiles lag the log: the next push recovers from the stored marker
+                raise
         values = accepted_rows * len(computed_versions(info))
         if accepted_rows:
             reasons["EVENT_ACCEPTED"] = accepted_rows
@@ -169,7 +187,8 @@ class EventPusher:
             out[name] = accepted[name] if name in accepted.column_names else pa.nulls(accepted.num_rows, columns.scalar_arrow_type(dtype))
         return pa.table(out), rejections
 
-    def _apply_locked(self, info: GroupInfo, batch: pa.Table, marker: _Marker, push_id: str, sequence: int) -> None:
+    def _log_locked(self, info: GroupInfo, batch: pa.Table, marker: _Marker, push_id: str, sequence: int) -> pa.Table:
+        """Append an accepted chunk to the event log (durable) and advance the marker in memory; the logged batch."""
         seq = marker.seq + 1
         batch = batch.append_column(PUSH_ID, pa.array([push_id] * batch.num_rows, pa.string()))
         batch = batch.append_column(PUSH_CHUNK, pa.array(np.full(batch.num_rows, sequence, dtype=np.int64)))
@@ -179,18 +198,50 @@ class EventPusher:
             marker.pushes[push_id] = sequence
             while len(marker.pushes) > RECENT_PUSHES:
                 marker.pushes.pop(next(iter(marker.pushes)))
-        self._fold(info, batch, marker)
+        return batch
 
     def _fold(self, info: GroupInfo, batch: pa.Table, marker: _Marker) -> None:
-        """Fold one logged batch into the stored tiles; one synced write with the marker."""
+        """Fold logged batches (one, or consecutive ones of a push) into the stored tiles; one synced write with the
+        marker. Each blob records the last batch folded into it; an entity already holding the first batch's
+        sequence (a replay) is skipped."""
         versions = computed_versions(info)
         states: dict[bytes, dict[int, tiles.SlotTiles]] = {}
         seq = int(batch[SEQ][0].as_py()) if batch.num_rows else marker.seq
-        self._fold_into(info, batch, versions, states, load=True, seq=seq)
+        last = int(batch[SEQ][-1].as_py()) if batch.num_rows else marker.seq
+        puts = self._fold_compiled(info, batch, versions, seq, last)
+        if puts is None:
+            self._fold_into(info, batch, versions, states, load=True, seq=seq)
+            puts = [(key, tiles.encode(entity, last)) for key, entity in states.items()]
         marker.slots = tuple(v.slot for v in versions)
-        puts = [(key, tiles.encode(entity, seq)) for key, entity in states.items()]
         puts.append((marker_key(info.group_id), marker.encode()))
         self._store.write_batch(puts)
+
+    def _folders(self, info: GroupInfo, versions: list) -> list[tiles.FeatureTiles]:  # type: ignore[type-arg]
+        lateness = info.spec.allowed_lateness_seconds * 1_000_000
+        return [tiles.FeatureTiles(v.slot, v.aggregation, lateness) for v in versions]
+
+    def _keys(self, info: GroupInfo, batch: pa.Table) -> list[bytes]:
+        spec = info.spec
+        is_string = [k.type.name == "STRING" for k in spec.entity_keys]
+        return tile_keys(info.group_id, codec.encode_entities([batch[k.name].to_pylist() for k in spec.entity_keys], is_string))
+
+    def _fold_compiled(self, info: GroupInfo, batch: pa.Table, versions: list, seq: int, last: int) -> list[tuple[bytes, bytes]] | None:  # type: ignore[type-arg]
+        """The batch folded by the compiled twin (batch_fold), where every feature is numeric; None otherwise."""
+        if not batch_fold.available([v.aggregation for v in versions]):
+            return None
+        keys = self._keys(info, batch)
+        unique = list(dict.fromkeys(keys))
+        stored = self._store.get_many(unique)
+        done = {key for key, raw in zip(unique, stored) if raw is not None and seq and tiles.applied_seq(raw) >= seq}
+        if done:  # a replay of a batch these entities already hold
+            keep = [key not in done for key in keys]
+            batch = batch.filter(pa.array(keep))
+            keys = [key for key, kept in zip(keys, keep) if kept]
+            stored = [raw for key, raw in zip(unique, stored) if key not in done]
+        received = batch[RECEIVED].cast(pa.int64()).to_numpy(zero_copy_only=False)
+        now = int(received.max()) if len(received) else self._clock.now_micros()
+        times = batch["event_timestamp"].cast(pa.int64()).to_numpy(zero_copy_only=False)
+        return batch_fold.fold_batch(keys, stored, batch, times, self._folders(info, versions), now, last)
 
     def _fold_into(self, info: GroupInfo, batch: pa.Table, versions: list, states: dict[bytes, dict[int, tiles.SlotTiles]],  # type: ignore[type-arg]
                    load: bool, seq: int = 0) -> None:
@@ -198,11 +249,8 @@ class EventPusher:
         `load` (skipping the rows of entities whose stored tiles already hold push `seq`), else starting them empty
         (a refill builds new versions' tiles apart)."""
         spec = info.spec
-        lateness = spec.allowed_lateness_seconds * 1_000_000
-        folders = [tiles.FeatureTiles(v.slot, v.aggregation, lateness) for v in versions]
-        is_string = [k.type.name == "STRING" for k in spec.entity_keys]
-        entities = codec.encode_entities([batch[k.name].to_pylist() for k in spec.entity_keys], is_string)
-        keys = tile_keys(info.group_id, entities)
+        folders = self._folders(info, versions)
+        keys = self._keys(info, batch)
         missing = [key for key in dict.fromkeys(keys) if key not in states]
         stored = self._store.get_many(missing) if load and missing else [None] * len(missing)
         done = set()

@@ -345,3 +345,43 @@ def test_a_replay_never_counts_an_event_twice_when_tiles_were_written_but_the_ma
         assert now[1][0] == (1, 2) and now[2][0] == (1, 1)  # not 4 and 2: nothing counted twice
         for card in (1, 2):
             assert now[card] == expected_at(client, card, t)
+
+
+NON_NUMERIC = ("last_merchant", "merchants_1h")
+NUMERIC_REPO = "\n".join(line for line in REPO.splitlines() if not any(name in line for name in NON_NUMERIC))  # count/sum/mean/min/max
+NUMERIC_FEATURES = [f for f in FEATURES if f not in NON_NUMERIC]
+
+
+def test_a_numeric_group_takes_the_compiled_fold_and_a_push_failing_midway_keeps_its_logged_chunks(daemon_factory) -> None:  # type: ignore[no-untyped-def]
+    """count/sum/mean/min/max fold in one compiled call per push (chunks folded together): the served values equal
+    the brute-force reference over the log; when a later chunk of a push is refused, the earlier chunks (logged,
+    durable) are in the tiles at once, and the next push goes on from there."""
+    import random
+
+    daemon = daemon_factory(env={"FSD_LIMITS_MAX_CHUNK_ROWS": "50"}).start()
+    refs = [f"card_activity:{f}" for f in NUMERIC_FEATURES]
+    rng = random.Random(5)
+    with Client(daemon.target) as client:
+        client.apply(load_text(NUMERIC_REPO))
+        n = 180
+        batch = events([rng.randint(1, 6) for _ in range(n)], [rng.uniform(0, 550) for _ in range(n)],
+                       [rng.choice([None, round(rng.uniform(-20, 120), 2)]) for _ in range(n)], ["m"] * n)
+        result = client.push_events("card_activity", batch, chunk_rows=40)  # five chunks, folded together
+        assert (result.rows_accepted, result.rows_rejected, result.chunks_written) == (n, 0, 5)
+        with pytest.raises(FsdError, match="max_chunk_rows"):
+            client.push_events("card_activity", pa.concat_tables([events([7] * 10, [5] * 10, [1.0] * 10, ["m"] * 10),
+                                                                  events([8] * 60, [5] * 60, [1.0] * 60, ["m"] * 60)]), chunk_rows=100)  # chunks of 10, then 60 rows
+        got = client.get_features(refs, {"card_id": [7]})
+        assert got["card_activity:txn_count_1h"].values.tolist() == [10]  # the first chunk: durable and folded
+        client.push_events("card_activity", events([7, 8], [1, 1], [2.0, 3.0], ["m", "m"]))
+        info = client.get_group("card_activity")
+        log = EventLog(client.get_deployment().offline_root, "card_activity").read()
+        assert log is not None
+        table = client.get_features(refs, {"card_id": list(range(1, 9))}).to_arrow(include=["status"])
+        served_at = client.get_features(refs[:1], {"card_id": [1]}).served_at_micros
+        for i, card in enumerate(range(1, 9)):
+            rows = [Event(_micros(r["event_timestamp"]), _micros(r["received_timestamp"]), (r["_seq"], r["_row"]),
+                          {"amount": r["amount"], "merchant": r["merchant"]}) for r in log.to_pylist() if r["card_id"] == card]
+            for name, ref in zip(NUMERIC_FEATURES, refs):
+                status, value, _ = value_at(info.spec.feature(name).aggregation, rows, served_at, 3600 * 1_000_000)
+                assert table[ref][i].as_py() == value, (card, name)
