@@ -18,11 +18,12 @@ from fsd.domain.aggregation import Aggregation, parse_filter
 NUMERIC = frozenset({"count", "sum", "mean", "min", "max"})
 _native = getattr(codec, "_native", None)
 _fold = getattr(_native, "fold_numeric_tiles", None) if _native is not None else None
+_offline = getattr(_native, "computed_values_offline", None) if _native is not None else None
 
 
 def available(aggregations: Sequence[Aggregation]) -> bool:
-    """Whether the compiled fold can take a batch of these features."""
-    return _fold is not None and bool(aggregations) and all(a.function in NUMERIC for a in aggregations)
+    """Whether the compiled folds (push and training) can take these features."""
+    return _fold is not None and _offline is not None and bool(aggregations) and all(a.function in NUMERIC for a in aggregations)
 
 
 def counted_rows(batch: pa.Table, agg: Aggregation) -> tuple[np.ndarray, np.ndarray]:
@@ -61,4 +62,13 @@ def fold_batch(keys: Sequence[bytes], stored: Sequence[bytes | None], batch: pa.
     return list(zip(unique, blobs))
 
 
-__all__ = ["NUMERIC", "applied_seq", "available", "counted_rows", "fold_batch"]
+def offline_values(event_entity: np.ndarray, event_times: np.ndarray, received: np.ndarray, label_entity: np.ndarray, label_times: np.ndarray,
+                   label_order: np.ndarray, code: int, tile_micros: int, max_age_micros: int, values: np.ndarray, counted: np.ndarray,
+                   as_of_micros: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(values, valid, status, event time) per label from the compiled offline fold (events sorted by entity and
+    arrival, labels visited in label_order: by entity and time)."""
+    return _offline(event_entity, event_times, received, label_entity, label_times, label_order, code, tile_micros, max_age_micros,  # type: ignore[misc, no-any-return]
+                    values, counted, int(as_of_micros or 0), as_of_micros is not None)
+
+
+__all__ = ["NUMERIC", "applied_seq", "available", "counted_rows", "fold_batch", "offline_values"]

@@ -40,7 +40,9 @@ def historical_with_computed(store: OfflineStore, entity_rows: pa.Table, resolve
                           [name for name, _ in spec.event_columns], as_of_micros=as_of_micros)
         for i in indices:
             column = columns[names[i]]
-            computed[i] = (pa.array(column.values, scalar_arrow_type(resolved[i][1].spec.dtype)), status_column(column.status))
+            arrow_type = scalar_arrow_type(resolved[i][1].spec.dtype)
+            values = column.values.cast(arrow_type) if isinstance(column.values, pa.Array) else pa.array(column.values, arrow_type)
+            computed[i] = (values, status_column(column.status))
     out = entity_rows
     pre_names = iter([c for c in (precomputed.column_names[entity_rows.num_columns:] if precomputed is not None else []) if not c.endswith(":status")])
     for index, name in enumerate(names):

@@ -385,3 +385,7 @@ def test_a_numeric_group_takes_the_compiled_fold_and_a_push_failing_midway_keeps
             for name, ref in zip(NUMERIC_FEATURES, refs):
                 status, value, _ = value_at(info.spec.feature(name).aggregation, rows, served_at, 3600 * 1_000_000)
                 assert table[ref][i].as_py() == value, (card, name)
+        at = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(microseconds=served_at)
+        trained = client.get_historical_features(pa.table({"card_id": pa.array(range(1, 9), pa.int64()), "event_timestamp": pa.array([at] * 8, TS)}), refs)
+        for ref in refs:  # the compiled training fold gives what was served
+            assert trained[ref].to_pylist() == table[ref].to_pylist(), ref

@@ -17,14 +17,16 @@ pytestmark = pytest.mark.skipif(not batch_fold.available([Aggregation("count", "
 
 MIN = 60_000_000
 T0 = 1_700_000_000_000_000 // MIN * MIN
-NUMERIC = [
-    Aggregation("count", "", 60), Aggregation("count", "amount", 120), Aggregation("sum", "amount", 60),
-    Aggregation("mean", "amount", 180), Aggregation("min", "amount", 60), Aggregation("max", "amount", 120),
-    Aggregation("sum", "amount", 60, "amount > 10"), Aggregation("count", "", 60, "merchant == 'm1'"),
-    Aggregation("max", "qty", 60, "qty >= 2"),
+HOUR = 3600
+NUMERIC = [  # windows of hours (tiles of minutes): the runs below cross window and tile edges and let tiles expire
+    Aggregation("count", "", HOUR), Aggregation("count", "amount", 2 * HOUR), Aggregation("sum", "amount", HOUR),
+    Aggregation("mean", "amount", 3 * HOUR), Aggregation("min", "amount", HOUR), Aggregation("max", "amount", 2 * HOUR),
+    Aggregation("sum", "amount", HOUR, "amount > 10"), Aggregation("count", "", HOUR, "merchant == 'm1'"),
+    Aggregation("max", "qty", HOUR, "qty >= 2"),
 ]
-OTHER = [Aggregation("last", "merchant", 60), Aggregation("count_distinct", "merchant", 120)]
-LATENESS = 20_000_000
+OTHER = [Aggregation("last", "merchant", HOUR), Aggregation("count_distinct", "merchant", 2 * HOUR)]
+LATENESS = 20 * MIN
+minutes_and_seconds = st.tuples(st.integers(0, 240), st.integers(0, 59_999_999)).map(lambda ms: ms[0] * MIN + ms[1])
 
 
 def _python_fold(folders: list[tiles.FeatureTiles], keys: list[bytes], stored: dict[bytes, bytes | None], batch: pa.Table,
@@ -54,7 +56,7 @@ amounts = st.one_of(st.none(), st.floats(-1e6, 1e6, allow_nan=False), st.sampled
 def batches(draw):  # type: ignore[no-untyped-def]
     n = draw(st.integers(1, 60))
     entities = draw(st.lists(st.integers(1, 4), min_size=n, max_size=n))
-    offsets = draw(st.lists(st.one_of(st.integers(0, 200 * MIN), st.integers(119 * MIN, 121 * MIN)), min_size=n, max_size=n))
+    offsets = draw(st.lists(minutes_and_seconds, min_size=n, max_size=n))
     amount = draw(st.lists(amounts, min_size=n, max_size=n))
     merchant = draw(st.lists(st.one_of(st.none(), st.sampled_from(["m1", "m2", "m3"])), min_size=n, max_size=n))
     qty = draw(st.lists(st.one_of(st.none(), st.integers(-5, 2**62)), min_size=n, max_size=n))
@@ -98,3 +100,44 @@ def test_refuses_a_corrupt_blob_and_a_function_it_does_not_fold() -> None:
     last = tiles.FeatureTiles(1, Aggregation("last", "amount", 60), LATENESS)
     assert not batch_fold.available([folder.agg, last.agg])
     assert codec.NATIVE
+
+
+def _values(column) -> list[object]:  # type: ignore[no-untyped-def]
+    return column.values.to_pylist() if isinstance(column.values, pa.Array) else list(column.values)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 5), minutes_and_seconds, st.integers(0, 30 * MIN), amounts,
+                          st.one_of(st.none(), st.sampled_from(["m1", "m2"])), st.one_of(st.none(), st.integers(-5, 5))), min_size=1, max_size=80),
+       st.data(), st.one_of(st.none(), minutes_and_seconds), st.booleans(), st.booleans())
+def test_compiled_training_values_equal_the_python_paths(raw: list, data, as_of: int | None, string_keys: bool, log_order: bool) -> None:  # type: ignore[no-untyped-def, type-arg]
+    """fsd.aggregation.offline.compute through the compiled kernel against its Python path: values, statuses and
+    event times for every numeric function, with ties, filters, nulls, labels of entities without events, as_of.
+    Labels fall near the window edges of the events (an event's time plus 0-3 windows, give or take a tile)."""
+    near = st.tuples(st.sampled_from([r[1] for r in raw]), st.sampled_from([0, HOUR, 2 * HOUR, 3 * HOUR]), st.integers(-4 * MIN, 4 * MIN))
+    labels = data.draw(st.lists(st.tuples(st.integers(0, 6), st.one_of(minutes_and_seconds, near.map(lambda x: x[0] + x[1] * 1_000_000 + x[2]))),
+                                min_size=1, max_size=30))
+    from unittest import mock
+
+    from fsd.aggregation import offline
+
+    if log_order:  # as the event log is written (in arrival order): the kernel then only groups by entity
+        raw = sorted(raw, key=lambda r: r[1] + r[2])
+
+    ts = pa.timestamp("us", tz="UTC")
+    key = (lambda e: f"c{e}") if string_keys else (lambda e: e)
+    key_type = pa.string() if string_keys else pa.int64()
+    events = pa.table({"card": pa.array([key(r[0]) for r in raw], key_type), "event_timestamp": pa.array([T0 + r[1] for r in raw], ts),
+                       "received_timestamp": pa.array([T0 + r[1] + r[2] for r in raw], ts), "_seq": pa.array([i // 7 for i in range(len(raw))], pa.int64()),
+                       "_row": pa.array([i % 7 for i in range(len(raw))], pa.int64()), "amount": pa.array([r[3] for r in raw], pa.float64()),
+                       "merchant": pa.array([r[4] for r in raw], pa.string()), "qty": pa.array([r[5] for r in raw], pa.int64())})
+    label_table = pa.table({"card": pa.array([key(e) for e, _ in labels], key_type), "event_timestamp": pa.array([T0 + o for _, o in labels], ts)})
+    features = [offline.ComputedFeature(f"f{i}", agg, 30 * MIN) for i, agg in enumerate(NUMERIC)]
+    as_of_micros = None if as_of is None else T0 + as_of
+    got = offline.compute(events, label_table, ["card"], "event_timestamp", features, ["amount", "merchant", "qty"], as_of_micros)
+    with mock.patch.object(offline.batch_fold, "available", lambda _: False):
+        want = offline.compute(events, label_table, ["card"], "event_timestamp", features, ["amount", "merchant", "qty"], as_of_micros)
+    for f in features:
+        assert _values(got[f.name]) == _values(want[f.name]), f.aggregation
+        assert got[f.name].status.tolist() == want[f.name].status.tolist()
+        assert got[f.name].event_micros.tolist() == want[f.name].event_micros.tolist()
