@@ -13,6 +13,7 @@ import argparse
 import json
 import logging
 import multiprocessing
+import signal
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -63,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     if not codec.NATIVE:
         sys.exit("the compiled codec is not loaded: run from an installed package (pip install .)")
     logging.getLogger("fsd").setLevel(logging.CRITICAL)  # the injected faults make fsd log every refusal
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped: the finally blocks stop the cluster and remove temp dirs
     seeds = list(range(1, (args.seeds or (1 if args.quick else 5)) + 1))
     entities = args.entities or (100 if args.quick else 300)
     hours = args.hours or (1.5 if args.quick else 3.0)

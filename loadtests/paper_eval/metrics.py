@@ -20,6 +20,7 @@ skew                 served against fsd's own training retrieval (get_historical
 from __future__ import annotations
 
 import bisect
+import shutil
 import tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -225,7 +226,13 @@ class Observer:
         """Served values against fsd's own point-in-time training retrieval over the ideal ledger."""
         w = self.workload
         root = Path(tempfile.mkdtemp(prefix="fsd-paper-eval-training-"))
-        store = OfflineStore(root, FixedClock(w.end))
+        try:
+            return self._skew_against(OfflineStore(root, FixedClock(w.end)))
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+    def _skew_against(self, store: OfflineStore) -> tuple[dict[str, Counts], dict[str, Counter[str]]]:
+        w = self.workload
         for feature in FEATURES:
             for d in w.definitions[feature]:
                 rows = w.ledger(feature, d.number)

@@ -45,8 +45,13 @@ def shared_cluster():  # type: ignore[no-untyped-def]
 
 
 def _run(mode: str, cluster: object, **kwargs) -> dict[str, object]:  # type: ignore[no-untyped-def]
-    logging.getLogger("fsd").setLevel(logging.CRITICAL)
-    return run_one(mode, 5, 3, SMALL["entities"], SMALL["hours"], SMALL["per_request"], cluster=cluster, **kwargs)
+    logger = logging.getLogger("fsd")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)  # the injected faults make fsd log every refusal; restored for the tests after
+    try:
+        return run_one(mode, 5, 3, SMALL["entities"], SMALL["hours"], SMALL["per_request"], cluster=cluster, **kwargs)
+    finally:
+        logger.setLevel(level)
 
 
 def _pooled(r: dict[str, object]) -> dict[str, object]:
