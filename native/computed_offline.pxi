@@ -3,8 +3,6 @@
 # tiles and each of its labels, in time order, reads them as of its instant having folded exactly the events
 # received by then. tests/unit/aggregation proves the two give the same values, statuses and event times.
 
-from libc.stdlib cimport realloc
-
 
 cdef struct OTile:
     int64_t k

@@ -18,6 +18,7 @@ DEF FN_DISTINCT = 7
 DEF MAX_SLOTS = 4096
 
 from libc.stdint cimport uint16_t, int32_t
+from libc.stdlib cimport calloc, realloc
 
 
 cdef struct CTile:
@@ -25,6 +26,73 @@ cdef struct CTile:
     int64_t newest
     int64_t n
     double x  # the sum (sum, mean) or the extreme (min, max)
+    int64_t stamp[4]  # last: (event, received, sequence, row) of the value kept
+    int has_last  # last: 0 none, 1 the stored value, 2 a row of this batch
+    int64_t last_row
+    const unsigned char* stored_value  # last: the stored scalar's bytes (tag first), re-emitted as stored
+    Py_ssize_t stored_value_len
+    uint16_t* reg_index  # count_distinct: sparse HyperLogLog registers, sorted by index
+    uint8_t* reg_rank
+    Py_ssize_t n_regs
+    Py_ssize_t cap_regs
+
+
+cdef void _free_registers(CTile* tiles, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        free(tiles[i].reg_index)
+        free(tiles[i].reg_rank)
+        tiles[i].reg_index = NULL
+        tiles[i].reg_rank = NULL
+        tiles[i].n_regs = 0
+        tiles[i].cap_regs = 0
+
+
+cdef int _set_register(CTile* t, uint16_t index, uint8_t rank) except -1:
+    """registers[index] = rank where it is higher (absent counts as 0), kept sorted by index."""
+    cdef Py_ssize_t lo = 0, hi = t.n_regs, mid, j
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if t.reg_index[mid] < index:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo < t.n_regs and t.reg_index[lo] == index:
+        if t.reg_rank[lo] < rank:
+            t.reg_rank[lo] = rank
+        return 0
+    if t.n_regs == t.cap_regs:
+        t.cap_regs = t.cap_regs * 2 + 8
+        t.reg_index = <uint16_t*>realloc(t.reg_index, t.cap_regs * sizeof(uint16_t))
+        t.reg_rank = <uint8_t*>realloc(t.reg_rank, t.cap_regs * sizeof(uint8_t))
+        if t.reg_index == NULL or t.reg_rank == NULL:
+            raise MemoryError()
+    for j in range(t.n_regs, lo, -1):
+        t.reg_index[j] = t.reg_index[j - 1]
+        t.reg_rank[j] = t.reg_rank[j - 1]
+    t.reg_index[lo] = index
+    t.reg_rank[lo] = rank
+    t.n_regs += 1
+    return 0
+
+
+cdef inline void _new_tile(CTile* t, int64_t k) noexcept nogil:
+    t.k = k
+    t.newest = 0
+    t.n = 0
+    t.x = 0.0
+    t.stamp[0] = 0
+    t.stamp[1] = 0
+    t.stamp[2] = 0
+    t.stamp[3] = 0
+    t.has_last = 0
+    t.last_row = -1
+    t.stored_value = NULL
+    t.stored_value_len = 0
+    t.reg_index = NULL
+    t.reg_rank = NULL
+    t.n_regs = 0
+    t.cap_regs = 0
 
 
 cdef inline int64_t _floordiv(int64_t a, int64_t b) noexcept nogil:
@@ -81,46 +149,72 @@ cdef Py_ssize_t _tile_size(const unsigned char* blob, Py_ssize_t pos, Py_ssize_t
     return size
 
 
-def fold_numeric_tiles(list blobs, const int64_t[::1] order, const int64_t[::1] starts, const int64_t[::1] times,
-                       list specs, int64_t now, int64_t seq):
+cdef inline bint _stamp_after(const int64_t* a, const int64_t* b) noexcept nogil:
+    """a > b, as Python compares (event, received, sequence, row) tuples."""
+    cdef int i
+    for i in range(4):
+        if a[i] != b[i]:
+            return a[i] > b[i]
+    return False
+
+
+def fold_tiles(list blobs, const int64_t[::1] order, const int64_t[::1] starts, const int64_t[::1] times,
+               list specs, int64_t now, int64_t seq):
     """Fold a batch into its entities' tile blobs. blobs[u]: entity u's stored blob (None: none); its rows are
-    order[starts[u]:starts[u+1]], in arrival order. specs: (slot, function code, tile µs, tiles kept, values
-    float64, counted uint8) per folded feature, sorted by slot; counted[r] says row r passes the filter and has a
-    value. Returns the new blobs."""
+    order[starts[u]:starts[u+1]], in arrival order. specs, sorted by slot: (slot, function code, tile µs, tiles
+    kept, values float64, counted uint8, extra) per folded feature; counted[r]: row r passes the filter and has a
+    value. extra: None for count/sum/mean/min/max; for last (received, sequence, row int64 arrays, the value kind
+    1 int / 2 float / 3 string / 4 bool, ints int64, floats float64, string offsets int64, string bytes, the
+    longest encoded value); for count_distinct (register index, rank) int64 arrays. Returns the new blobs."""
     cdef Py_ssize_t n_entities = len(blobs)
     cdef Py_ssize_t n_specs = len(specs)
+    cdef Py_ssize_t n_rows = times.shape[0]
     if n_specs == 0 or n_specs > MAX_SLOTS or starts.shape[0] != n_entities + 1:
-        raise ValueError("fold_numeric_tiles: bad arguments")
-    cdef uint32_t* spec_slot = <uint32_t*>malloc(n_specs * sizeof(uint32_t))
-    cdef int* spec_code = <int*>malloc(n_specs * sizeof(int))
-    cdef int64_t* spec_tile = <int64_t*>malloc(n_specs * sizeof(int64_t))
-    cdef int64_t* spec_keep = <int64_t*>malloc(n_specs * sizeof(int64_t))
-    cdef const double** spec_values = <const double**>malloc(n_specs * sizeof(double*))
-    cdef const uint8_t** spec_counted = <const uint8_t**>malloc(n_specs * sizeof(uint8_t*))
+        raise ValueError("fold_tiles: bad arguments")
+    cdef uint32_t* spec_slot = <uint32_t*>calloc(n_specs, sizeof(uint32_t))
+    cdef int* spec_code = <int*>calloc(n_specs, sizeof(int))
+    cdef int64_t* spec_tile = <int64_t*>calloc(n_specs, sizeof(int64_t))
+    cdef int64_t* spec_keep = <int64_t*>calloc(n_specs, sizeof(int64_t))
+    cdef const double** spec_values = <const double**>calloc(n_specs, sizeof(double*))
+    cdef const uint8_t** spec_counted = <const uint8_t**>calloc(n_specs, sizeof(uint8_t*))
+    cdef const int64_t** spec_a = <const int64_t**>calloc(n_specs, sizeof(int64_t*))  # last: received; distinct: register index
+    cdef const int64_t** spec_b = <const int64_t**>calloc(n_specs, sizeof(int64_t*))  # last: sequence; distinct: rank
+    cdef const int64_t** spec_c = <const int64_t**>calloc(n_specs, sizeof(int64_t*))  # last: row
+    cdef int* spec_kind = <int*>calloc(n_specs, sizeof(int))
+    cdef const int64_t** spec_ints = <const int64_t**>calloc(n_specs, sizeof(int64_t*))
+    cdef const double** spec_floats = <const double**>calloc(n_specs, sizeof(double*))
+    cdef const int64_t** spec_offsets = <const int64_t**>calloc(n_specs, sizeof(int64_t*))
+    cdef const unsigned char** spec_data = <const unsigned char**>calloc(n_specs, sizeof(unsigned char*))
+    cdef Py_ssize_t* spec_maxval = <Py_ssize_t*>calloc(n_specs, sizeof(Py_ssize_t))
     cdef uint32_t* blob_slot = <uint32_t*>malloc(MAX_SLOTS * sizeof(uint32_t))
     cdef int* blob_code = <int*>malloc(MAX_SLOTS * sizeof(int))
     cdef Py_ssize_t* blob_start = <Py_ssize_t*>malloc(MAX_SLOTS * sizeof(Py_ssize_t))
     cdef Py_ssize_t* blob_end = <Py_ssize_t*>malloc(MAX_SLOTS * sizeof(Py_ssize_t))
     cdef CTile* tiles = NULL
     cdef Py_ssize_t tiles_cap = 0
+    cdef Py_ssize_t n_tiles = 0
     cdef unsigned char* out = NULL
     cdef Py_ssize_t out_cap = 0
     keep_alive = []
     result = []
-    cdef const double[::1] values_view
-    cdef const uint8_t[::1] counted_view
-    cdef Py_ssize_t s, u, b, i, j, r, pos, end, n_blob, slot_count, n_tiles, found, cache, need, w, first, last_row
+    cdef const double[::1] f64_view
+    cdef const uint8_t[::1] u8_view
+    cdef const int64_t[::1] i64_view
+    cdef const unsigned char[::1] bytes_view
+    cdef Py_ssize_t s, u, b, i, j, r, pos, end, n_blob, slot_count, found, cache, need, w, first, last_row, size, length
     cdef const unsigned char* raw
     cdef object blob
-    cdef int code
-    cdef uint32_t slot
-    cdef uint16_t count16
+    cdef int code, kind
+    cdef uint32_t slot, length32
+    cdef uint16_t count16, regs16
     cdef int64_t e, k, dropped, oldest, tile_us
+    cdef int64_t stamp[4]
     cdef double v
     cdef CTile t
     try:
-        if not spec_slot or not spec_code or not spec_tile or not spec_keep or not spec_values or not spec_counted \
-                or not blob_slot or not blob_code or not blob_start or not blob_end:
+        if not spec_slot or not spec_code or not spec_tile or not spec_keep or not spec_values or not spec_counted or not spec_a \
+                or not spec_b or not spec_c or not spec_kind or not spec_ints or not spec_floats or not spec_offsets or not spec_data \
+                or not spec_maxval or not blob_slot or not blob_code or not blob_start or not blob_end:
             raise MemoryError()
         for s in range(n_specs):
             item = specs[s]
@@ -128,18 +222,57 @@ def fold_numeric_tiles(list blobs, const int64_t[::1] order, const int64_t[::1] 
             spec_code[s] = <int>item[1]
             spec_tile[s] = <int64_t>item[2]
             spec_keep[s] = <int64_t>item[3]
-            if spec_tile[s] <= 0 or spec_code[s] < FN_COUNT or spec_code[s] > FN_MAX:
-                raise ValueError("fold_numeric_tiles: a spec is not a numeric tile function")
+            if spec_tile[s] <= 0 or spec_code[s] < FN_COUNT or spec_code[s] > FN_DISTINCT:
+                raise ValueError("fold_tiles: a spec names no tile function")
             if s and spec_slot[s] <= spec_slot[s - 1]:
-                raise ValueError("fold_numeric_tiles: specs must be sorted by slot")
-            values_view = item[4]
-            counted_view = item[5]
-            if values_view.shape[0] != times.shape[0] or counted_view.shape[0] != times.shape[0]:
-                raise ValueError("fold_numeric_tiles: a spec's columns are not the batch's length")
-            keep_alive.append(item[4])
-            keep_alive.append(item[5])
-            spec_values[s] = &values_view[0] if values_view.shape[0] else NULL
-            spec_counted[s] = &counted_view[0] if counted_view.shape[0] else NULL
+                raise ValueError("fold_tiles: specs must be sorted by slot")
+            f64_view = item[4]
+            u8_view = item[5]
+            if f64_view.shape[0] != n_rows or u8_view.shape[0] != n_rows:
+                raise ValueError("fold_tiles: a spec's columns are not the batch's length")
+            keep_alive.append(item)
+            spec_values[s] = &f64_view[0] if n_rows else NULL
+            spec_counted[s] = &u8_view[0] if n_rows else NULL
+            extra = item[6]
+            if spec_code[s] == FN_LAST or spec_code[s] == FN_DISTINCT:
+                if extra is None:
+                    raise ValueError("fold_tiles: last and count_distinct need their extra columns")
+                for j in range(3 if spec_code[s] == FN_LAST else 2):
+                    i64_view = extra[j]
+                    if i64_view.shape[0] != n_rows:
+                        raise ValueError("fold_tiles: an extra column is not the batch's length")
+                    if n_rows:
+                        if j == 0:
+                            spec_a[s] = &i64_view[0]
+                        elif j == 1:
+                            spec_b[s] = &i64_view[0]
+                        else:
+                            spec_c[s] = &i64_view[0]
+            if spec_code[s] == FN_LAST:
+                kind = <int>extra[3]
+                spec_kind[s] = kind
+                spec_maxval[s] = <Py_ssize_t>extra[8]
+                if kind == 1 or kind == 4:
+                    i64_view = extra[4]
+                    if i64_view.shape[0] != n_rows:
+                        raise ValueError("fold_tiles: last's values are not the batch's length")
+                    spec_ints[s] = &i64_view[0] if n_rows else NULL
+                elif kind == 2:
+                    f64_view = extra[5]
+                    if f64_view.shape[0] != n_rows:
+                        raise ValueError("fold_tiles: last's values are not the batch's length")
+                    spec_floats[s] = &f64_view[0] if n_rows else NULL
+                elif kind == 3:
+                    i64_view = extra[6]
+                    bytes_view = extra[7]
+                    if i64_view.shape[0] != n_rows + 1:
+                        raise ValueError("fold_tiles: last's string offsets are not the batch's length + 1")
+                    spec_offsets[s] = &i64_view[0]
+                    spec_data[s] = &bytes_view[0] if bytes_view.shape[0] else NULL
+                    if i64_view[n_rows] > bytes_view.shape[0]:
+                        raise ValueError("fold_tiles: last's string offsets run past the data")
+                else:
+                    raise ValueError("fold_tiles: last's value kind is unknown")
         for u in range(n_entities):
             first, last_row = starts[u], starts[u + 1]
             blob = blobs[u]
@@ -168,9 +301,10 @@ def fold_numeric_tiles(list blobs, const int64_t[::1] order, const int64_t[::1] 
                         pos += _tile_size(raw, pos, end, blob_code[b])
                     blob_end[b] = pos
                 n_blob = slot_count
-            need = BLOB_HEAD + end + n_specs * SLOT_HEAD + n_specs * (last_row - first + 1) * (TILE_HEAD + 8)
-            for b in range(n_blob):
-                need += (blob_end[b] - blob_start[b]) // TILE_HEAD * 8 + 8
+            need = BLOB_HEAD + end
+            for s in range(n_specs):  # new tiles, changed last values, added registers: a bound
+                need += SLOT_HEAD + (last_row - first + 1) * (TILE_HEAD + 8 + 32 + 1 + 2 + 3)
+                need += (end // TILE_HEAD + last_row - first + 1) * (spec_maxval[s] + 8)
             if need > out_cap:
                 free(out)
                 out = <unsigned char*>malloc(need)
@@ -193,41 +327,43 @@ def fold_numeric_tiles(list blobs, const int64_t[::1] order, const int64_t[::1] 
                 tile_us = spec_tile[s]
                 dropped = 0
                 n_tiles = 0
-                if b < n_blob and blob_slot[b] == spec_slot[s]:  # decode the stored tiles of this slot
+                count16 = 0
+                if b < n_blob and blob_slot[b] == spec_slot[s]:
                     if blob_code[b] != code:
                         raise ValueError("tile blob slot holds another function")
+                    memcpy(&count16, raw + blob_start[b] + 13, 2)
+                need = count16 + (last_row - first) + 1
+                if need > tiles_cap:
+                    tiles = <CTile*>realloc(tiles, need * sizeof(CTile))
+                    if not tiles:
+                        tiles_cap = 0
+                        raise MemoryError()
+                    tiles_cap = need
+                if b < n_blob and blob_slot[b] == spec_slot[s]:  # decode the stored tiles of this slot
                     pos = blob_start[b]
                     dropped = _get_i64(raw + pos + 5)
-                    memcpy(&count16, raw + pos + 13, 2)
-                    need = count16 + (last_row - first) + 1
-                    if need > tiles_cap:
-                        free(tiles)
-                        tiles = <CTile*>malloc(need * sizeof(CTile))
-                        tiles_cap = need
-                        if not tiles:
-                            tiles_cap = 0
-                            raise MemoryError()
                     pos += SLOT_HEAD
                     for i in range(count16):
-                        tiles[i].k = _get_i64(raw + pos)
+                        _new_tile(&tiles[i], _get_i64(raw + pos))
+                        n_tiles = i + 1
                         tiles[i].newest = _get_i64(raw + pos + 8)
                         tiles[i].n = _get_i64(raw + pos + 16)
-                        tiles[i].x = 0.0
-                        if code != FN_COUNT:
+                        size = _tile_size(raw, pos, end, code)
+                        if code == FN_SUM or code == FN_MEAN or code == FN_MIN or code == FN_MAX:
                             memcpy(&tiles[i].x, raw + pos + TILE_HEAD, 8)
-                            pos += 8
-                        pos += TILE_HEAD
-                    n_tiles = count16
+                        elif code == FN_LAST:
+                            for j in range(4):
+                                tiles[i].stamp[j] = _get_i64(raw + pos + TILE_HEAD + 8 * j)
+                            tiles[i].stored_value = raw + pos + TILE_HEAD + 32
+                            tiles[i].stored_value_len = size - TILE_HEAD - 32
+                            tiles[i].has_last = 1 if tiles[i].n else 0  # decoded as None when nothing was counted
+                        elif code == FN_DISTINCT:
+                            memcpy(&regs16, raw + pos + TILE_HEAD, 2)
+                            for j in range(regs16):
+                                _set_register(&tiles[i], (<uint16_t>raw[pos + TILE_HEAD + 2 + 3 * j]) | (<uint16_t>raw[pos + TILE_HEAD + 3 + 3 * j] << 8),
+                                              raw[pos + TILE_HEAD + 4 + 3 * j])
+                        pos += size
                     b += 1
-                else:
-                    need = (last_row - first) + 1
-                    if need > tiles_cap:
-                        free(tiles)
-                        tiles = <CTile*>malloc(need * sizeof(CTile))
-                        tiles_cap = need
-                        if not tiles:
-                            tiles_cap = 0
-                            raise MemoryError()
                 cache = -1
                 for j in range(first, last_row):  # the rows, in arrival order
                     r = order[j]
@@ -243,10 +379,7 @@ def fold_numeric_tiles(list blobs, const int64_t[::1] order, const int64_t[::1] 
                                 break
                         if found < 0:
                             found = n_tiles
-                            tiles[found].k = k
-                            tiles[found].newest = 0
-                            tiles[found].n = 0
-                            tiles[found].x = 0.0
+                            _new_tile(&tiles[found], k)
                             n_tiles += 1
                         cache = found
                     if e > tiles[found].newest:
@@ -262,6 +395,17 @@ def fold_numeric_tiles(list blobs, const int64_t[::1] order, const int64_t[::1] 
                     elif code == FN_MAX:
                         if tiles[found].n == 0 or v > tiles[found].x:
                             tiles[found].x = v
+                    elif code == FN_LAST:
+                        stamp[0] = e
+                        stamp[1] = spec_a[s][r]
+                        stamp[2] = spec_b[s][r]
+                        stamp[3] = spec_c[s][r]
+                        if tiles[found].has_last == 0 or _stamp_after(stamp, tiles[found].stamp):
+                            memcpy(tiles[found].stamp, stamp, 32)
+                            tiles[found].has_last = 2
+                            tiles[found].last_row = r
+                    elif code == FN_DISTINCT:
+                        _set_register(&tiles[found], <uint16_t>spec_a[s][r], <uint8_t>spec_b[s][r])
                     tiles[found].n += 1
                 oldest = _floordiv(now, tile_us) - spec_keep[s]
                 i = 0
@@ -269,6 +413,7 @@ def fold_numeric_tiles(list blobs, const int64_t[::1] order, const int64_t[::1] 
                     if tiles[j].k <= oldest:
                         if tiles[j].newest > dropped:
                             dropped = tiles[j].newest
+                        _free_registers(&tiles[j], 1)
                     else:
                         tiles[i] = tiles[j]
                         i += 1
@@ -294,9 +439,52 @@ def fold_numeric_tiles(list blobs, const int64_t[::1] order, const int64_t[::1] 
                     _set_i64(out + w + 8, tiles[i].newest)
                     _set_i64(out + w + 16, tiles[i].n)
                     w += TILE_HEAD
-                    if code != FN_COUNT:
+                    if code == FN_SUM or code == FN_MEAN or code == FN_MIN or code == FN_MAX:
                         memcpy(out + w, &tiles[i].x, 8)
                         w += 8
+                    elif code == FN_LAST:
+                        for j in range(4):
+                            _set_i64(out + w + 8 * j, tiles[i].stamp[j] if tiles[i].has_last else 0)
+                        w += 32
+                        if tiles[i].has_last == 2:  # a value of this batch, encoded as tiles._encode_scalar does
+                            r = tiles[i].last_row
+                            kind = spec_kind[s]
+                            if kind == 1:
+                                out[w] = 1
+                                _set_i64(out + w + 1, spec_ints[s][r])
+                                w += 9
+                            elif kind == 4:
+                                out[w] = 4
+                                out[w + 1] = 1 if spec_ints[s][r] else 0
+                                w += 2
+                            elif kind == 2:
+                                out[w] = 2
+                                memcpy(out + w + 1, &spec_floats[s][r], 8)
+                                w += 9
+                            else:
+                                length = spec_offsets[s][r + 1] - spec_offsets[s][r]
+                                length32 = <uint32_t>length
+                                out[w] = 3
+                                memcpy(out + w + 1, &length32, 4)
+                                if length:
+                                    memcpy(out + w + 5, spec_data[s] + spec_offsets[s][r], length)
+                                w += 5 + length
+                        elif tiles[i].stored_value_len:
+                            memcpy(out + w, tiles[i].stored_value, tiles[i].stored_value_len)
+                            w += tiles[i].stored_value_len
+                        else:
+                            out[w] = 0
+                            w += 1
+                    elif code == FN_DISTINCT:
+                        count16 = <uint16_t>tiles[i].n_regs
+                        memcpy(out + w, &count16, 2)
+                        w += 2
+                        for j in range(tiles[i].n_regs):
+                            memcpy(out + w, &tiles[i].reg_index[j], 2)
+                            out[w + 2] = tiles[i].reg_rank[j]
+                            w += 3
+                _free_registers(tiles, n_tiles)
+                n_tiles = 0
                 s += 1
                 slot_count += 1
             out[0] = BLOB_FORMAT
@@ -306,12 +494,23 @@ def fold_numeric_tiles(list blobs, const int64_t[::1] order, const int64_t[::1] 
             result.append(PyBytes_FromStringAndSize(<char*>out, w))
         return result
     finally:
+        if tiles != NULL:
+            _free_registers(tiles, n_tiles)
         free(spec_slot)
         free(spec_code)
         free(spec_tile)
         free(spec_keep)
         free(spec_values)
         free(spec_counted)
+        free(spec_a)
+        free(spec_b)
+        free(spec_c)
+        free(spec_kind)
+        free(spec_ints)
+        free(spec_floats)
+        free(spec_offsets)
+        free(spec_data)
+        free(spec_maxval)
         free(blob_slot)
         free(blob_code)
         free(blob_start)

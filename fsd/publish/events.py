@@ -226,8 +226,8 @@ class EventPusher:
         return tile_keys(info.group_id, codec.encode_entities([batch[k.name].to_pylist() for k in spec.entity_keys], is_string))
 
     def _fold_compiled(self, info: GroupInfo, batch: pa.Table, versions: list, seq: int, last: int) -> list[tuple[bytes, bytes]] | None:  # type: ignore[type-arg]
-        """The batch folded by the compiled twin (batch_fold), where every feature is numeric; None otherwise."""
-        if not batch_fold.available([v.aggregation for v in versions]):
+        """The batch folded by the compiled twin (batch_fold); None where it cannot take it (the Python path then)."""
+        if not batch_fold.push_available(batch, [v.aggregation for v in versions]):
             return None
         keys = self._keys(info, batch)
         unique = list(dict.fromkeys(keys))

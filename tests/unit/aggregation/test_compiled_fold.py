@@ -1,7 +1,8 @@
-"""Property: the compiled fold (fsd._native.fold_numeric_tiles, through fsd.aggregation.batch_fold) writes exactly
+"""Property: the compiled fold (fsd._native.fold_tiles, through fsd.aggregation.batch_fold) writes exactly
 the bytes the Python path writes (tiles.decode, FeatureTiles.add_rows in arrival order, drop_expired,
 tiles.encode) — for batches over several entities, stored blobs from earlier batches (with slots of other
-functions kept byte for byte), filters, nulls, ties, negative and huge values, tiles expiring."""
+functions kept byte for byte), every function (last over strings, floats, ints and bools; count_distinct's
+HyperLogLog registers), filters, nulls, ties, negative and huge values, tiles expiring."""
 from __future__ import annotations
 
 import numpy as np
@@ -25,6 +26,11 @@ NUMERIC = [  # windows of hours (tiles of minutes): the runs below cross window 
     Aggregation("max", "qty", HOUR, "qty >= 2"),
 ]
 OTHER = [Aggregation("last", "merchant", HOUR), Aggregation("count_distinct", "merchant", 2 * HOUR)]
+FOLDED = NUMERIC + [  # last and count_distinct over every column type the compiled fold keeps
+    Aggregation("last", "merchant", HOUR), Aggregation("last", "amount", 2 * HOUR), Aggregation("last", "qty", HOUR),
+    Aggregation("last", "flag", HOUR), Aggregation("last", "merchant", HOUR, "amount > 10"), Aggregation("count_distinct", "merchant", HOUR),
+    Aggregation("count_distinct", "amount", 2 * HOUR), Aggregation("count_distinct", "qty", HOUR), Aggregation("count_distinct", "flag", HOUR),
+]
 LATENESS = 20 * MIN
 minutes_and_seconds = st.tuples(st.integers(0, 240), st.integers(0, 59_999_999)).map(lambda ms: ms[0] * MIN + ms[1])
 
@@ -34,7 +40,7 @@ def _python_fold(folders: list[tiles.FeatureTiles], keys: list[bytes], stored: d
     states = {key: tiles.decode(raw) if raw is not None else {} for key, raw in stored.items()}
     times = batch["event_timestamp"].to_pylist()
     arrivals = [(now, seq, i) for i in range(batch.num_rows)]
-    values = {name: batch[name].to_pylist() for name in ("amount", "merchant", "qty")}
+    values = {name: batch[name].to_pylist() for name in ("amount", "merchant", "qty", "flag")}
     for folder in folders:
         per_row = []
         for key in keys:
@@ -60,20 +66,24 @@ def batches(draw):  # type: ignore[no-untyped-def]
     amount = draw(st.lists(amounts, min_size=n, max_size=n))
     merchant = draw(st.lists(st.one_of(st.none(), st.sampled_from(["m1", "m2", "m3"])), min_size=n, max_size=n))
     qty = draw(st.lists(st.one_of(st.none(), st.integers(-5, 2**62)), min_size=n, max_size=n))
+    flag = draw(st.lists(st.one_of(st.none(), st.booleans()), min_size=n, max_size=n))
     now = T0 + draw(st.integers(100 * MIN, 260 * MIN))
-    return entities, [T0 + o for o in offsets], amount, merchant, qty, now
+    return entities, [T0 + o for o in offsets], amount, merchant, qty, flag, now
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(batches(), min_size=1, max_size=3), st.sets(st.sampled_from(range(len(NUMERIC))), min_size=1, max_size=4),
+@given(st.lists(batches(), min_size=1, max_size=3), st.sets(st.sampled_from(range(len(FOLDED))), min_size=1, max_size=4),
        st.booleans())
 def test_the_compiled_fold_writes_the_python_paths_bytes(history: list, chosen: set, with_other: bool) -> None:  # type: ignore[type-arg]
-    folders = [tiles.FeatureTiles(10 + i, NUMERIC[i], LATENESS) for i in sorted(chosen)]
+    folders = [tiles.FeatureTiles(10 + i, FOLDED[i], LATENESS) for i in sorted(chosen)]
     others = [tiles.FeatureTiles(3 + i, a, LATENESS) for i, a in enumerate(OTHER)] if with_other else []
     stored: dict[bytes, bytes | None] = {}
-    for seq, (entities, times, amount, merchant, qty, now) in enumerate(history, start=1):
+    for seq, (entities, times, amount, merchant, qty, flag, now) in enumerate(history, start=1):
+        n = len(times)
         batch = pa.table({"event_timestamp": pa.array(times, pa.int64()), "amount": pa.array(amount, pa.float64()),
-                          "merchant": pa.array(merchant, pa.string()), "qty": pa.array(qty, pa.int64())})
+                          "merchant": pa.array(merchant, pa.string()), "qty": pa.array(qty, pa.int64()), "flag": pa.array(flag, pa.bool_()),
+                          "received_timestamp": pa.array([now] * n, pa.int64()), "_seq": pa.array([seq] * n, pa.int64()),
+                          "_row": pa.array(range(n), pa.int64())})
         keys = [b"e%d" % e for e in entities]
         before = {key: stored.get(key) for key in dict.fromkeys(keys)}
         if others:  # another feature of the group (a last, a count_distinct) already in the stored blobs
@@ -93,12 +103,15 @@ def test_the_compiled_fold_writes_the_python_paths_bytes(history: list, chosen: 
 def test_refuses_a_corrupt_blob_and_a_function_it_does_not_fold() -> None:
     folder = tiles.FeatureTiles(1, Aggregation("sum", "amount", 60), LATENESS)
     batch = pa.table({"event_timestamp": pa.array([T0], pa.int64()), "amount": pa.array([1.0]), "merchant": pa.array(["m1"]),
-                      "qty": pa.array([1])})
+                      "qty": pa.array([1]), "received_timestamp": pa.array([T0]), "_seq": pa.array([1]), "_row": pa.array([0])})
     good = dict(batch_fold.fold_batch([b"e"], [None], batch, np.array([T0]), [folder], T0, 1))[b"e"]
     with pytest.raises(ValueError, match="truncated|format"):
         batch_fold.fold_batch([b"e"], [good[:-3]], batch, np.array([T0]), [folder], T0, 2)
     last = tiles.FeatureTiles(1, Aggregation("last", "amount", 60), LATENESS)
-    assert not batch_fold.available([folder.agg, last.agg])
+    assert not batch_fold.available([folder.agg, last.agg])  # training values of `last`: the Python fold
+    assert batch_fold.push_available(batch, [folder.agg, last.agg])
+    odd = batch.append_column("when", pa.array([T0], pa.timestamp("us", tz="UTC")))
+    assert not batch_fold.push_available(odd, [Aggregation("last", "when", 60)])  # a value kind it does not encode
     assert codec.NATIVE
 
 
