@@ -24,7 +24,7 @@ needs_cluster = pytest.mark.skipif(not shutil.which("redis-server") or not dev_c
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory) -> tuple[dict[str, object], Path]:  # type: ignore[no-untyped-def]
     out = tmp_path_factory.mktemp("evaluation")
-    got = subprocess.run([sys.executable, "-m", "loadtests.paper_eval", "--quick", "--out", str(out)], cwd=ROOT,
+    got = subprocess.run([sys.executable, "-m", "loadtests.paper_eval", "--quick", "--seed", "1", "--out", str(out)], cwd=ROOT,
                          capture_output=True, text=True, timeout=600, check=False)
     assert got.returncode == 0, got.stderr[-3000:]
     return json.loads((out / "results.json").read_text()), out
@@ -65,6 +65,11 @@ def test_the_quick_run_writes_the_tables_and_figures_for_every_mode(quick) -> No
     for name in ("results.json", "table.md", "figure1_modes.png", "figure2_intervals.png"):
         assert (out / name).stat().st_size > 0
     table = (out / "table.md").read_text()
+    (out / "table.md").unlink()
+    replot = subprocess.run([sys.executable, "-m", "loadtests.paper_eval", "--replot", "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
+                            timeout=120, check=False)
+    assert replot.returncode == 0 and (out / "table.md").read_text() == table  # the tables and figures again, from results.json alone
+    assert document["seeds"] == [1]
     assert "| versioned | 5m |" in table and "| versioned+distributed | 5m |" in table and "#### group txn" in table
     for r in document["results"]:
         for group in ("txn", "profile", "pooled"):
