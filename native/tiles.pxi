@@ -517,3 +517,131 @@ def fold_tiles(list blobs, const int64_t[::1] order, const int64_t[::1] starts, 
         free(blob_end)
         free(tiles)
         free(out)
+
+
+cdef object _scalar_at(const unsigned char* p, Py_ssize_t available):
+    """A stored scalar (tiles._decode_scalar): None, bool, int, float or str."""
+    cdef unsigned char tag = p[0]
+    cdef int64_t iv
+    cdef double dv
+    cdef uint32_t length
+    if tag == 0:
+        return None
+    if tag == 4:
+        return bool(p[1])
+    if tag == 1:
+        memcpy(&iv, p + 1, 8)
+        return iv
+    if tag == 2:
+        memcpy(&dv, p + 1, 8)
+        return dv
+    memcpy(&length, p + 1, 4)
+    if 5 + <Py_ssize_t>length > available:
+        raise ValueError("tile blob truncated")
+    return (<bytes>p[5:5 + length]).decode("utf-8")
+
+
+def tile_values(bytes blob, list reads, int64_t now):
+    """FeatureTiles.value_at for each read (slot, function code, tile µs) straight from an entity's blob: a list
+    of (value, newest event time) — None for a slot the blob lacks. count_distinct's value is its merged register
+    dict (index -> rank), which hll.estimate turns into the count, as the Python path does."""
+    cdef const unsigned char* raw = <const unsigned char*>PyBytes_AS_STRING(blob)
+    cdef Py_ssize_t end = PyBytes_GET_SIZE(blob)
+    cdef Py_ssize_t pos, b, i, j, slot_count, start, size, tiles_at, best_at
+    cdef uint16_t count16, regs16
+    cdef uint32_t slot, wanted
+    cdef int code, want_code
+    cdef int64_t tile_us, now_tile, k, newest, n, tn, dropped
+    cdef int64_t best[4]
+    cdef int64_t stamp[4]
+    cdef double total, extreme, x
+    cdef bint any_counted, have_best
+    if end < BLOB_HEAD or raw[0] != BLOB_FORMAT:
+        raise ValueError("tile blob format unknown")
+    memcpy(&count16, raw + 9, 2)
+    slot_count = count16
+    found = {}
+    pos = BLOB_HEAD
+    for b in range(slot_count):
+        if pos + SLOT_HEAD > end:
+            raise ValueError("tile blob truncated")
+        memcpy(&slot, raw + pos, 4)
+        start = pos
+        code = raw[pos + 4]
+        memcpy(&count16, raw + pos + 13, 2)
+        pos += SLOT_HEAD
+        for i in range(count16):
+            pos += _tile_size(raw, pos, end, code)
+        found[slot] = start
+    out = []
+    for read in reads:
+        wanted = <uint32_t>read[0]
+        want_code = <int>read[1]
+        tile_us = <int64_t>read[2]
+        if wanted not in found:
+            out.append(None)
+            continue
+        pos = found[wanted]
+        code = raw[pos + 4]
+        if code != want_code or tile_us <= 0:
+            raise ValueError("tile blob slot holds another function")
+        dropped = _get_i64(raw + pos + 5)
+        memcpy(&count16, raw + pos + 13, 2)
+        pos += SLOT_HEAD
+        now_tile = _floordiv(now, tile_us)
+        newest = dropped
+        n = 0
+        total = 0.0
+        extreme = 0.0
+        any_counted = False
+        have_best = False
+        best_at = -1
+        registers = {} if code == FN_DISTINCT else None
+        for i in range(count16):
+            size = _tile_size(raw, pos, end, code)
+            k = _get_i64(raw + pos)
+            if k <= now_tile:
+                tn = _get_i64(raw + pos + 8)
+                if tn > newest:
+                    newest = tn
+                if k > now_tile - 60:  # the window: 60 tiles ending with now's
+                    tn = _get_i64(raw + pos + 16)
+                    n += tn
+                    if tn:
+                        if code == FN_SUM or code == FN_MEAN:
+                            memcpy(&x, raw + pos + TILE_HEAD, 8)
+                            total += x
+                        elif code == FN_MIN or code == FN_MAX:
+                            memcpy(&x, raw + pos + TILE_HEAD, 8)
+                            if not any_counted or (code == FN_MIN and x < extreme) or (code == FN_MAX and x > extreme):
+                                extreme = x
+                            any_counted = True
+                        elif code == FN_LAST:
+                            for j in range(4):
+                                stamp[j] = _get_i64(raw + pos + TILE_HEAD + 8 * j)
+                            if not have_best or _stamp_after(stamp, best):
+                                memcpy(best, stamp, 32)
+                                best_at = pos + TILE_HEAD + 32
+                                have_best = True
+                    if code == FN_DISTINCT:
+                        memcpy(&regs16, raw + pos + TILE_HEAD, 2)
+                        for j in range(regs16):
+                            index = (<int>raw[pos + TILE_HEAD + 2 + 3 * j]) | (<int>raw[pos + TILE_HEAD + 3 + 3 * j] << 8)
+                            rank = <int>raw[pos + TILE_HEAD + 4 + 3 * j]
+                            if registers.get(index, 0) < rank:
+                                registers[index] = rank
+            pos += size
+        if code == FN_COUNT:
+            value = n
+        elif code == FN_SUM:
+            value = total
+        elif code == FN_MEAN:
+            value = total / n if n else None
+        elif code == FN_MIN or code == FN_MAX:
+            value = extreme if any_counted else None
+        elif code == FN_LAST:
+            value = _scalar_at(raw + best_at, end - best_at) if have_best else None
+        else:
+            value = registers
+        out.append((value, newest))
+    return out

@@ -18,7 +18,8 @@ import numpy as np
 
 from fsd import codec
 from fsd.aggregation.layout import computed_versions, tile_key_of_row
-from fsd.aggregation.tiles import FeatureTiles
+from fsd.aggregation import hll
+from fsd.aggregation.tiles import FUNCTION_CODES, FeatureTiles
 from fsd.aggregation.tiles import decode as decode_tiles
 from fsd.codec import _columns_py
 from fsd.domain import Clock, DType, GetRequest, KeyType, RegistrySnapshot, ResolvedFeature, column_name, manifest_refs
@@ -81,40 +82,64 @@ _MISSING = object()
 
 def computed_rows(blobs: Sequence[bytes | None], reads: tuple[ComputedRead, ...], now: int, cache: ComputedRowCache | None = None) -> list[bytes | None]:
     """Rows in the stored row format, computed from the entities' tile blobs as of `now`: the encoder downstream
-    then treats them as any row (statuses, max age, blocking). No blob: no event ever, NOT_FOUND."""
-    out: list[bytes | None] = []
+    then treats them as any row (statuses, max age, blocking). No blob: no event ever, NOT_FOUND. The values of
+    every entity not cached are combined first, then encoded one column per feature (one call each)."""
+    out: list[bytes | None] = [None] * len(blobs)
     tiles_now = tuple(now // read.tiles.tile for read in reads)
-    for blob in blobs:
+    todo: list[tuple[int, tuple[object, ...], list[tuple[object, int] | None]]] = []
+    for i, blob in enumerate(blobs):
         if blob is None:
-            out.append(None)
             continue
         key = (reads, tiles_now, blob)
         if cache is not None:
             hit = cache.get(key)
             if hit is not _MISSING:
-                out.append(hit)  # type: ignore[arg-type]
+                out[i] = hit  # type: ignore[assignment]
                 continue
-        states = decode_tiles(blob)
-        entries: dict[int, bytes] = {}
-        for read in reads:
-            state = states.get(read.tiles.slot)
-            if state is None:
-                continue  # a version whose tiles are still filling from the event log
-            _, value, newest = read.tiles.value_at(state, now, read.max_age_micros)
-            null = value is None
-            if read.dtype == DType.STRING:
-                column: object = ["" if null else value]
-            else:
-                column = np.asarray([0 if null else value], dtype=_NUMPY[read.dtype])
-            entries[read.tiles.slot] = codec.encode_values(int(read.dtype), column, np.asarray([null]), np.asarray([newest], dtype=np.int64),
-                                                           np.asarray([newest], dtype=np.int64), 0)[0]
-        row = codec.build_row(entries) if entries else None
+        todo.append((i, key, tile_values(blob, reads, now)))
+    if not todo:
+        return out
+    entries: list[dict[int, bytes]] = [{} for _ in todo]
+    for r, read in enumerate(reads):
+        having = [j for j, (_, _, values) in enumerate(todo) if values[r] is not None]  # None: tiles still filling from the log
+        if not having:
+            continue
+        got = [todo[j][2][r] for j in having]
+        nulls = np.fromiter((g[0] is None for g in got), dtype=np.bool_, count=len(got))  # type: ignore[index]
+        newest = np.fromiter((g[1] for g in got), dtype=np.int64, count=len(got))  # type: ignore[index]
+        if read.dtype == DType.STRING:
+            column: object = ["" if g[0] is None else g[0] for g in got]  # type: ignore[index]
+        else:
+            column = np.asarray([0 if g[0] is None else g[0] for g in got], dtype=_NUMPY[read.dtype])  # type: ignore[index]
+        encoded = codec.encode_values(int(read.dtype), column, nulls, newest, newest, 0)
+        for j, value in zip(having, encoded):
+            entries[j][read.tiles.slot] = value
+    for (i, key, _), found in zip(todo, entries):
+        row = codec.build_row(found) if found else None
         if cache is not None:
             cache.put(key, row)
-        out.append(row)
+        out[i] = row
     return out
 
 
+def tile_values(blob: bytes, reads: tuple[ComputedRead, ...], now: int) -> list[tuple[object, int] | None]:
+    """(value, newest event time) of each read as of `now` (None: the blob has no tiles for it) — FeatureTiles.value_at
+    over the decoded blob, or its compiled twin (fsd._native.tile_values) reading the blob in place."""
+    if _compiled_tile_values is None:
+        states = decode_tiles(blob)
+        out: list[tuple[object, int] | None] = []
+        for read in reads:
+            state = states.get(read.tiles.slot)
+            out.append(None if state is None else read.tiles.value_at(state, now, read.max_age_micros)[1:])  # type: ignore[arg-type]
+        return out
+    got = _compiled_tile_values(blob, [(r.tiles.slot, FUNCTION_CODES[r.tiles.agg.function], r.tiles.tile) for r in reads], now)
+    for i, read in enumerate(reads):
+        if got[i] is not None and read.tiles.agg.function == "count_distinct":
+            got[i] = (hll.estimate(got[i][0]), got[i][1])  # the merged registers, estimated as the Python path does
+    return got  # type: ignore[no-any-return]
+
+
+_compiled_tile_values = getattr(getattr(codec, "_native", None), "tile_values", None)
 _NUMPY = {DType.INT64: np.int64, DType.DOUBLE: np.float64, DType.FLOAT: np.float32, DType.BOOL: np.bool_}
 
 

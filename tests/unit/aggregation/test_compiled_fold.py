@@ -154,3 +154,32 @@ def test_compiled_training_values_equal_the_python_paths(raw: list, data, as_of:
         assert _values(got[f.name]) == _values(want[f.name]), f.aggregation
         assert got[f.name].status.tolist() == want[f.name].status.tolist()
         assert got[f.name].event_micros.tolist() == want[f.name].event_micros.tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(batches(), st.lists(st.integers(0, 300 * MIN), min_size=1, max_size=6))
+def test_compiled_read_values_equal_feature_tiles_value_at(case: tuple, read_offsets: list) -> None:  # type: ignore[type-arg]
+    """What GetFeatures combines from a blob (fsd.serving.lookup.tile_values, compiled) equals FeatureTiles.value_at
+    over the decoded blob, for every function, at instants across window and tile edges."""
+    from unittest import mock
+
+    from fsd.domain import DType
+    from fsd.serving import lookup
+
+    entities, times, amount, merchant, qty, flag, now = case
+    folders = [tiles.FeatureTiles(10 + i, agg, LATENESS) for i, agg in enumerate(FOLDED)]
+    n = len(times)
+    batch = pa.table({"event_timestamp": pa.array(times, pa.int64()), "amount": pa.array(amount, pa.float64()),
+                      "merchant": pa.array(merchant, pa.string()), "qty": pa.array(qty, pa.int64()), "flag": pa.array(flag, pa.bool_()),
+                      "received_timestamp": pa.array([now] * n, pa.int64()), "_seq": pa.array([1] * n, pa.int64()), "_row": pa.array(range(n), pa.int64())})
+    keys = [b"e%d" % e for e in entities]
+    blobs = _python_fold(folders, keys, {key: None for key in keys}, batch, now, 1)
+    reads = tuple(lookup.ComputedRead(f, DType.DOUBLE, 0) for f in folders)
+    for blob in blobs.values():
+        for offset in read_offsets:
+            t = T0 + offset
+            got = lookup.tile_values(blob, reads, t)
+            with mock.patch.object(lookup, "_compiled_tile_values", None):
+                want = lookup.tile_values(blob, reads, t)
+            assert got == want
+            assert lookup.tile_values(blob, reads[:1] + (lookup.ComputedRead(tiles.FeatureTiles(99, FOLDED[0], LATENESS), DType.INT64, 0),), t)[1] is None
