@@ -27,6 +27,7 @@ import pyarrow as pa
 from fsd.client import Client
 from fsd.registry.definitions import load_text
 from loadtests.bench import percentile, require_native_codec, start_daemon
+from loadtests.bench_computed_offline import duckdb_window
 
 TS = pa.timestamp("us", tz="UTC")
 MIXED = [("count", ""), ("sum", "amount"), ("mean", "amount"), ("min", "amount"), ("max", "amount"), ("last", "amount"),
@@ -127,20 +128,9 @@ def main() -> int:
             began = time.perf_counter()
             client.get_historical_features(labels, ["activity:f0", "activity:f1"])
             fold_s = time.perf_counter() - began
-        try:
-            import duckdb
-
-            con = duckdb.connect()
-            con.register("events", events)
-            con.register("labels", labels)
-            began = time.perf_counter()
-            con.execute("""SELECT l.card_id, l.event_timestamp, count(e.card_id), sum(e.amount) FROM labels l LEFT JOIN events e
-                           ON e.card_id = l.card_id AND e.event_timestamp > l.event_timestamp - INTERVAL 1 HOUR
-                           AND e.event_timestamp <= l.event_timestamp GROUP BY ALL""").fetchall()
-            duck_s = time.perf_counter() - began
-            duck = f"; DuckDB's window join over the same events: {duck_s:.2f} s (fsd/DuckDB {fold_s / duck_s:.1f}x)"
-        except ImportError:
-            duck = "; DuckDB not installed (pip install 'fsd[duckdb]')"
+        window = duckdb_window(events, labels)
+        duck = (f"; DuckDB's window join over the same events: {window[0]:.2f} s (fsd/DuckDB {fold_s / window[0]:.1f}x)" if window
+                 else "; DuckDB not installed (pip install 'fsd[duckdb]')")
         print(f"training values: {args.labels} labels x 2 computed features over {args.events} events: {fold_s:.2f} s{duck}")
     finally:
         proc.terminate()

@@ -49,7 +49,12 @@ def _value_kind(arrow_type: pa.DataType) -> int:
     return 0
 
 
-def _last_extra(batch: pa.Table, agg: Aggregation) -> tuple[object, ...]:
+def _arrivals(batch: pa.Table) -> list[np.ndarray]:
+    """Each row's (received, sequence, row): the arrival `last` orders its values by."""
+    return [np.ascontiguousarray(batch[name].cast(pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64) for name in (RECEIVED, SEQ, ROW)]
+
+
+def _last_extra(batch: pa.Table, agg: Aggregation, arrivals: list[np.ndarray]) -> tuple[object, ...]:
     column = batch[agg.column].combine_chunks() if batch.num_rows else pa.array([], batch.schema.field(agg.column).type)
     kind = _value_kind(column.type)
     n = batch.num_rows
@@ -65,7 +70,6 @@ def _last_extra(batch: pa.Table, agg: Aggregation) -> tuple[object, ...]:
         offsets = np.frombuffer(buffers[1], dtype=np.int64)[strings.offset: strings.offset + n + 1].copy() if n else offsets
         data = buffers[2].to_pybytes() if buffers[2] is not None else b""
         longest = 5 + int(np.diff(offsets).max()) if n else 5
-    arrivals = [np.ascontiguousarray(batch[name].cast(pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64) for name in (RECEIVED, SEQ, ROW)]
     return (*arrivals, kind, ints, floats, np.ascontiguousarray(offsets), np.frombuffer(data, dtype=np.uint8) if data else np.zeros(0, np.uint8), longest)
 
 
@@ -120,11 +124,13 @@ def fold_batch(keys: Sequence[bytes], stored: Sequence[bytes | None], batch: pa.
     starts = np.zeros(len(unique) + 1, dtype=np.int64)
     np.cumsum(np.bincount(entity, minlength=len(unique)), out=starts[1:])
     specs = []
+    arrivals: list[np.ndarray] = []
     for folder in sorted(folders, key=lambda f: f.slot):
         agg = folder.agg
         extra: object = None
         if agg.function == "last":
-            extra = _last_extra(batch, agg)
+            arrivals = arrivals or _arrivals(batch)  # once per batch, whatever the number of `last` features
+            extra = _last_extra(batch, agg, arrivals)
         elif agg.function == "count_distinct":
             extra = _distinct_extra(batch, agg)
         values, counted = counted_rows(batch, agg)

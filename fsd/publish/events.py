@@ -231,17 +231,16 @@ class EventPusher:
             return None
         keys = self._keys(info, batch)
         unique = list(dict.fromkeys(keys))
-        stored = self._store.get_many(unique)
-        done = {key for key, raw in zip(unique, stored) if raw is not None and seq and tiles.applied_seq(raw) >= seq}
-        if done:  # a replay of a batch these entities already hold
-            keep = [key not in done for key in keys]
-            batch = batch.filter(pa.array(keep))
-            keys = [key for key, kept in zip(keys, keep) if kept]
-            stored = [raw for key, raw in zip(unique, stored) if key not in done]
-        received = batch[RECEIVED].cast(pa.int64()).to_numpy(zero_copy_only=False)
-        now = int(received.max()) if len(received) else self._clock.now_micros()
+        loaded = dict(zip(unique, self._store.get_many(unique)))
+        batch, keys, done = _skip_replayed(batch, keys, loaded, seq)
+        stored = [raw for key, raw in loaded.items() if key not in done]
         times = batch["event_timestamp"].cast(pa.int64()).to_numpy(zero_copy_only=False)
-        return batch_fold.fold_batch(keys, stored, batch, times, self._folders(info, versions), now, last)
+        received = batch[RECEIVED].cast(pa.int64()).to_numpy(zero_copy_only=False)
+        return batch_fold.fold_batch(keys, stored, batch, times, self._folders(info, versions), self._now_of(received), last)
+
+    def _now_of(self, received: np.ndarray) -> int:
+        """The instant a fold drops expired tiles at: the batch's latest arrival (the clock for an empty batch)."""
+        return int(received.max()) if len(received) else self._clock.now_micros()
 
     def _fold_into(self, info: GroupInfo, batch: pa.Table, versions: list, states: dict[bytes, dict[int, tiles.SlotTiles]],  # type: ignore[type-arg]
                    load: bool, seq: int = 0) -> None:
@@ -253,16 +252,11 @@ class EventPusher:
         keys = self._keys(info, batch)
         missing = [key for key in dict.fromkeys(keys) if key not in states]
         stored = self._store.get_many(missing) if load and missing else [None] * len(missing)
-        done = set()
-        for key, raw in zip(missing, stored):
-            if raw is not None and seq and tiles.applied_seq(raw) >= seq:
-                done.add(key)  # a replay of a batch this entity already holds
-                continue
-            states[key] = tiles.decode(raw) if raw is not None else {}
-        if done:
-            keep = [key not in done for key in keys]
-            batch = batch.filter(pa.array(keep))
-            keys = [key for key, kept in zip(keys, keep) if kept]
+        loaded = dict(zip(missing, stored))
+        batch, keys, done = _skip_replayed(batch, keys, loaded, seq)
+        for key, raw in loaded.items():
+            if key not in done:
+                states[key] = tiles.decode(raw) if raw is not None else {}
         times = batch["event_timestamp"].cast(pa.int64()).to_numpy(zero_copy_only=False)
         received = batch[RECEIVED].cast(pa.int64()).to_numpy(zero_copy_only=False)
         seqs = batch[SEQ].to_numpy(zero_copy_only=False)
@@ -280,7 +274,7 @@ class EventPusher:
                     state = entity[slot] = tiles.SlotTiles(function)
                 per_row.append(state)
             folder.add_rows(per_row, event_times, arrivals, values)
-        now = int(received.max()) if len(received) else self._clock.now_micros()
+        now = self._now_of(received)
         for key in dict.fromkeys(keys):
             for folder in folders:
                 if folder.slot in states[key]:
@@ -339,6 +333,17 @@ class EventPusher:
             self._store.write_batch([(marker_key(info.group_id), marker.encode())])
         self._markers[info.spec.name] = marker
         return marker
+
+
+def _skip_replayed(batch: pa.Table, keys: list[bytes], loaded: dict[bytes, bytes | None], seq: int) -> tuple[pa.Table, list[bytes], set[bytes]]:
+    """Without the rows of entities whose stored tiles already hold push `seq` (a replay of a batch they hold): the
+    batch, its keys, and those entities."""
+    done = {key for key, raw in loaded.items() if raw is not None and seq and tiles.applied_seq(raw) >= seq}
+    if done:
+        keep = [key not in done for key in keys]
+        batch = batch.filter(pa.array(keep))
+        keys = [key for key, kept in zip(keys, keep) if kept]
+    return batch, keys, done
 
 
 __all__ = ["EventPusher"]

@@ -8,6 +8,7 @@ that skips the general entity checks and builds keys straight from the packed id
 every error, takes the general branch. Both give the same bytes (tests/unit/test_fast_path.py)."""
 from __future__ import annotations
 
+import functools
 import threading
 import unicodedata
 from collections import OrderedDict
@@ -132,11 +133,18 @@ def tile_values(blob: bytes, reads: tuple[ComputedRead, ...], now: int) -> list[
             state = states.get(read.tiles.slot)
             out.append(None if state is None else read.tiles.value_at(state, now, read.max_age_micros)[1:])  # type: ignore[arg-type]
         return out
-    got = _compiled_tile_values(blob, [(r.tiles.slot, FUNCTION_CODES[r.tiles.agg.function], r.tiles.tile) for r in reads], now)
+    got = _compiled_tile_values(blob, _tile_specs(reads), now)
     for i, read in enumerate(reads):
         if got[i] is not None and read.tiles.agg.function == "count_distinct":
             got[i] = (hll.estimate(got[i][0]), got[i][1])  # the merged registers, estimated as the Python path does
     return got  # type: ignore[no-any-return]
+
+
+@functools.lru_cache(maxsize=1024)
+def _tile_specs(reads: tuple[ComputedRead, ...]) -> list[tuple[int, int, int]]:
+    """(slot, function code, tile µs) of each read, as the compiled tile_values takes them: once per set of reads,
+    not once per entity. Read only."""
+    return [(r.tiles.slot, FUNCTION_CODES[r.tiles.agg.function], r.tiles.tile) for r in reads]
 
 
 _compiled_tile_values = getattr(getattr(codec, "_native", None), "tile_values", None)

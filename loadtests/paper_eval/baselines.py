@@ -40,11 +40,9 @@ class Baseline:
     files: dict[str, list[str]] = field(default_factory=dict)  # feature -> files in landing order
     copied: set[str] = field(default_factory=set)
     written: dict[int, int | None] = field(default_factory=dict)  # landing number -> dataset (None: not written)
-    down_until: int = 0
     busy_until: int = 0
     journal: list[tuple[int, int, int, str, pa.Table]] = field(default_factory=list)  # distributed: (apply at, seq, commit, feature, rows)
     lost_writes: int = 0
-    replica_lag_us: list[int] = field(default_factory=list)
     rng: np.random.Generator = field(init=False)
     fault_rng: np.random.Generator = field(init=False)
 
@@ -151,7 +149,6 @@ class Baseline:
             lag = int(self.rng.lognormal(np.log(0.5), 0.6) * SECOND)
             if self.rng.random() < 0.05:
                 lag += int(self.rng.uniform(30, 120) * SECOND)  # a lag spike (a busy replica, a slow link)
-            self.replica_lag_us.append(lag)
             self._seq += 1
             heapq.heappush(self.journal, (now + lag, self._seq, now, feature, rows.slice(i, 50)))
 

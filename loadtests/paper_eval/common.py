@@ -38,6 +38,12 @@ def repo(interval: str, transformations: dict[str, str]) -> str:
     return "feature_groups:\n" + "\n".join(groups) + "\n"
 
 
+def daemon_overrides(root: Path) -> dict[str, dict[str, object]]:
+    """An in-process daemon's settings under a run's root: any free port, no metrics, RocksDB and offline files there."""
+    return {"server": {"port": 0, "metrics": False},
+            "store": {"data_dir": str(root / "data"), "warm_cache_on_start": False, "sync_writes": False, "offline_root": str(root / "offline")}}
+
+
 def initial_transformations(w: Workload) -> dict[str, str]:
     return {f: w.definitions[f][0].transformation for f in FEATURES}
 
@@ -90,11 +96,7 @@ class OnlineTable:
 
     def __post_init__(self) -> None:
         self.clock = FixedClock(self.workload.at(0))
-        settings = load_settings(env={}, overrides={
-            "server": {"port": 0, "metrics": False},
-            "store": {"data_dir": str(self.root / "data"), "warm_cache_on_start": False, "sync_writes": False,
-                      "offline_root": str(self.root / "offline")}})
-        self.daemon = Daemon(settings, self.clock)
+        self.daemon = Daemon(load_settings(env={}, overrides=daemon_overrides(self.root)), self.clock)
         self.daemon.start()
         self.client = Client(f"127.0.0.1:{self.daemon.port}", timeout=120)
         self.client.apply(load_text(repo("5m", initial_transformations(self.workload))), applied_by="paper_eval")

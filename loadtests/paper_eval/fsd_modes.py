@@ -32,8 +32,8 @@ from fsd.offline.store import OfflineStore
 from fsd.registry.definitions import load_text
 from fsd.serving.server import Daemon
 from fsd.sync.scheduler import SyncScheduler
-from loadtests.paper_eval.common import (FEATURES, RunRecord, Served, in_place_dataset, repo, rows_table, served_from, timed,
-                                         unavailable)
+from loadtests.paper_eval.common import (FEATURES, RunRecord, Served, daemon_overrides, in_place_dataset, repo, rows_table, served_from,
+                                         timed, unavailable)
 from loadtests.paper_eval.workload import GROUP_OF, GROUPS, MINUTE, Definition, Landing, Workload
 
 VERSIONED = ("versioned", "versioned+distributed")
@@ -80,11 +80,7 @@ class Versioned:
     def __post_init__(self) -> None:
         w = self.workload
         self.clock = FixedClock(w.at(0))
-        overrides: dict[str, dict[str, object]] = {
-            "server": {"port": 0, "metrics": False},
-            "store": {"data_dir": str(self.root / "data"), "warm_cache_on_start": False, "sync_writes": False,
-                      "offline_root": str(self.root / "offline")},
-        }
+        overrides = daemon_overrides(self.root)
         if self.mode == "versioned+distributed":
             overrides["store"].update(engine="redis-cluster", redis_nodes=self.cluster.redis_nodes)  # type: ignore[attr-defined]
             overrides["registry"] = {"url": self.cluster.fresh_registry()}  # type: ignore[attr-defined]
